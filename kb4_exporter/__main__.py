@@ -1,0 +1,3 @@
+from kb4_exporter.cli import main
+
+main()

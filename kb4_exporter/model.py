@@ -1,0 +1,407 @@
+"""Compact, normalised records of KnowBe4 data and the tolerant parsers that build them.
+
+Only the fields the KRIs and metrics need are kept: a 25k-user org has hundreds of
+thousands of enrollments and recipients, so every record is a slotted dataclass and
+every timestamp is a float of epoch seconds (UTC). Parsers accept every variant listed
+in knowbe4-api.md and raise `RecordError` only when a record is unusable (e.g. not an
+object, or no id).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+DONE_STATUSES = frozenset({"completed", "passed"})
+UNRESOLVED_PHISHER_STATUSES = frozenset({"RECEIVED", "IN_REVIEW"})
+PHISHER_SEVERITIES = ("UNKNOWN_SEVERITY", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+class RecordError(ValueError):
+    """A record from the API cannot be used at all."""
+
+
+# --- primitive readers ------------------------------------------------------------
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """ISO-8601 timestamp or date-only string -> epoch seconds; anything else -> None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        if _DATE_ONLY.match(text):
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC).timestamp()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def read_float(value: Any) -> float | None:
+    """A JSON number (or numeric string) -> float; bool, NaN and anything else -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
+
+
+def read_int(value: Any) -> int | None:
+    number = read_float(value)
+    if number is None or not number.is_integer():
+        return None
+    return int(number)
+
+
+def read_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= 64 else value
+    return None
+
+
+def _object(raw: Any, kind: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise RecordError(f"{kind} record is {type(raw).__name__}, expected an object")
+    return raw
+
+
+def _required_id(raw: Mapping[str, Any], kind: str, *keys: str) -> int:
+    for key in keys:
+        value = read_int(raw.get(key))
+        if value is not None:
+            return value
+    raise RecordError(f"{kind} record has no usable {'/'.join(keys)}")
+
+
+# --- records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    subscription_level: str | None
+    seats: int | None
+    risk_score: float | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Account:
+        obj = _object(raw, "account")
+        domains = obj.get("domains")
+        fallback = domains[0] if isinstance(domains, list) and domains else ""
+        return cls(
+            name=read_str(obj.get("name")) or read_str(fallback) or "",
+            subscription_level=read_str(obj.get("subscription_level")),
+            seats=read_int(obj.get("number_of_seats")),
+            risk_score=read_float(obj.get("current_risk_score")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    phish_prone_percentage: float | None
+    risk_score: float | None
+    groups: tuple[int, ...]
+    # `last_activity_at` if the API ever sends it, else `last_sign_in`.
+    last_activity: float | None
+    status: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> User:
+        obj = _object(raw, "user")
+        groups_raw = obj.get("groups")
+        groups: tuple[int, ...] = ()
+        if isinstance(groups_raw, list):
+            ids = (_group_ref_id(item) for item in groups_raw)
+            groups = tuple(sorted({gid for gid in ids if gid is not None}))
+        activity = parse_timestamp(obj.get("last_activity_at"))
+        if activity is None:
+            activity = parse_timestamp(obj.get("last_sign_in"))
+        return cls(
+            id=_required_id(obj, "user", "id"),
+            phish_prone_percentage=read_float(obj.get("phish_prone_percentage")),
+            risk_score=read_float(obj.get("current_risk_score")),
+            groups=groups,
+            last_activity=activity,
+            status=(read_str(obj.get("status")) or "active").lower(),
+        )
+
+
+def _group_ref_id(item: Any) -> int | None:
+    """`groups` holds ids; with `expand=group` it holds objects with `id`/`group_id`."""
+    if isinstance(item, Mapping):
+        return read_int(item.get("id", item.get("group_id")))
+    return read_int(item)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: int
+    name: str
+    member_count: int | None
+    risk_score: float | None
+    status: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> Group:
+        obj = _object(raw, "group")
+        gid = _required_id(obj, "group", "id", "group_id")
+        return cls(
+            id=gid,
+            name=read_str(obj.get("name")) or str(gid),
+            member_count=read_int(obj.get("member_count")),
+            risk_score=read_float(obj.get("current_risk_score")),
+            status=(read_str(obj.get("status")) or "active").lower(),
+        )
+
+
+PST_COUNT_FIELDS = (
+    "scheduled",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "attachment_open",
+    "macro_enabled",
+    "data_entered",
+    "qr_code_scanned",
+    "reported",
+    "bounced",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityTest:
+    """A phishing security test (PST) with its summary counts."""
+
+    pst_id: int
+    campaign_id: int | None
+    name: str
+    status: str
+    started_at: float | None
+    duration_days: int | None
+    phish_prone_percentage: float | None
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any) -> SecurityTest:
+        obj = _object(raw, "security test")
+        counts = {name: read_int(obj.get(f"{name}_count")) or 0 for name in PST_COUNT_FIELDS}
+        return cls(
+            pst_id=_required_id(obj, "security test", "pst_id", "id"),
+            campaign_id=read_int(obj.get("campaign_id")),
+            name=read_str(obj.get("name")) or "",
+            status=read_str(obj.get("status")) or "",
+            started_at=parse_timestamp(obj.get("started_at") or obj.get("start_date")),
+            duration_days=read_int(obj.get("duration")),
+            phish_prone_percentage=read_float(obj.get("phish_prone_percentage")),
+            counts=counts,
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status.lower() == "closed"
+
+    @property
+    def may_have_clicks_or_reports(self) -> bool:
+        """False only when the summary counts rule out clicks and reports entirely."""
+        return self.counts.get("clicked", 0) > 0 or self.counts.get("reported", 0) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One recipient row of a PST, reduced to what the KRIs read."""
+
+    user_key: str | None
+    delivered_at: float | None
+    clicked_at: float | None
+    reported_at: float | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Recipient:
+        obj = _object(raw, "recipient")
+        return cls(
+            user_key=recipient_user_key(obj.get("user")),
+            delivered_at=parse_timestamp(obj.get("delivered_at")),
+            clicked_at=parse_timestamp(obj.get("clicked_at")),
+            reported_at=parse_timestamp(obj.get("reported_at")),
+        )
+
+
+def recipient_user_key(user: Any) -> str | None:
+    """Identity of a recipient's user: `user.id`, else the lower-cased e-mail."""
+    if not isinstance(user, Mapping):
+        return None
+    uid = read_int(user.get("id"))
+    if uid is not None:
+        return f"id:{uid}"
+    email = read_str(user.get("email"))
+    if email and email.strip():
+        return "email:" + email.strip().lower()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PstRecipients:
+    """Recipients of one PST, summarised: who clicked, and how long reporting took.
+
+    Keeping the summary instead of the rows keeps the cache of closed PSTs small.
+    """
+
+    pst_id: int
+    clicker_keys: frozenset[str]
+    report_delays: tuple[float, ...]
+    recipient_count: int
+
+    @classmethod
+    def summarise(cls, pst_id: int, recipients: list[Recipient]) -> PstRecipients:
+        clickers = frozenset(
+            r.user_key for r in recipients if r.clicked_at is not None and r.user_key is not None
+        )
+        delays = tuple(
+            sorted(
+                r.reported_at - r.delivered_at
+                for r in recipients
+                if r.reported_at is not None
+                and r.delivered_at is not None
+                and r.reported_at >= r.delivered_at
+            )
+        )
+        return cls(pst_id, clickers, delays, len(recipients))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCampaign:
+    campaign_id: int
+    name: str
+    status: str
+    duration_type: str
+    end_date: float | None
+    relative_duration: str | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> TrainingCampaign:
+        obj = _object(raw, "training campaign")
+        return cls(
+            campaign_id=_required_id(obj, "training campaign", "campaign_id", "id"),
+            name=read_str(obj.get("name")) or "",
+            status=read_str(obj.get("status")) or "",
+            duration_type=read_str(obj.get("duration_type")) or "",
+            end_date=parse_timestamp(obj.get("end_date")),
+            relative_duration=read_str(obj.get("relative_duration")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    campaign_id: int | None
+    campaign_name: str
+    status: str
+    enrollment_date: float | None
+    completion_date: float | None
+    # Never sent by the real API; kept in case a future version adds it.
+    due_date: float | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Enrollment:
+        obj = _object(raw, "enrollment")
+        return cls(
+            campaign_id=read_int(obj.get("campaign_id")),
+            campaign_name=read_str(obj.get("campaign_name")) or "",
+            status=read_str(obj.get("status")) or "",
+            enrollment_date=parse_timestamp(obj.get("enrollment_date")),
+            completion_date=parse_timestamp(obj.get("completion_date")),
+            due_date=parse_timestamp(obj.get("due_date")),
+        )
+
+    @property
+    def is_done(self) -> bool:
+        return self.status.lower() in DONE_STATUSES
+
+    @property
+    def is_exempt(self) -> bool:
+        return "exempt" in self.status.lower()
+
+    @property
+    def is_past_due_status(self) -> bool:
+        return self.status.lower() == "past due"
+
+
+@dataclass(frozen=True, slots=True)
+class PhisherMessage:
+    severity: str
+    action_status: str
+    reported_at: float | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> PhisherMessage:
+        obj = _object(raw, "PhishER message")
+        return cls(
+            severity=(read_str(obj.get("severity")) or "UNKNOWN_SEVERITY").upper(),
+            action_status=(read_str(obj.get("actionStatus")) or "").upper(),
+            reported_at=phisher_reported_at(obj),
+        )
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.action_status in UNRESOLVED_PHISHER_STATUSES
+
+
+def phisher_reported_at(node: Mapping[str, Any]) -> float | None:
+    """Report time: a top-level field if present, else the CREATED event's `createdAt`."""
+    for key in ("reportedAt", "reported_at", "createdAt"):
+        stamp = parse_timestamp(node.get(key))
+        if stamp is not None:
+            return stamp
+    events = node.get("events")
+    if isinstance(events, list):
+        for event in events:
+            if isinstance(event, Mapping) and str(event.get("eventType", "")).upper() == "CREATED":
+                stamp = parse_timestamp(event.get("createdAt"))
+                if stamp is not None:
+                    return stamp
+    return None
+
+
+# --- the snapshot ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything known about one account at one moment; never mutated.
+
+    A source that has never been fetched successfully is None (its KRIs are absent),
+    which is different from a source fetched and found empty.
+    """
+
+    account: Account | None = None
+    users: tuple[User, ...] | None = None
+    groups: tuple[Group, ...] | None = None
+    security_tests: tuple[SecurityTest, ...] | None = None
+    # pst_id -> recipients summary, for the PSTs whose recipients were fetched.
+    recipients: Mapping[int, PstRecipients] | None = None
+    training_campaigns: tuple[TrainingCampaign, ...] | None = None
+    enrollments: tuple[Enrollment, ...] | None = None
+    phisher_messages: tuple[PhisherMessage, ...] | None = None
+    # The PhishER window the messages cover, [start, end] in epoch seconds.
+    phisher_window: tuple[float, float] | None = None

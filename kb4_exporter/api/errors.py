@@ -79,3 +79,7 @@ class BudgetExhaustedError(ApiError):
     """The exporter's own ledger says the daily budget is spent; no request was sent."""
 
     reason = "budget_exhausted"
+
+
+class Interrupted(Exception):
+    """The exporter is shutting down; waits and requests stop as soon as possible."""

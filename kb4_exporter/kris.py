@@ -424,6 +424,7 @@ def _warn_unparseable_duration(text: str) -> None:
     )
 
 
+@lru_cache(maxsize=64)
 def _normalise_words(text: str) -> str:
     return " ".join(text.lower().split())
 

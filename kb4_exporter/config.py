@@ -1,0 +1,462 @@
+"""Immutable settings built from flags, environment variables and an optional YAML file.
+
+Every problem is collected and reported at once (`ConfigError`), before any network
+call. Tokens are never read into settings: an account holds a `Secret` that says where
+its token lives, so the settings can be printed (`--config.check`) without leaking it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from kb4_exporter.durations import format_duration, parse_duration
+from kb4_exporter.secrets import Secret
+
+REGIONS: Mapping[str, tuple[str, str]] = {
+    # region: (Reporting API base URL, PhishER GraphQL endpoint)
+    "us": ("https://us.api.knowbe4.com", "https://training.knowbe4.com/graphql"),
+    "eu": ("https://eu.api.knowbe4.com", "https://eu.knowbe4.com/graphql"),
+    "ca": ("https://ca.api.knowbe4.com", "https://ca.knowbe4.com/graphql"),
+    "uk": ("https://uk.api.knowbe4.com", "https://uk.knowbe4.com/graphql"),
+    "de": ("https://de.api.knowbe4.com", "https://de.knowbe4.com/graphql"),
+}
+
+# Page caps per source (pages of 500 rows; recipients per PST). Reaching a cap sets
+# kb4_truncated for that source.
+DEFAULT_PAGE_CAPS: Mapping[str, int] = {
+    "users": 50,
+    "groups": 20,
+    "security_tests": 20,
+    "recipients": 20,
+    "training_campaigns": 20,
+    "enrollments": 50,
+    "phisher": 20,
+}
+
+BASE_DAILY_BUDGET = 2000
+DEFAULT_ACCOUNT = "default"
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+_LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+_LOG_FORMATS = ("logfmt", "json")
+
+
+class ConfigError(Exception):
+    """One or more configuration problems; `problems` lists them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class PhisherConfig:
+    url: str
+    token: Secret
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    name: str
+    region: str
+    base_url: str
+    api_token: Secret
+    phisher: PhisherConfig | None
+    requests_per_second: float = 4.0
+    requests_per_minute: int = 50
+    # None = 2000 + seats from /v1/account, learned at the first refresh.
+    daily_budget: int | None = None
+    page_caps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PAGE_CAPS))
+
+
+@dataclass(frozen=True)
+class Settings:
+    accounts: tuple[AccountConfig, ...]
+    listen_address: str = ":9897"
+    web_config_file: str | None = None
+    refresh_interval: float = 86400.0
+    phisher_refresh_interval: float = 3600.0
+    state_dir: str | None = None
+    phisher_lookback: float = 7 * 86400.0
+    remedial_pattern: re.Pattern[str] = field(default_factory=lambda: re.compile("remedial", re.I))
+    log_level: str = "info"
+    log_format: str = "logfmt"
+    demo: bool = False
+
+    def with_accounts(self, accounts: tuple[AccountConfig, ...]) -> Settings:
+        return replace(self, accounts=accounts)
+
+
+@dataclass
+class RawOptions:
+    """Flag/env values as given (strings), before validation."""
+
+    config_file: str | None = None
+    listen_address: str | None = None
+    web_config_file: str | None = None
+    region: str | None = None
+    base_url: str | None = None
+    api_token_file: str | None = None
+    phisher_url: str | None = None
+    phisher_token_file: str | None = None
+    requests_per_second: str | None = None
+    requests_per_minute: str | None = None
+    daily_budget: str | None = None
+    refresh_interval: str | None = None
+    phisher_refresh_interval: str | None = None
+    state_dir: str | None = None
+    phisher_lookback: str | None = None
+    remedial_pattern: str | None = None
+    log_level: str | None = None
+    log_format: str | None = None
+    demo: bool = False
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+
+def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
+    """Validate everything; raise ConfigError listing every problem."""
+    problems = _Problems()
+    settings = Settings(
+        accounts=(),
+        listen_address=_listen_address(raw.listen_address or ":9897", problems),
+        web_config_file=raw.web_config_file or None,
+        refresh_interval=_duration(raw.refresh_interval, "24h", "--refresh.interval", problems),
+        phisher_refresh_interval=_duration(
+            raw.phisher_refresh_interval, "1h", "--refresh.phisher-interval", problems
+        ),
+        state_dir=raw.state_dir or None,
+        phisher_lookback=_duration(raw.phisher_lookback, "7d", "--phisher.lookback", problems),
+        remedial_pattern=_regex(raw.remedial_pattern or "remedial", problems),
+        log_level=_choice(raw.log_level or "info", _LOG_LEVELS, "--log.level", problems),
+        log_format=_choice(raw.log_format or "logfmt", _LOG_FORMATS, "--log.format", problems),
+        demo=raw.demo,
+    )
+    if settings.web_config_file:
+        _readable_file(settings.web_config_file, "--web.config.file", problems)
+    flag_defaults = _flag_account_values(raw, environ)
+    if raw.demo:
+        accounts: tuple[AccountConfig, ...] = ()
+    elif raw.config_file:
+        accounts = _accounts_from_file(raw.config_file, flag_defaults, environ, problems)
+    else:
+        account = _account({"name": DEFAULT_ACCOUNT}, flag_defaults, environ, "flags", problems)
+        accounts = (account,) if account else ()
+    if problems.items:
+        raise ConfigError(problems.items)
+    return settings.with_accounts(accounts)
+
+
+def _flag_account_values(raw: RawOptions, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Account keys given by flags/env: the single account, or defaults for YAML accounts."""
+    values: dict[str, Any] = {
+        "region": raw.region,
+        "base_url": raw.base_url,
+        "api_token_file": raw.api_token_file,
+        "phisher_url": raw.phisher_url,
+        "phisher_token_file": raw.phisher_token_file,
+        "requests_per_second": raw.requests_per_second,
+        "requests_per_minute": raw.requests_per_minute,
+        "daily_budget": raw.daily_budget,
+    }
+    if not raw.api_token_file and environ.get("KB4_API_TOKEN"):
+        values["api_token_env"] = "KB4_API_TOKEN"
+    if not raw.phisher_token_file and environ.get("KB4_PHISHER_TOKEN"):
+        values["phisher_token_env"] = "KB4_PHISHER_TOKEN"
+    return {key: value for key, value in values.items() if value not in (None, "")}
+
+
+_ACCOUNT_KEYS = frozenset(
+    {
+        "name",
+        "region",
+        "base_url",
+        "api_token_file",
+        "api_token_env",
+        "phisher_url",
+        "phisher_token_file",
+        "phisher_token_env",
+        "requests_per_second",
+        "requests_per_minute",
+        "daily_budget",
+        "page_caps",
+    }
+)
+_FILE_KEYS = frozenset({"accounts", "defaults"})
+
+
+def _accounts_from_file(
+    path: str, flag_defaults: Mapping[str, Any], environ: Mapping[str, str], problems: _Problems
+) -> tuple[AccountConfig, ...]:
+    document = _load_yaml(path, problems)
+    if document is None:
+        return ()
+    for key in sorted(set(document) - _FILE_KEYS):
+        problems.add(f"{path}: unknown top-level key {key!r} (known: accounts, defaults)")
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        problems.add(f"{path}: 'defaults' must be a mapping")
+        defaults = {}
+    entries = document.get("accounts")
+    if not isinstance(entries, list) or not entries:
+        problems.add(f"{path}: 'accounts' must be a non-empty list")
+        return ()
+    accounts: list[AccountConfig] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"{path}: accounts[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.add(f"{where} must be a mapping")
+            continue
+        merged = {**flag_defaults, **defaults, **entry}
+        account = _account(merged, {}, environ, where, problems)
+        if account is None:
+            continue
+        if account.name in seen:
+            problems.add(f"{where}: duplicate account name {account.name!r}")
+        seen.add(account.name)
+        accounts.append(account)
+    return tuple(accounts)
+
+
+def _load_yaml(path: str, problems: _Problems) -> Mapping[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except OSError as err:
+        problems.add(f"--config.file {path}: cannot be read: {err.strerror}")
+        return None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problems.add(f"--config.file {path}: not valid YAML{where}")
+        return None
+    if not isinstance(document, Mapping):
+        problems.add(f"--config.file {path}: must be a YAML mapping with an 'accounts' list")
+        return None
+    return document
+
+
+def _account(
+    values: Mapping[str, Any],
+    fallback: Mapping[str, Any],
+    environ: Mapping[str, str],
+    where: str,
+    problems: _Problems,
+) -> AccountConfig | None:
+    merged = {**fallback, **values}
+    before = len(problems.items)
+    for key in sorted(set(merged) - _ACCOUNT_KEYS):
+        hint = " (tokens come only from *_token_file or *_token_env)" if "token" in key else ""
+        problems.add(f"{where}: unknown key {key!r}{hint}")
+    name = str(merged.get("name", DEFAULT_ACCOUNT))
+    if not _ACCOUNT_NAME.match(name):
+        problems.add(f"{where}: account name {name!r} must be 1-63 letters, digits, '_', '.', '-'")
+    region = str(merged.get("region", "us")).lower()
+    if region not in REGIONS:
+        problems.add(f"{where}: unknown region {region!r} (one of {', '.join(REGIONS)})")
+        region_urls = REGIONS["us"]
+    else:
+        region_urls = REGIONS[region]
+    base_url = _url(str(merged.get("base_url") or region_urls[0]), f"{where}: base URL", problems)
+    api_token = _secret(merged, "api_token", "KB4_API_TOKEN", environ, where, problems)
+    if api_token is None:
+        problems.add(
+            f"{where}: no Reporting API token: set --kb4.api-token-file / KB4_API_TOKEN_FILE "
+            "or KB4_API_TOKEN (or use `serve --demo` to try the built-in simulator)"
+        )
+    phisher = None
+    phisher_token = _secret(merged, "phisher_token", "KB4_PHISHER_TOKEN", environ, where, problems)
+    if phisher_token is not None:
+        url = _url(str(merged.get("phisher_url") or region_urls[1]), f"{where}: PhishER URL", problems)
+        phisher = PhisherConfig(url=url, token=phisher_token)
+    per_second = _number(merged.get("requests_per_second", 4), float, "requests per second", where)
+    per_minute = _number(merged.get("requests_per_minute", 50), int, "requests per minute", where)
+    budget_raw = merged.get("daily_budget")
+    budget = None if budget_raw in (None, "") else _number(budget_raw, int, "daily budget", where)
+    for value in (per_second, per_minute, budget):
+        if isinstance(value, str):
+            problems.add(value)
+    caps = _page_caps(merged.get("page_caps"), where, problems)
+    if len(problems.items) != before or api_token is None:
+        return None
+    assert isinstance(per_second, float) and isinstance(per_minute, int)
+    assert budget is None or isinstance(budget, int)
+    return AccountConfig(
+        name=name,
+        region=region,
+        base_url=base_url,
+        api_token=api_token,
+        phisher=phisher,
+        requests_per_second=per_second,
+        requests_per_minute=per_minute,
+        daily_budget=budget,
+        page_caps=caps,
+    )
+
+
+def _secret(
+    values: Mapping[str, Any],
+    prefix: str,
+    default_env: str,
+    environ: Mapping[str, str],
+    where: str,
+    problems: _Problems,
+) -> Secret | None:
+    token_file = values.get(f"{prefix}_file")
+    token_env = values.get(f"{prefix}_env")
+    if token_file:
+        secret = Secret("file", str(token_file))
+    elif token_env:
+        secret = Secret("env", str(token_env), environ)
+    else:
+        return None
+    problem = secret.problem()
+    if problem:
+        problems.add(f"{where}: {problem}")
+    return secret
+
+
+def _number(value: Any, kind: type[float] | type[int], what: str, where: str) -> float | int | str:
+    """The positive number in `value`, or an error message (collected by the caller)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+        if kind is int and isinstance(value, float | str) and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        return f"{where}: {what} {value!r} is not a {'whole ' if kind is int else ''}number"
+    if number <= 0:
+        return f"{where}: {what} must be greater than 0, got {value!r}"
+    return number
+
+
+def _page_caps(raw: Any, where: str, problems: _Problems) -> dict[str, int]:
+    caps = dict(DEFAULT_PAGE_CAPS)
+    if raw is None:
+        return caps
+    if not isinstance(raw, Mapping):
+        problems.add(f"{where}: page_caps must be a mapping of source -> pages")
+        return caps
+    for source, value in raw.items():
+        if source not in DEFAULT_PAGE_CAPS:
+            problems.add(f"{where}: page_caps: unknown source {source!r}")
+            continue
+        number = _number(value, int, f"page cap for {source}", where)
+        if isinstance(number, str):
+            problems.add(number)
+        else:
+            caps[source] = int(number)
+    return caps
+
+
+def _url(text: str, what: str, problems: _Problems) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.add(f"{what} {text!r} must be an http:// or https:// URL")
+    return text.rstrip("/") if parts.path in ("", "/") else text
+
+
+def _duration(text: str | None, default: str, flag: str, problems: _Problems) -> float:
+    try:
+        seconds = parse_duration(text or default)
+    except ValueError as err:
+        problems.add(f"{flag}: {err}")
+        return parse_duration(default)
+    if seconds <= 0:
+        problems.add(f"{flag}: must be greater than 0")
+    return seconds
+
+
+def _regex(text: str, problems: _Problems) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as err:
+        problems.add(f"--kri.remedial-pattern {text!r}: not a valid regular expression ({err})")
+        return re.compile("remedial", re.IGNORECASE)
+
+
+def _choice(value: str, choices: tuple[str, ...], flag: str, problems: _Problems) -> str:
+    lowered = value.lower()
+    if lowered not in choices:
+        problems.add(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+    return lowered
+
+
+def _readable_file(path: str, flag: str, problems: _Problems) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        problems.add(f"{flag} {path}: cannot be read: {err.strerror}")
+
+
+def _listen_address(text: str, problems: _Problems) -> str:
+    try:
+        split_listen_address(text)
+    except ValueError as err:
+        problems.add(f"--web.listen-address: {err}")
+    return text
+
+
+def split_listen_address(text: str) -> tuple[str, int]:
+    """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
+    return host, int(port_text)
+
+
+def describe_settings(settings: Settings) -> str:
+    """The redacted configuration, as printed by --config.check and logged at start-up."""
+    lines = [
+        f"listen_address: {settings.listen_address}",
+        f"web_config_file: {settings.web_config_file or '-'}",
+        f"refresh_interval: {format_duration(settings.refresh_interval)}",
+        f"phisher_refresh_interval: {format_duration(settings.phisher_refresh_interval)}",
+        f"phisher_lookback: {format_duration(settings.phisher_lookback)}",
+        f"state_dir: {settings.state_dir or '-'}",
+        f"remedial_pattern: {settings.remedial_pattern.pattern}",
+        f"demo: {str(settings.demo).lower()}",
+        "accounts:",
+    ]
+    for account in settings.accounts:
+        budget = account.daily_budget or f"{BASE_DAILY_BUDGET} + seats"
+        caps = ", ".join(f"{k}={v}" for k, v in sorted(account.page_caps.items()))
+        lines += [
+            f"  - name: {account.name}",
+            f"    region: {account.region}",
+            f"    base_url: {account.base_url}",
+            f"    api_token: <redacted, from {account.api_token.describe()}>",
+            f"    phisher: {_describe_phisher(account.phisher)}",
+            f"    requests_per_second: {account.requests_per_second:g}",
+            f"    requests_per_minute: {account.requests_per_minute}",
+            f"    daily_budget: {budget}",
+            f"    page_caps: {caps}",
+        ]
+    return "\n".join(lines)
+
+
+def _describe_phisher(phisher: PhisherConfig | None) -> str:
+    if phisher is None:
+        return "off (no PhishER token)"
+    return f"{phisher.url} (token <redacted, from {phisher.token.describe()}>)"

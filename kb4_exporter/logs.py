@@ -1,0 +1,82 @@
+"""Logging set-up: logfmt or JSON lines on stderr, with every known token scrubbed.
+
+Tokens are never passed to a logger on purpose; the scrubbing filter is a second line of
+defence for text we do not control (e.g. a library's exception message).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+
+REDACTED = "<redacted>"
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Remember a token so it is scrubbed from every log line from now on."""
+    if len(value) >= 8:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def scrub(text: str) -> str:
+    with _secrets_lock:
+        known = tuple(_secrets)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _ScrubbingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(self.render(record))
+
+    def render(self, record: logging.LogRecord) -> str:
+        raise NotImplementedError
+
+    def _fields(self, record: logging.LogRecord) -> dict[str, str]:
+        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        fields = {
+            "ts": stamp[:-3] + "Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return fields
+
+
+class LogfmtFormatter(_ScrubbingFormatter):
+    def render(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in self._fields(record).items())
+
+
+class JsonFormatter(_ScrubbingFormatter):
+    def render(self, record: logging.LogRecord) -> str:
+        return json.dumps(self._fields(record))
+
+
+def _logfmt_value(value: str) -> str:
+    if value and not any(ch in value for ch in ' "=\n\t'):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else LogfmtFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel("WARNING" if level == "warn" else level.upper())
+    # urllib3 logs full URLs at DEBUG; keep its chatter out of our debug output.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,364 @@
+"""One account's refreshes: fetch each source, keep last good data, recompute the KRIs.
+
+All KnowBe4 traffic of an account goes through its refresher, one refresh at a time.
+A failed source keeps its last good records (never blanks them); an auth failure or an
+exhausted budget stops the refresh early, since every further call would fail the same
+way or overspend. Recipients of closed PSTs are cached by a fingerprint of their summary
+counts, and PSTs whose counts show no clicks and no reports are not fetched at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kb4_exporter.api.errors import ApiError, Interrupted
+from kb4_exporter.api.phisher import PhisherClient
+from kb4_exporter.api.reporting import Listing, ReportingClient
+from kb4_exporter.breakdowns import unresolved_by_severity
+from kb4_exporter.config import BASE_DAILY_BUDGET
+from kb4_exporter.kris import compute_kris
+from kb4_exporter.model import PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.results import (
+    CORE_SOURCES,
+    PHISHER_SOURCE,
+    AccountResults,
+    SourceStatus,
+)
+
+log = logging.getLogger(__name__)
+
+PST_WINDOW_SECONDS = 90 * 86400.0
+KRI_PHISHER_WINDOW_SECONDS = 86400.0
+# Failures after which the rest of a refresh cannot succeed or would overspend.
+_STOPPING_REASONS = frozenset({"auth", "budget_exhausted"})
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRecipients:
+    fingerprint: str
+    summary: PstRecipients
+
+
+def pst_fingerprint(pst: SecurityTest) -> str:
+    """Changes whenever the PST's status or any summary count changes."""
+    counts = ",".join(f"{k}={v}" for k, v in sorted(pst.counts.items()))
+    return f"{pst.status.lower()}|{counts}"
+
+
+class _StopRefresh(Exception):
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    remedial_pattern: re.Pattern[str]
+    phisher_lookback: float
+    refresh_interval: float
+    phisher_refresh_interval: float
+    daily_budget: int | None
+
+
+class AccountRefresher:
+    """Owns one account's data; `results` is safe to read from any thread."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        region: str,
+        reporting: ReportingClient,
+        phisher: PhisherClient | None,
+        settings: RefreshSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self._reporting = reporting
+        self._phisher = phisher
+        self._settings = settings
+        self._clock = clock
+        self._recipient_cache: dict[int, CachedRecipients] = {}
+        intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
+        if phisher is not None:
+            intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
+        self._results = AccountResults(
+            name=name,
+            region=region,
+            phisher_enabled=phisher is not None,
+            refresh_intervals=intervals,
+        )
+        if settings.daily_budget is not None:
+            reporting.session.set_daily_budget(settings.daily_budget)
+            if phisher is not None:
+                phisher.session.set_daily_budget(settings.daily_budget)
+
+    # --- reading -------------------------------------------------------------------
+
+    @property
+    def results(self) -> AccountResults:
+        return self._results
+
+    @property
+    def reporting(self) -> ReportingClient:
+        return self._reporting
+
+    @property
+    def phisher(self) -> PhisherClient | None:
+        return self._phisher
+
+    @property
+    def recipient_cache(self) -> Mapping[int, CachedRecipients]:
+        return dict(self._recipient_cache)
+
+    # --- restoring from the state dir -------------------------------------------------
+
+    def restore(
+        self,
+        snapshot: Snapshot,
+        sources: Mapping[str, SourceStatus],
+        recipient_cache: Mapping[int, CachedRecipients],
+    ) -> None:
+        """Adopt persisted data; sources come back as not up until refreshed again."""
+        self._recipient_cache = dict(recipient_cache)
+        restored = {
+            name: replace(status, up=False)
+            for name, status in sources.items()
+            if name in self._results.refresh_intervals
+        }
+        if snapshot.account is not None and self._settings.daily_budget is None:
+            self._apply_seat_budget(snapshot.account.seats)
+        core_loaded = snapshot.users is not None and snapshot.enrollments is not None
+        self._publish(
+            replace(self._results, sources=restored, ready=core_loaded),
+            snapshot,
+            self._clock(),
+        )
+
+    # --- refreshing ---------------------------------------------------------------------
+
+    def refresh_core(self) -> bool:
+        """Refresh every core source; True when all of them succeeded."""
+        now = self._clock()
+        run = _Run(self._results, self._clock)
+        fields: dict[str, Any] = {}
+        try:
+            account = run.source("account", self._reporting.account)
+            if account is not None:
+                fields["account"] = account
+                if self._settings.daily_budget is None:
+                    self._apply_seat_budget(account.seats)
+            for source, fetch in (
+                ("users", self._reporting.users),
+                ("groups", self._reporting.groups),
+                ("training_campaigns", self._reporting.training_campaigns),
+                ("enrollments", self._reporting.enrollments),
+                ("security_tests", self._reporting.security_tests),
+            ):
+                listing = run.listing(source, fetch)
+                if listing is not None:
+                    fields[source] = listing.records
+            tests = fields.get("security_tests", self._results.snapshot.security_tests)
+            fields["recipients"], stop = self._refresh_recipients(run, tests, now)
+            if stop is not None:
+                raise _StopRefresh(stop)
+        except _StopRefresh as stop:
+            run.skip_remaining(CORE_SOURCES, stop.error)
+        snapshot = replace(
+            self._results.snapshot, **{k: v for k, v in fields.items() if v is not None}
+        )
+        ready = self._results.ready or all(run.sources[s].up for s in CORE_SOURCES)
+        self._publish(run.results(ready=ready), snapshot, now)
+        return all(run.sources[s].up for s in CORE_SOURCES)
+
+    def refresh_phisher(self) -> bool:
+        """Refresh PhishER messages; True on success (and when PhishER is off)."""
+        if self._phisher is None:
+            return True
+        phisher = self._phisher
+        now = self._clock()
+        start = now - max(self._settings.phisher_lookback, KRI_PHISHER_WINDOW_SECONDS)
+        run = _Run(self._results, self._clock)
+        snapshot = self._results.snapshot
+        try:
+            listing = run.listing(PHISHER_SOURCE, lambda: phisher.messages(start, now))
+        except _StopRefresh:
+            listing = None
+        if listing is not None:
+            snapshot = replace(
+                snapshot, phisher_messages=listing.records, phisher_window=(start, now)
+            )
+        self._publish(run.results(ready=self._results.ready), snapshot, now)
+        return run.sources[PHISHER_SOURCE].up
+
+    def note_state_write_error(self) -> None:
+        results = self._results
+        self._results = replace(results, state_write_errors=results.state_write_errors + 1)
+
+    def _refresh_recipients(
+        self, run: _Run, tests: tuple[SecurityTest, ...] | None, now: float
+    ) -> tuple[Mapping[int, PstRecipients] | None, ApiError | None]:
+        """The recipient summaries of in-window PSTs, and a failure that must stop the refresh."""
+        if tests is None:
+            run.fail_without_error("recipients")
+            return None, None
+        in_window = [
+            t
+            for t in tests
+            if t.started_at is not None and t.started_at >= now - PST_WINDOW_SECONDS
+        ]
+        # Newest first: if the budget runs out, the freshest PSTs are the ones fetched.
+        in_window.sort(key=lambda t: t.started_at or 0.0, reverse=True)
+        cache: dict[int, CachedRecipients] = {}
+        failed: ApiError | None = None
+        truncated = False
+        started = self._clock()
+        for pst in in_window:
+            if not pst.may_have_clicks_or_reports:
+                continue
+            fingerprint = pst_fingerprint(pst)
+            cached = self._recipient_cache.get(pst.pst_id)
+            if cached is not None and (
+                failed is not None or (pst.is_closed and cached.fingerprint == fingerprint)
+            ):
+                cache[pst.pst_id] = cached
+                continue
+            if failed is not None:
+                continue
+            try:
+                listing = self._reporting.recipients(pst.pst_id)
+            except ApiError as err:
+                failed = err
+                continue
+            truncated = truncated or listing.truncated
+            summary = PstRecipients.summarise(pst.pst_id, list(listing.records))
+            cache[pst.pst_id] = CachedRecipients(fingerprint, summary)
+        self._recipient_cache = cache
+        run.finish("recipients", started, failed, truncated)
+        summaries = {pst_id: entry.summary for pst_id, entry in cache.items()}
+        stop = failed if failed is not None and failed.reason in _STOPPING_REASONS else None
+        return summaries, stop
+
+    def _apply_seat_budget(self, seats: int | None) -> None:
+        budget = BASE_DAILY_BUDGET + (seats or 0)
+        self._reporting.session.set_daily_budget(budget)
+        if self._phisher is not None:
+            self._phisher.session.set_daily_budget(budget)
+
+    def _publish(self, results: AccountResults, snapshot: Snapshot, now: float) -> None:
+        kris = compute_kris(
+            snapshot,
+            now,
+            remedial_pattern=self._settings.remedial_pattern,
+            phisher_enabled=self._phisher is not None,
+        )
+        unresolved = None
+        if self._phisher is not None and snapshot.phisher_messages is not None:
+            unresolved = unresolved_by_severity(
+                snapshot.phisher_messages, since=now - self._settings.phisher_lookback
+            )
+        self._results = replace(
+            results, snapshot=snapshot, kris=kris, phisher_unresolved=unresolved
+        )
+
+
+class _Run:
+    """Bookkeeping of one refresh: source statuses and error counts, built then published."""
+
+    def __init__(self, previous: AccountResults, clock: Callable[[], float]) -> None:
+        self._previous = previous
+        self._clock = clock
+        self.sources: dict[str, SourceStatus] = dict(previous.sources)
+        self.errors: Counter[tuple[str, str]] = Counter(previous.errors)
+        self.attempted: set[str] = set()
+
+    def results(self, *, ready: bool) -> AccountResults:
+        return replace(
+            self._previous, sources=dict(self.sources), errors=dict(self.errors), ready=ready
+        )
+
+    def source(self, name: str, fetch: Callable[[], Any]) -> Any:
+        started = self._clock()
+        try:
+            value = fetch()
+        except Interrupted:
+            raise
+        except ApiError as err:
+            self.finish(name, started, err, truncated=False)
+            if err.reason in _STOPPING_REASONS:
+                raise _StopRefresh(err) from None
+            return None
+        self.finish(name, started, None, truncated=False)
+        return value
+
+    def listing(self, name: str, fetch: Callable[[], Listing[Any]]) -> Listing[Any] | None:
+        started = self._clock()
+        try:
+            listing = fetch()
+        except Interrupted:
+            raise
+        except ApiError as err:
+            self.finish(name, started, err, truncated=err.reason == "budget_exhausted")
+            if err.reason in _STOPPING_REASONS:
+                raise _StopRefresh(err) from None
+            return None
+        self.finish(name, started, None, truncated=listing.truncated)
+        return listing
+
+    def finish(
+        self, name: str, started: float, error: ApiError | None, truncated: bool
+    ) -> None:
+        ended = self._clock()
+        self.attempted.add(name)
+        previous = self.sources.get(name, SourceStatus())
+        if error is None:
+            self.sources[name] = SourceStatus(
+                up=True,
+                last_success=ended,
+                last_attempt=started,
+                duration=ended - started,
+                truncated=truncated,
+            )
+            return
+        self.errors[(name, error.reason)] += 1
+        self.sources[name] = replace(
+            previous,
+            up=False,
+            last_attempt=started,
+            duration=ended - started,
+            truncated=truncated or error.reason == "budget_exhausted",
+        )
+        log.warning(
+            "account=%s source=%s reason=%s: %s",
+            self._previous.name,
+            name,
+            error.reason,
+            error,
+        )
+
+    def fail_without_error(self, name: str) -> None:
+        """A source that could not run because what it depends on never loaded."""
+        now = self._clock()
+        self.attempted.add(name)
+        previous = self.sources.get(name, SourceStatus())
+        self.sources[name] = replace(previous, up=False, last_attempt=now, duration=0.0)
+
+    def skip_remaining(self, names: tuple[str, ...], error: ApiError) -> None:
+        """Sources not reached after a stopping failure: down, and cut by the budget if so."""
+        now = self._clock()
+        for name in names:
+            if name in self.attempted:
+                continue
+            status = self.sources.get(name, SourceStatus())
+            self.sources[name] = replace(
+                status,
+                up=False,
+                last_attempt=now,
+                duration=0.0,
+                truncated=status.truncated or error.reason == "budget_exhausted",
+            )

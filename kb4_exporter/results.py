@@ -1,0 +1,68 @@
+"""What one account's refreshes produced: the immutable value the collector reads.
+
+A refresher builds a new `AccountResults` after each refresh and swaps it in with one
+reference assignment, so a scrape sees either the old or the new results, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kb4_exporter.kris import KriValue
+from kb4_exporter.model import Snapshot
+
+CORE_SOURCES = (
+    "account",
+    "users",
+    "groups",
+    "training_campaigns",
+    "enrollments",
+    "security_tests",
+    "recipients",
+)
+PHISHER_SOURCE = "phisher"
+# Sources a page cap or the budget can cut short (the `source` label of kb4_truncated).
+TRUNCATABLE_SOURCES = (
+    "users",
+    "groups",
+    "enrollments",
+    "training_campaigns",
+    "security_tests",
+    "recipients",
+    "phisher",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    up: bool = False
+    last_success: float | None = None
+    last_attempt: float | None = None
+    duration: float | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class AccountResults:
+    name: str
+    region: str
+    phisher_enabled: bool
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    kris: tuple[KriValue, ...] = ()
+    phisher_unresolved: Mapping[str, int] | None = None
+    sources: Mapping[str, SourceStatus] = field(default_factory=dict)
+    # (source, reason) -> failures since start; the collector exposes them as counters.
+    errors: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    refresh_intervals: Mapping[str, float] = field(default_factory=dict)
+    state_write_errors: int = 0
+    # True once the core sources were refreshed successfully or loaded from state.
+    ready: bool = False
+
+    def enabled_sources(self) -> tuple[str, ...]:
+        return CORE_SOURCES + ((PHISHER_SOURCE,) if self.phisher_enabled else ())
+
+    @property
+    def up(self) -> bool:
+        """Every enabled source's latest refresh succeeded."""
+        return all(self.sources.get(s, SourceStatus()).up for s in self.enabled_sources())

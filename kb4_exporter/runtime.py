@@ -1,0 +1,163 @@
+"""Wiring of one configured account: paced sessions, clients, refresher and its state file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb4_exporter import __version__
+from kb4_exporter.api.errors import AuthError
+from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.pacing import RateLimiter, RequestLedger
+from kb4_exporter.api.phisher import PhisherClient
+from kb4_exporter.api.reporting import ReportingClient
+from kb4_exporter.collector import AccountView, ApiUsage
+from kb4_exporter.config import AccountConfig, Settings
+from kb4_exporter.logs import register_secret
+from kb4_exporter.refresh import AccountRefresher, RefreshSettings
+from kb4_exporter.secrets import Secret, SecretError
+from kb4_exporter.state import AccountState, read_state, state_path, write_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountRuntime:
+    config: AccountConfig
+    refresher: AccountRefresher
+    sessions: tuple[PacedSession, ...]
+    ledgers: dict[str, RequestLedger]
+    state_file: Path | None
+    clock: Callable[[], float]
+
+    def view(self) -> AccountView:
+        apis = []
+        for session in self.sessions:
+            stats = session.stats()
+            apis.append(
+                ApiUsage(
+                    api=session.api,
+                    requests_by_code=stats.requests_by_code,
+                    throttled=stats.throttled,
+                    budget_limit=session.budget_limit(),
+                    budget_remaining=session.budget_remaining(),
+                )
+            )
+        return AccountView(self.refresher.results, tuple(apis))
+
+    def load_state(self) -> bool:
+        """Adopt the persisted state, if any; True when data was loaded."""
+        if self.state_file is None:
+            return False
+        state = read_state(self.state_file, self.config.name)
+        if state is None:
+            return False
+        for api, stamps in state.ledgers.items():
+            if api in self.ledgers:
+                self.ledgers[api].restore(stamps)
+        self.refresher.restore(state.snapshot, state.sources, state.recipient_cache)
+        log.info(
+            "account=%s loaded state from %s (%d PSTs' recipients cached)",
+            self.config.name,
+            self.state_file,
+            len(state.recipient_cache),
+        )
+        return True
+
+    def save_state(self) -> None:
+        """Persist data and ledgers; a failure is logged and counted, never fatal."""
+        if self.state_file is None:
+            return
+        results = self.refresher.results
+        state = AccountState(
+            snapshot=results.snapshot,
+            sources=dict(results.sources),
+            recipient_cache=dict(self.refresher.recipient_cache),
+            ledgers={api: ledger.timestamps() for api, ledger in self.ledgers.items()},
+            saved_at=self.clock(),
+        )
+        try:
+            write_state(self.state_file, state, self.config.name)
+        except OSError as err:
+            self.refresher.note_state_write_error()
+            log.error(
+                "account=%s cannot write state file %s: %s; the previous file is kept",
+                self.config.name,
+                self.state_file,
+                err.strerror or err,
+            )
+
+
+def token_reader(secret: Secret, api: str) -> Callable[[], str]:
+    """Reads the token on each request (files rotate); an unreadable token is an auth failure."""
+
+    def read() -> str:
+        try:
+            token = secret.read()
+        except SecretError as err:
+            raise AuthError(f"{api}: cannot read the API token: {err}") from None
+        register_secret(token)
+        return token
+
+    return read
+
+
+def build_runtime(
+    account: AccountConfig,
+    settings: Settings,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> AccountRuntime:
+    ledgers: dict[str, RequestLedger] = {}
+    sessions: list[PacedSession] = []
+
+    def session(api: str, base_url: str, token: Callable[[], str]) -> PacedSession:
+        ledger = RequestLedger(clock=clock)
+        ledgers[api] = ledger
+        limiter = RateLimiter(
+            per_second=account.requests_per_second,
+            per_minute=account.requests_per_minute,
+            clock=clock,
+            sleep=sleep,
+        )
+        paced = PacedSession(
+            api=api,
+            base_url=base_url,
+            token=token,
+            limiter=limiter,
+            ledger=ledger,
+            clock=clock,
+            sleep=sleep,
+            daily_budget=account.daily_budget,
+            user_agent=f"kb4_exporter/{__version__}",
+        )
+        sessions.append(paced)
+        return paced
+
+    reporting = ReportingClient(
+        session("reporting", account.base_url, token_reader(account.api_token, "reporting")), account.page_caps
+    )
+    phisher = None
+    if account.phisher is not None:
+        phisher_token = token_reader(account.phisher.token, "phisher")
+        phisher_session = session("phisher", account.phisher.url, phisher_token)
+        phisher = PhisherClient(phisher_session, max_pages=account.page_caps["phisher"])
+    refresher = AccountRefresher(
+        name=account.name,
+        region=account.region,
+        reporting=reporting,
+        phisher=phisher,
+        settings=RefreshSettings(
+            remedial_pattern=settings.remedial_pattern,
+            phisher_lookback=settings.phisher_lookback,
+            refresh_interval=settings.refresh_interval,
+            phisher_refresh_interval=settings.phisher_refresh_interval,
+            daily_budget=account.daily_budget,
+        ),
+        clock=clock,
+    )
+    state_file = state_path(settings.state_dir, account.name) if settings.state_dir else None
+    return AccountRuntime(account, refresher, tuple(sessions), ledgers, state_file, clock)

@@ -1,7 +1,261 @@
-"""Command line entry point (placeholder until the commands land)."""
+"""Command line: `serve`, `once`, `check` and `simulate`.
 
+Flags use the Prometheus dotted style and every flag also reads an environment
+variable. Flag values reach `config.build_settings` as plain strings so every problem
+is reported in one go (exit 2) before any network call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kb4_exporter import __version__
+from kb4_exporter.config import ConfigError, RawOptions, Settings, build_settings, describe_settings
+from kb4_exporter.logs import scrub, setup_logging
+from kb4_exporter.simulator.cli import simulate
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+# `once`: the refresh ran but some enabled source failed.
+EXIT_REFRESH_FAILED = 1
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COMMON_OPTIONS: list[tuple[str, str, str, str]] = [
+    # flag, parameter name, environment variable, help
+    ("--config.file", "config_file", "KB4_CONFIG_FILE", "YAML file listing one or more accounts."),
+    ("--kb4.region", "region", "KB4_REGION", "KnowBe4 region: us, eu, ca, uk, de. [default: us]"),
+    (
+        "--kb4.base-url",
+        "base_url",
+        "KB4_BASE_URL",
+        "Reporting API base URL. [default: from region]",
+    ),
+    (
+        "--kb4.api-token-file",
+        "api_token_file",
+        "KB4_API_TOKEN_FILE",
+        "File holding the Reporting API token (else the KB4_API_TOKEN env var).",
+    ),
+    (
+        "--phisher.url",
+        "phisher_url",
+        "KB4_PHISHER_URL",
+        "PhishER GraphQL URL. [default: from region]",
+    ),
+    (
+        "--phisher.token-file",
+        "phisher_token_file",
+        "KB4_PHISHER_TOKEN_FILE",
+        "File holding the PhishER token (else KB4_PHISHER_TOKEN); unset = PhishER off.",
+    ),
+    (
+        "--kb4.requests-per-second",
+        "requests_per_second",
+        "KB4_REQUESTS_PER_SECOND",
+        "Request pacing per second. [default: 4]",
+    ),
+    (
+        "--kb4.requests-per-minute",
+        "requests_per_minute",
+        "KB4_REQUESTS_PER_MINUTE",
+        "Request pacing per minute. [default: 50]",
+    ),
+    (
+        "--kb4.daily-budget",
+        "daily_budget",
+        "KB4_DAILY_BUDGET",
+        "Requests per rolling 24 h. [default: 2000 + seats from /v1/account]",
+    ),
+    (
+        "--refresh.interval",
+        "refresh_interval",
+        "KB4_REFRESH_INTERVAL",
+        "Refresh interval of training and phishing data. [default: 24h]",
+    ),
+    (
+        "--refresh.phisher-interval",
+        "phisher_refresh_interval",
+        "KB4_PHISHER_REFRESH_INTERVAL",
+        "Refresh interval of PhishER data. [default: 1h]",
+    ),
+    (
+        "--state.dir",
+        "state_dir",
+        "KB4_STATE_DIR",
+        "Directory for warm-restart state. [default: none]",
+    ),
+    (
+        "--phisher.lookback",
+        "phisher_lookback",
+        "KB4_PHISHER_LOOKBACK",
+        "Window of the unresolved-by-severity PhishER counts. [default: 7d]",
+    ),
+    (
+        "--kri.remedial-pattern",
+        "remedial_pattern",
+        "KB4_REMEDIAL_PATTERN",
+        "Case-insensitive regex on campaign names marking remedial training. [default: remedial]",
+    ),
+    ("--log.level", "log_level", "KB4_LOG_LEVEL", "debug, info, warn, error. [default: info]"),
+    ("--log.format", "log_format", "KB4_LOG_FORMAT", "logfmt or json. [default: logfmt]"),
+]
+
+_WEB_OPTIONS: list[tuple[str, str, str, str]] = [
+    (
+        "--web.listen-address",
+        "listen_address",
+        "KB4_LISTEN_ADDRESS",
+        "Address of /metrics. [default: :9897]",
+    ),
+    (
+        "--web.config.file",
+        "web_config_file",
+        "KB4_WEB_CONFIG_FILE",
+        "TLS and basic-auth config (exporter-toolkit format).",
+    ),
+]
 
 
+def _options(table: list[tuple[str, str, str, str]]) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
+        for flag, param, env, text in reversed(table):
+            command = click.option(
+                flag, param, envvar=env, default=None, help=text, metavar="TEXT"
+            )(command)
+        return command
+
+    return decorate
+
+
+def _config_check_option(command: F) -> F:
+    return click.option(
+        "--config.check",
+        "config_check",
+        is_flag=True,
+        help="Validate the configuration, print it with secrets redacted, and exit.",
+    )(command)
+
+
+def _settings(options: dict[str, Any], demo: bool = False) -> Settings:
+    """Validated settings, or exit 2 listing every problem."""
+    raw = RawOptions(demo=demo)
+    for key, value in options.items():
+        if hasattr(raw, key) and value is not None:
+            setattr(raw, key, value)
+    try:
+        settings = build_settings(raw, os.environ)
+    except ConfigError as err:
+        click.echo(f"kb4-exporter: {scrub(str(err))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _exit_on_config_check(settings: Settings, config_check: bool) -> None:
+    if config_check:
+        click.echo(describe_settings(settings))
+        click.echo("configuration OK")
+        sys.exit(0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="kb4-exporter")
 def main() -> None:
-    sys.exit("kb4-exporter: commands not wired yet")
+    """Prometheus exporter for KnowBe4 security-awareness KRIs."""
+
+
+@main.command()
+@_options(_COMMON_OPTIONS + _WEB_OPTIONS)
+@_config_check_option
+@click.option("--demo", is_flag=True, help="Serve KRIs of the built-in simulated KnowBe4 org.")
+def serve(config_check: bool, demo: bool, **options: Any) -> None:
+    """Run the exporter daemon: refresh in the background, serve /metrics."""
+    from kb4_exporter.daemon import run_daemon
+
+    settings = _settings(options, demo=demo)
+    _exit_on_config_check(settings, config_check)
+    with _demo_accounts(settings) as effective:
+        sys.exit(run_daemon(effective))
+
+
+@main.command()
+@_options(_COMMON_OPTIONS)
+@_config_check_option
+@click.option("--demo", is_flag=True, help="Refresh from the built-in simulated KnowBe4 org.")
+@click.option(
+    "--textfile",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the exposition atomically to this file (node_exporter textfile collector).",
+)
+def once(config_check: bool, demo: bool, textfile: str | None, **options: Any) -> None:
+    """Refresh every source once and print the exposition."""
+    from kb4_exporter.daemon import refresh_once
+
+    settings = _settings(options, demo=demo)
+    _exit_on_config_check(settings, config_check)
+    with _demo_accounts(settings) as effective:
+        body, failures = refresh_once(effective)
+    if textfile:
+        try:
+            _write_atomically(Path(textfile), body)
+        except OSError as err:
+            click.echo(f"kb4-exporter: cannot write {textfile}: {err.strerror or err}", err=True)
+            sys.exit(EXIT_REFRESH_FAILED)
+    else:
+        click.echo(body.decode("utf-8"), nl=False)
+    if failures:
+        click.echo(f"kb4-exporter: refresh incomplete: {'; '.join(failures)}", err=True)
+        sys.exit(EXIT_REFRESH_FAILED)
+
+
+@main.command()
+@_options(_COMMON_OPTIONS)
+@_config_check_option
+def check(config_check: bool, **options: Any) -> None:
+    """Test the connection: print org name, subscription level and seats."""
+    from kb4_exporter.connection_check import run_check
+
+    settings = _settings(options)
+    _exit_on_config_check(settings, config_check)
+    sys.exit(run_check(settings, click.echo))
+
+
+@contextmanager
+def _demo_accounts(settings: Settings) -> Iterator[Settings]:
+    """In demo mode, run the simulator in-process and point one account at it."""
+    if not settings.demo:
+        yield settings
+        return
+    from kb4_exporter.demo import demo_settings
+
+    with demo_settings(settings) as effective:
+        yield effective
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+main.add_command(simulate, "simulate")

@@ -60,73 +60,79 @@ class _Families:
             spec.slug: _gauge(spec.metric, f"{spec.help} {CACHED}", a) for spec in KRI_SPECS
         }
         self.kri_up = _gauge(
-            "kb4_kri_up", "1 when the KRI could be computed from the cached data, else 0.", a + ("kri",)
+            "kb4_kri_up",
+            "1 when the KRI could be computed from the cached data, else 0.",
+            (*a, "kri"),
         )
         self.kri_sample_size = _gauge(
             "kb4_kri_sample_size",
             "Number of items (users, enrollments, PSTs, samples, groups) a KRI was computed over.",
-            a + ("kri",),
+            (*a, "kri"),
         )
         self.phisher_unresolved = _gauge(
             "kb4_phisher_unresolved_messages",
             "Unresolved (RECEIVED or IN_REVIEW) PhishER messages reported within the look-back "
             f"window, by severity. {CACHED}",
-            a + ("severity",),
+            (*a, "severity"),
         )
         self.truncated = _gauge(
             "kb4_truncated",
             "1 when a page cap or the daily budget cut the latest fetch of the source short.",
-            a + ("source",),
+            (*a, "source"),
         )
         self.budget_limit = _gauge(
             "kb4_api_budget_limit",
             "Daily request budget of the API (rolling 24 h window), as the exporter counts it.",
-            a + ("api",),
+            (*a, "api"),
         )
         self.budget_remaining = _gauge(
             "kb4_api_budget_remaining",
             "Requests left in the rolling 24 h window, from the exporter's own request ledger.",
-            a + ("api",),
+            (*a, "api"),
         )
         self.requests = _counter(
-            "kb4_api_requests", "KnowBe4 API requests sent, by HTTP status code.", a + ("api", "code")
+            "kb4_api_requests",
+            "KnowBe4 API requests sent, by HTTP status code.",
+            (*a, "api", "code"),
         )
         self.throttled = _counter(
-            "kb4_api_throttled", "KnowBe4 API responses with status 429.", a + ("api",)
+            "kb4_api_throttled", "KnowBe4 API responses with status 429.", (*a, "api")
         )
         self.refresh_errors = _counter(
             "kb4_refresh_errors",
             "Failed refreshes of a source, by reason.",
-            a + ("source", "reason"),
+            (*a, "source", "reason"),
         )
-        self.up = _gauge("kb4_up", "1 when the latest refresh of every enabled source succeeded.", a)
+        self.up = _gauge(
+            "kb4_up", "1 when the latest refresh of every enabled source succeeded.", a
+        )
         self.source_up = _gauge(
-            "kb4_source_up", "1 when the latest refresh of the source succeeded.", a + ("source",)
+            "kb4_source_up", "1 when the latest refresh of the source succeeded.", (*a, "source")
         )
         self.last_success = _gauge(
             "kb4_source_last_success_timestamp_seconds",
             "Unix time of the source's latest successful refresh.",
-            a + ("source",),
+            (*a, "source"),
         )
         self.last_attempt = _gauge(
             "kb4_source_last_attempt_timestamp_seconds",
             "Unix time the source's latest refresh started.",
-            a + ("source",),
+            (*a, "source"),
         )
         self.duration = _gauge(
             "kb4_source_refresh_duration_seconds",
             "Wall time of the source's latest refresh.",
-            a + ("source",),
+            (*a, "source"),
         )
         self.interval = _gauge(
             "kb4_source_refresh_interval_seconds",
             "Configured refresh interval of the source.",
-            a + ("source",),
+            (*a, "source"),
         )
         self.account_info = _gauge(
             "kb4_account_info",
             f"KnowBe4 account metadata; always 1. {CACHED}",
-            a + ("name", "subscription_level", "region"),
+            (*a, "name", "subscription_level", "region"),
         )
         self.seats = _gauge("kb4_account_seats", f"Licensed seats of the account. {CACHED}", a)
         self.risk_score = _gauge(

@@ -172,9 +172,9 @@ def _flag_account_values(raw: RawOptions, environ: Mapping[str, str]) -> dict[st
         "daily_budget": raw.daily_budget,
     }
     if not raw.api_token_file and environ.get("KB4_API_TOKEN"):
-        values["api_token_env"] = "KB4_API_TOKEN"
+        values["api_token_env"] = "KB4_API_TOKEN"  # noqa: S105 - a variable name
     if not raw.phisher_token_file and environ.get("KB4_PHISHER_TOKEN"):
-        values["phisher_token_env"] = "KB4_PHISHER_TOKEN"
+        values["phisher_token_env"] = "KB4_PHISHER_TOKEN"  # noqa: S105 - a variable name
     return {key: value for key, value in values.items() if value not in (None, "")}
 
 
@@ -280,7 +280,9 @@ def _account(
     phisher = None
     phisher_token = _secret(merged, "phisher_token", "KB4_PHISHER_TOKEN", environ, where, problems)
     if phisher_token is not None:
-        url = _url(str(merged.get("phisher_url") or region_urls[1]), f"{where}: PhishER URL", problems)
+        url = _url(
+            str(merged.get("phisher_url") or region_urls[1]), f"{where}: PhishER URL", problems
+        )
         phisher = PhisherConfig(url=url, token=phisher_token)
     per_second = _number(merged.get("requests_per_second", 4), float, "requests per second", where)
     per_minute = _number(merged.get("requests_per_minute", 50), int, "requests per minute", where)

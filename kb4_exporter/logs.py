@@ -55,7 +55,9 @@ class _ScrubbingFormatter(logging.Formatter):
 
 class LogfmtFormatter(_ScrubbingFormatter):
     def render(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in self._fields(record).items())
+        return " ".join(
+            f"{key}={_logfmt_value(value)}" for key, value in self._fields(record).items()
+        )
 
 
 class JsonFormatter(_ScrubbingFormatter):

@@ -50,7 +50,7 @@ def pst_fingerprint(pst: SecurityTest) -> str:
     return f"{pst.status.lower()}|{counts}"
 
 
-class _StopRefresh(Exception):
+class _StopRefresh(Exception):  # noqa: N818 - control flow, carries the error
     def __init__(self, error: ApiError) -> None:
         super().__init__(str(error))
         self.error = error
@@ -310,9 +310,7 @@ class _Run:
         self.finish(name, started, None, truncated=listing.truncated)
         return listing
 
-    def finish(
-        self, name: str, started: float, error: ApiError | None, truncated: bool
-    ) -> None:
+    def finish(self, name: str, started: float, error: ApiError | None, truncated: bool) -> None:
         ended = self._clock()
         self.attempted.add(name)
         previous = self.sources.get(name, SourceStatus())

@@ -138,7 +138,8 @@ def build_runtime(
         return paced
 
     reporting = ReportingClient(
-        session("reporting", account.base_url, token_reader(account.api_token, "reporting")), account.page_caps
+        session("reporting", account.base_url, token_reader(account.api_token, "reporting")),
+        account.page_caps,
     )
     phisher = None
     if account.phisher is not None:

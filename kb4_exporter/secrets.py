@@ -89,7 +89,9 @@ def _read_token_file(path: str) -> str:
     if not token:
         raise SecretError(f"token file {path} is empty")
     if any(ch.isspace() for ch in token):
-        raise SecretError(f"token file {path} holds more than one word; it must hold the token only")
+        raise SecretError(
+            f"token file {path} holds more than one word; it must hold the token only"
+        )
     return token
 
 

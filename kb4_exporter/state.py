@@ -40,7 +40,7 @@ FORMAT = "kb4_exporter-state"
 VERSION = 1
 
 
-class StateCorrupt(ValueError):
+class StateCorruptError(ValueError):
     pass
 
 
@@ -96,10 +96,10 @@ def _build(cls: type[Any], values: Any, kind: str) -> Any:
     """`cls(*values)` after checking every value against the field's declared type."""
     declared = fields(cls)
     if not isinstance(values, list) or len(values) != len(declared):
-        raise StateCorrupt(f"{kind} record has the wrong number of fields")
+        raise StateCorruptError(f"{kind} record has the wrong number of fields")
     for item, value in zip(declared, values, strict=True):
         if not _matches(value, str(item.type)):
-            raise StateCorrupt(f"{kind}.{item.name} is not a {item.type}")
+            raise StateCorruptError(f"{kind}.{item.name} is not a {item.type}")
     return cls(*(tuple(v) if isinstance(v, list) else v for v in values))
 
 
@@ -215,7 +215,7 @@ def read_state(path: Path, account: str) -> AccountState | None:
         return None
     except (OSError, UnicodeDecodeError) as err:
         log.error("state file %s cannot be read (%s); starting without it", path, err)
-    except (StateCorrupt, ValueError, TypeError, KeyError, IndexError) as err:
+    except (StateCorruptError, ValueError, TypeError, KeyError, IndexError) as err:
         log.error("state file %s is corrupt (%s); ignoring it and starting cold", path, err)
     return None
 
@@ -224,11 +224,11 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
     iterator = iter(lines)
     header = json.loads(next(iterator, "null"))
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise StateCorrupt("not a kb4_exporter state file")
+        raise StateCorruptError("not a kb4_exporter state file")
     if header.get("version") != VERSION:
-        raise StateCorrupt(f"unsupported version {header.get('version')!r}")
+        raise StateCorruptError(f"unsupported version {header.get('version')!r}")
     if header.get("account") != account:
-        raise StateCorrupt(f"file belongs to account {header.get('account')!r}")
+        raise StateCorruptError(f"file belongs to account {header.get('account')!r}")
     state = AccountState(saved_at=header.get("saved_at"))
     sections: dict[str, list[Any]] = {}
     snapshot_fields: dict[str, Any] = {}
@@ -244,7 +244,7 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
             has_recipients = True
             return
         if row[1] not in _SNAPSHOT_SECTIONS:
-            raise StateCorrupt(f"unknown section {row[1]!r}")
+            raise StateCorruptError(f"unknown section {row[1]!r}")
         current = sections.setdefault(row[1], [])
         current_kind = _SNAPSHOT_SECTIONS[row[1]]
 
@@ -258,7 +258,7 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
             (count, "int"),
         )
         if not all(_matches(value, declared) for value, declared in checks):
-            raise StateCorrupt("a recipients line has values of the wrong type")
+            raise StateCorruptError("a recipients line has values of the wrong type")
         summary = PstRecipients(int(pst_id), frozenset(clickers), tuple(delays), int(count))
         state.recipient_cache[int(pst_id)] = CachedRecipients(str(fingerprint), summary)
 
@@ -273,30 +273,31 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
     handlers["source"] = lambda row: state.sources.__setitem__(
         str(row[1]), _build(SourceStatus, row[2], "source")
     )
+
     def ledger(row: list[Any]) -> None:
         if not _matches(row[2], "tuple[float, ...]"):
-            raise StateCorrupt("a ledger line holds something other than timestamps")
+            raise StateCorruptError("a ledger line holds something other than timestamps")
         state.ledgers[str(row[1])] = [float(v) for v in row[2]]
 
     handlers["ledger"] = ledger
     for text in iterator:
         row = json.loads(text)
         if not isinstance(row, list) or not row:
-            raise StateCorrupt("a line is not a record")
+            raise StateCorruptError("a line is not a record")
         kind = row[0]
         if kind == "end":
             ended = True
             break
         if kind in _RECORD_TYPES and kind != "account":
             if current is None or kind != current_kind:
-                raise StateCorrupt(f"{kind} record outside its section")
+                raise StateCorruptError(f"{kind} record outside its section")
             current.append(_decode(kind, row[1]))
         elif kind in handlers:
             handlers[kind](row)
         else:
-            raise StateCorrupt(f"unknown line kind {kind!r}")
+            raise StateCorruptError(f"unknown line kind {kind!r}")
     if not ended:
-        raise StateCorrupt("file is truncated")
+        raise StateCorruptError("file is truncated")
     for name, records in sections.items():
         snapshot_fields[name] = tuple(records)
     if has_recipients:

@@ -81,5 +81,5 @@ class BudgetExhaustedError(ApiError):
     reason = "budget_exhausted"
 
 
-class Interrupted(Exception):
+class Interrupted(Exception):  # noqa: N818 - a shutdown signal, not an error
     """The exporter is shutting down; waits and requests stop as soon as possible."""

@@ -71,7 +71,9 @@ class PhisherClient:
             result = self._messages_page(query, page)
             nodes = result.get("nodes")
             if not isinstance(nodes, list):
-                raise BadResponseError("PhishER phisherMessages has no nodes list", endpoint=ENDPOINT)
+                raise BadResponseError(
+                    "PhishER phisherMessages has no nodes list", endpoint=ENDPOINT
+                )
             for node in nodes:
                 try:
                     records.append(PhisherMessage.parse(node))

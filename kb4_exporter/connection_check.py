@@ -1,0 +1,89 @@
+"""`kb4-exporter check`: one cheap call per configured API, with a fix for each failure."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from kb4_exporter.api.errors import ApiError
+from kb4_exporter.config import AccountConfig, Settings
+from kb4_exporter.daemon import interruptible_sleep
+from kb4_exporter.logs import scrub
+from kb4_exporter.runtime import build_runtime
+
+EXIT_OK = 0
+EXIT_AUTH = 3
+EXIT_FORBIDDEN = 4
+EXIT_NOT_FOUND = 5
+EXIT_NETWORK = 6
+EXIT_API = 7
+
+_EXIT_BY_REASON = {
+    "auth": EXIT_AUTH,
+    "forbidden": EXIT_FORBIDDEN,
+    "not_found": EXIT_NOT_FOUND,
+    "timeout": EXIT_NETWORK,
+    "connection": EXIT_NETWORK,
+}
+
+_FIXES = {
+    "auth": "the token is wrong or expired, or Reporting API access is not enabled: create a "
+    "token under Account Settings > Account Integrations > API and check the token file",
+    "forbidden": "the token is valid but not allowed this call: check that user-level API access "
+    "is on and the subscription is Platinum or Diamond",
+    "not_found": "wrong region or base URL: the token's account lives in one of us, eu, ca, uk, "
+    "de; set --kb4.region (or --kb4.base-url)",
+    "timeout": "no answer in time: check network access to the API host (proxy, firewall)",
+    "connection": "cannot connect: check DNS, proxy and firewall access to the API host",
+    "rate_limited": "the API is throttling this account: wait, or lower the request rate",
+    "budget_exhausted": "the daily request budget is spent: wait for the rolling window",
+}
+
+
+def exit_code(error: ApiError) -> int:
+    return _EXIT_BY_REASON.get(error.reason, EXIT_API)
+
+
+def run_check(settings: Settings, echo: Callable[..., None]) -> int:
+    """Check every account; the exit code of the first failure, or 0."""
+    worst = EXIT_OK
+    for account in settings.accounts:
+        code = _check_account(account, settings, echo)
+        worst = worst or code
+    return worst
+
+
+def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..., None]) -> int:
+    runtime = build_runtime(
+        account, settings, clock=time.time, sleep=interruptible_sleep(threading.Event())
+    )
+    refresher = runtime.refresher
+    echo(f"account {account.name}: Reporting API at {account.base_url}")
+    try:
+        info = refresher.reporting.account()
+    except ApiError as err:
+        _report_failure(echo, "Reporting API", err)
+        return exit_code(err)
+    echo(f"  organisation:       {info.name or '(unnamed)'}")
+    echo(f"  subscription level: {info.subscription_level or 'unknown (trial account?)'}")
+    echo(f"  seats:              {info.seats if info.seats is not None else 'unknown'}")
+    budget = account.daily_budget or 2000 + (info.seats or 0)
+    echo(f"  daily budget:       {budget} requests per rolling 24 h")
+    if refresher.phisher is None:
+        echo("  PhishER:            off (no PhishER token configured)")
+        return EXIT_OK
+    assert account.phisher is not None
+    try:
+        total = refresher.phisher.total_count()
+    except ApiError as err:
+        _report_failure(echo, f"PhishER at {account.phisher.url}", err)
+        return exit_code(err)
+    echo(f"  PhishER:            reachable at {account.phisher.url} ({total} messages)")
+    return EXIT_OK
+
+
+def _report_failure(echo: Callable[..., None], what: str, error: ApiError) -> None:
+    fix = _FIXES.get(error.reason, "see the message above")
+    echo(f"  {what}: FAILED ({error.reason}): {scrub(str(error))}", err=True)
+    echo(f"  fix: {fix}", err=True)

@@ -1,0 +1,42 @@
+"""Demo mode: the built-in simulator in-process, with one account pointed at it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.secrets import Secret
+from kb4_exporter.simulator.org import OrgSpec, generate_org
+from kb4_exporter.simulator.server import SimulatorServer
+
+log = logging.getLogger(__name__)
+
+DEMO_ACCOUNT = "demo"
+DEMO_USERS = 1000
+DEMO_SEED = 1
+# Tokens of the in-process simulator only; they open nothing else.
+DEMO_TOKEN = "demo-reporting-token"  # noqa: S105
+DEMO_PHISHER_TOKEN = "demo-phisher-token"  # noqa: S105
+
+
+@contextmanager
+def demo_settings(settings: Settings) -> Iterator[Settings]:
+    """Start the simulator on a free loopback port; yield settings that use it."""
+    org = generate_org(OrgSpec(users=DEMO_USERS, seed=DEMO_SEED), time.time())
+    server = SimulatorServer(org, token=DEMO_TOKEN, phisher_token=DEMO_PHISHER_TOKEN)
+    server.start()
+    log.info("demo mode: simulated KnowBe4 API at %s", server.base_url)
+    account = AccountConfig(
+        name=DEMO_ACCOUNT,
+        region="us",
+        base_url=server.base_url,
+        api_token=Secret.inline(DEMO_TOKEN),
+        phisher=PhisherConfig(url=server.phisher_url, token=Secret.inline(DEMO_PHISHER_TOKEN)),
+    )
+    try:
+        yield settings.with_accounts((account,))
+    finally:
+        server.stop()

@@ -1,0 +1,115 @@
+"""When each account refreshes: core sources every refresh interval, PhishER every PhishER
+interval, failed refreshes retried sooner with exponential back-off.
+
+One thread per account, so accounts never wait for each other; each account's refreshes
+run one at a time, so its budget and pacing are never shared across threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kb4_exporter.api.errors import Interrupted
+from kb4_exporter.results import CORE_SOURCES, PHISHER_SOURCE, AccountResults
+from kb4_exporter.runtime import AccountRuntime
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 300.0
+
+
+@dataclass
+class _Task:
+    name: str
+    interval: float
+    run: Callable[[], bool]
+    due: float = 0.0
+    failures: int = 0
+
+    def reschedule(self, now: float, succeeded: bool) -> None:
+        self.failures = 0 if succeeded else self.failures + 1
+        if succeeded:
+            self.due = now + self.interval
+        else:
+            backoff = FIRST_RETRY_SECONDS * 2 ** (self.failures - 1)
+            self.due = now + min(self.interval, backoff)
+
+
+def first_due(results: AccountResults, sources: tuple[str, ...], interval: float) -> float:
+    """After a warm restart, refresh only when the persisted data is due; else at once."""
+    stamps = [results.sources[s].last_success for s in sources if s in results.sources]
+    if len(stamps) < len(sources) or any(stamp is None for stamp in stamps):
+        return 0.0
+    return min(stamp for stamp in stamps if stamp is not None) + interval
+
+
+class AccountScheduler:
+    def __init__(
+        self,
+        runtime: AccountRuntime,
+        *,
+        refresh_interval: float,
+        phisher_interval: float,
+        clock: Callable[[], float],
+        stop: threading.Event,
+    ) -> None:
+        self._runtime = runtime
+        self._clock = clock
+        self._stop = stop
+        refresher = runtime.refresher
+        results = refresher.results
+        self._tasks = [
+            _Task(
+                "core",
+                refresh_interval,
+                refresher.refresh_core,
+                first_due(results, CORE_SOURCES, refresh_interval),
+            )
+        ]
+        if results.phisher_enabled:
+            self._tasks.append(
+                _Task(
+                    "phisher",
+                    phisher_interval,
+                    refresher.refresh_phisher,
+                    first_due(results, (PHISHER_SOURCE,), phisher_interval),
+                )
+            )
+        self.thread = threading.Thread(
+            target=self.run, name=f"refresh-{runtime.config.name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def run(self) -> None:
+        name = self._runtime.config.name
+        while not self._stop.is_set():
+            task = min(self._tasks, key=lambda t: t.due)
+            wait = task.due - self._clock()
+            if wait > 0:
+                if self._stop.wait(wait):
+                    break
+                continue
+            started = self._clock()
+            try:
+                succeeded = task.run()
+            except Interrupted:
+                break
+            except Exception:
+                # A bug, not an API failure: keep serving the last good data and retry.
+                log.exception("account=%s %s refresh failed unexpectedly", name, task.name)
+                succeeded = False
+            task.reschedule(self._clock(), succeeded)
+            log.info(
+                "account=%s %s refresh %s in %.1fs; next in %.0fs",
+                name,
+                task.name,
+                "succeeded" if succeeded else "failed",
+                self._clock() - started,
+                task.due - self._clock(),
+            )
+            self._runtime.save_state()

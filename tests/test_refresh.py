@@ -1,0 +1,225 @@
+"""The refresher against a fake KnowBe4 (requests-mock) and a fake clock.
+
+Expected KRIs of `small_org()`, by hand (now = NOW):
+- phishing_prone: mean(10, 30, 50) / 100 = 0.30 over 3 users with a PPP
+- high_risk_users: 3 users with a risk score -> (3 + 9) // 10 = 1
+- zero_training_activity_12m: user 2 (400 d ago) and user 3 (never) = 2
+- department_ppp_delta: group 100 mean(10, 30) = 20, group 200 mean(30, 50) = 40 -> 0.20
+- training: due = e1, e2, e3 (end date now-5d) and e4 (enrolled now-40d + 14 days);
+  on time = e1, e4 -> 2 / 4 = 0.5; overdue = e3 -> 1
+- remedial: e4 done, e5 not -> 0.5
+- repeat clickers: user 1 clicked in PST 11 and PST 12 -> 1
+- time to report: delays 3600 s (PST 11) and 7200 s (PST 12) -> median 5400 s
+- PhishER high unresolved 4-24 h: m1 (HIGH, 5 h) and m2 (CRITICAL, 20 h) -> 2
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests_mock
+
+from kb4_exporter.kris import KriValue
+from kb4_exporter.results import CORE_SOURCES
+import kb4_fakes as fakes
+
+EXPECTED = {
+    "kb4_phishing_prone_pct": 0.30,
+    "kb4_repeat_clickers_90d": 1,
+    "kb4_training_completion_pct": 0.5,
+    "kb4_overdue_training_assignments": 1,
+    "kb4_remedial_training_compliance_pct": 0.5,
+    "kb4_high_risk_users": 1,
+    "kb4_phish_time_to_report_hours": 5400.0,
+    "kb4_phisher_unresolved_high_4h": 2,
+    "kb4_zero_training_activity_12m": 2,
+    "kb4_department_ppp_delta_pct": 0.20,
+}
+
+
+def kri_values(kris: tuple[KriValue, ...]) -> dict[str, float | None]:
+    return {k.spec.slug: k.value for k in kris}
+
+
+@pytest.fixture
+def clock() -> fakes.FakeClock:
+    return fakes.FakeClock()
+
+
+@pytest.fixture
+def org() -> fakes.FakeOrg:
+    return fakes.small_org()
+
+
+@pytest.fixture
+def api(requests_mock: requests_mock.Mocker, org: fakes.FakeOrg) -> requests_mock.Mocker:
+    fakes.serve_org(requests_mock, org)
+    return requests_mock
+
+
+def paths(api: requests_mock.Mocker) -> list[str]:
+    return [request.path for request in api.request_history]
+
+
+def test_cold_refresh_computes_every_kri(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    runtime = fakes.runtime_for(clock)
+    assert runtime.refresher.refresh_core()
+    assert runtime.refresher.refresh_phisher()
+    results = runtime.refresher.results
+    assert results.up and results.ready
+    assert kri_values(results.kris) == pytest.approx(EXPECTED)
+    assert results.phisher_unresolved == {
+        "UNKNOWN_SEVERITY": 0,
+        "LOW": 1,
+        "MEDIUM": 1,
+        "HIGH": 1,
+        "CRITICAL": 1,
+    }
+
+
+def test_cold_refresh_fetches_each_listing_once_and_skips_quiet_psts(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    # PST 13 had no clicks and no reports, PST 10 is older than 90 days: neither is fetched.
+    assert sorted(paths(api)) == sorted(
+        [
+            "/v1/account",
+            "/v1/users",
+            "/v1/groups",
+            "/v1/training/campaigns",
+            "/v1/training/enrollments",
+            "/v1/phishing/security_tests",
+            "/v1/phishing/security_tests/11/recipients",
+            "/v1/phishing/security_tests/12/recipients",
+        ]
+    )
+    users_query = api.request_history[1].qs
+    assert users_query == {"status": ["active"], "per_page": ["500"], "page": ["1"]}
+
+
+def test_warm_refresh_reuses_closed_pst_recipients(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    api.reset_mock()
+    clock.advance(3600)
+    runtime.refresher.refresh_core()
+    recipient_calls = [p for p in paths(api) if p.endswith("/recipients")]
+    # Closed PST 11 comes from the cache; open PST 12 is fetched again.
+    assert recipient_calls == ["/v1/phishing/security_tests/12/recipients"]
+    assert kri_values(runtime.refresher.results.kris)["kb4_repeat_clickers_90d"] == 1
+
+
+def test_changed_counts_of_a_closed_pst_refetch_its_recipients(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    org.security_tests[0]["reported_count"] = 2
+    api.reset_mock()
+    runtime.refresher.refresh_core()
+    assert "/v1/phishing/security_tests/11/recipients" in paths(api)
+
+
+def test_failed_source_keeps_last_good_data_and_counts_the_reason(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    before = runtime.refresher.results
+    api.get(f"{fakes.BASE_URL}/v1/training/enrollments", status_code=503)
+    clock.advance(86400)
+    assert not runtime.refresher.refresh_core()
+    after = runtime.refresher.results
+    assert not after.sources["enrollments"].up
+    assert after.sources["users"].up
+    assert after.errors[("enrollments", "server_error")] == 1
+    assert after.snapshot.enrollments == before.snapshot.enrollments
+    assert after.sources["enrollments"].last_success == before.sources["enrollments"].last_success
+    assert kri_values(after.kris)["kb4_overdue_training_assignments"] is not None
+    assert not after.up
+
+
+def test_auth_failure_stops_the_refresh_without_further_calls(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    api.get(f"{fakes.BASE_URL}/v1/account", status_code=401, json={"message": "bad key"})
+    runtime = fakes.runtime_for(clock)
+    assert not runtime.refresher.refresh_core()
+    assert paths(api) == ["/v1/account"]
+    results = runtime.refresher.results
+    assert results.errors == {("account", "auth"): 1}
+    assert all(not results.sources[s].up for s in CORE_SOURCES)
+    assert not results.ready
+    assert all(k.value is None for k in results.kris if k.spec.slug != "kb4_phisher_unresolved_high_4h")
+
+
+def test_budget_exhaustion_stops_early_and_flags_truncation(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=3))
+    assert not runtime.refresher.refresh_core()
+    assert len(api.request_history) == 3
+    results = runtime.refresher.results
+    assert results.sources["training_campaigns"].truncated
+    assert results.errors[("training_campaigns", "budget_exhausted")] == 1
+    for source in ("enrollments", "security_tests", "recipients"):
+        assert results.sources[source].truncated and not results.sources[source].up
+    assert runtime.view().apis[0].budget_remaining == 0
+
+
+def test_seats_set_the_daily_budget(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    reporting = runtime.view().apis[0]
+    assert reporting.budget_limit == 2000 + 4
+    assert reporting.budget_remaining == 2004 - len(api.request_history)
+
+
+def test_phisher_off_leaves_its_kri_absent_without_error(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(phisher=False))
+    assert runtime.refresher.refresh_core()
+    assert runtime.refresher.refresh_phisher()
+    results = runtime.refresher.results
+    assert results.up
+    assert kri_values(results.kris)["kb4_phisher_unresolved_high_4h"] is None
+    assert results.phisher_unresolved is None
+    assert "phisher" not in results.enabled_sources()
+    assert not any("graphql" in p for p in paths(api))
+
+
+def test_phisher_failure_keeps_core_kris(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    api.post(fakes.PHISHER_URL, status_code=502)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    assert not runtime.refresher.refresh_phisher()
+    results = runtime.refresher.results
+    assert results.sources["users"].up and not results.sources["phisher"].up
+    assert results.errors[("phisher", "server_error")] == 1
+    values = kri_values(results.kris)
+    assert values["kb4_phisher_unresolved_high_4h"] is None
+    assert values["kb4_phishing_prone_pct"] == pytest.approx(0.30)
+
+
+def test_phisher_query_covers_at_least_the_kri_window(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_phisher()
+    body = api.request_history[-1].json()
+    assert body["variables"]["query"] == (
+        "reported_at:[2026-11-16T12:00:00Z TO 2026-11-23T12:00:00Z]"
+    )
+
+
+def test_bad_page_shape_is_a_bad_response(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    api.get(f"{fakes.BASE_URL}/v1/users", json={"unexpected": "object"})
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    results = runtime.refresher.results
+    assert results.errors[("users", "bad_response")] == 1
+    assert results.sources["groups"].up

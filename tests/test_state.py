@@ -1,0 +1,163 @@
+"""State file: round trip, warm restart, corrupt files ignored, failed writes keep the old file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import kb4_fakes as fakes
+import pytest
+import requests_mock
+
+from kb4_exporter.config import Settings
+from kb4_exporter.state import read_state, state_path, write_state
+
+
+@pytest.fixture
+def clock() -> fakes.FakeClock:
+    return fakes.FakeClock()
+
+
+@pytest.fixture
+def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    return requests_mock
+
+
+def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> fakes.AccountRuntime:
+    account = fakes.account_config()
+    settings = Settings(accounts=(account,), state_dir=str(state_dir))
+    return fakes.runtime_for(clock, settings=settings, account=account)
+
+
+def test_round_trip_restores_snapshot_kris_cache_and_ledger(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    first = runtime_with_state(clock, tmp_path)
+    first.refresher.refresh_core()
+    first.refresher.refresh_phisher()
+    first.save_state()
+    calls_before = len(api.request_history)
+
+    second = runtime_with_state(clock, tmp_path)
+    assert second.load_state()
+    restored, original = second.refresher.results, first.refresher.results
+    assert restored.snapshot == original.snapshot
+    assert restored.kris == original.kris
+    assert restored.ready
+    # Sources come back not up until refreshed, but keep their last success time.
+    assert not restored.sources["users"].up
+    assert restored.sources["users"].last_success == original.sources["users"].last_success
+    assert second.refresher.recipient_cache == first.refresher.recipient_cache
+    assert second.view().apis[0].budget_remaining == 2004 - (calls_before - 1)
+    assert len(api.request_history) == calls_before  # loading made no call
+
+
+def test_warm_restart_skips_closed_pst_recipients(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    first = runtime_with_state(clock, tmp_path)
+    first.refresher.refresh_core()
+    first.save_state()
+    api.reset_mock()
+    second = runtime_with_state(clock, tmp_path)
+    second.load_state()
+    second.refresher.refresh_core()
+    fetched = [r.path for r in api.request_history if r.path.endswith("/recipients")]
+    assert fetched == ["/v1/phishing/security_tests/12/recipients"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"not json at all\n",
+        b'{"format": "something-else", "version": 1}\n',
+        b'{"format": "kb4_exporter-state", "version": 99, "account": "acme"}\n',
+        b'{"format": "kb4_exporter-state", "version": 1, "account": "other"}\n["end"]\n',
+        # Truncated: no end marker.
+        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n',
+        # A user record with a string where a number belongs.
+        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n'
+        b'["user",["x",null,null,[],null,"active"]]\n["end"]\n',
+        # An enrollment inside the users section.
+        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n'
+        b'["enrollment",[null,"a","b",null,null,null]]\n["end"]\n',
+        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["ledger","reporting","x"]\n["end"]\n',
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_corrupt_state_is_logged_and_ignored(
+    content: bytes, clock: fakes.FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state_path(str(tmp_path), "acme").write_bytes(content)
+    runtime = runtime_with_state(clock, tmp_path)
+    with caplog.at_level(logging.ERROR):
+        assert not runtime.load_state()
+    assert any("state file" in r.getMessage() for r in caplog.records)
+    assert not runtime.refresher.results.ready
+
+
+def test_missing_state_file_is_a_cold_start(clock: fakes.FakeClock, tmp_path: Path) -> None:
+    runtime = runtime_with_state(clock, tmp_path)
+    assert not runtime.load_state()
+
+
+def test_failed_write_keeps_previous_file_and_counts(
+    api: requests_mock.Mocker,
+    clock: fakes.FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = runtime_with_state(clock, tmp_path)
+    runtime.refresher.refresh_core()
+    runtime.save_state()
+    path = state_path(str(tmp_path), "acme")
+    good = path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    runtime.refresher.refresh_phisher()
+    runtime.save_state()
+    assert path.read_bytes() == good
+    assert runtime.refresher.results.state_write_errors == 1
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_unwritable_state_dir_is_not_fatal(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    runtime = runtime_with_state(clock, blocker / "state")
+    runtime.refresher.refresh_core()
+    runtime.save_state()
+    assert runtime.refresher.results.state_write_errors == 1
+
+
+def test_state_file_is_json_lines_without_tokens(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    runtime = runtime_with_state(clock, tmp_path)
+    runtime.refresher.refresh_core()
+    runtime.refresher.refresh_phisher()
+    runtime.save_state()
+    text = state_path(str(tmp_path), "acme").read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["format"] == "kb4_exporter-state"
+    assert lines[-1] == ["end"]
+    assert fakes.REPORTING_TOKEN not in text and fakes.PHISHER_TOKEN not in text
+    assert "user1@acme.example" not in text  # clickers are keyed by id
+
+
+def test_write_then_read_empty_state(tmp_path: Path) -> None:
+    from kb4_exporter.state import AccountState
+
+    path = tmp_path / "x.state.jsonl"
+    write_state(path, AccountState(), "acme")
+    loaded = read_state(path, "acme")
+    assert loaded is not None and loaded.snapshot.users is None

@@ -55,10 +55,13 @@ class AccountScheduler:
         phisher_interval: float,
         clock: Callable[[], float],
         stop: threading.Event,
+        wait: Callable[[float], bool] | None = None,
     ) -> None:
         self._runtime = runtime
         self._clock = clock
         self._stop = stop
+        # Waits until the next task is due; True means shut down. Tests pass a fake.
+        self._wait = wait or stop.wait
         refresher = runtime.refresher
         results = refresher.results
         self._tasks = [
@@ -91,7 +94,7 @@ class AccountScheduler:
             task = min(self._tasks, key=lambda t: t.due)
             wait = task.due - self._clock()
             if wait > 0:
-                if self._stop.wait(wait):
+                if self._wait(wait):
                     break
                 continue
             started = self._clock()

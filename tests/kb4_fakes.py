@@ -161,7 +161,9 @@ def _enrollment(
     }
 
 
-def _pst(pst_id: int, status: str, started: float, *, clicked: int, reported: int) -> dict[str, Any]:
+def _pst(
+    pst_id: int, status: str, started: float, *, clicked: int, reported: int
+) -> dict[str, Any]:
     return {
         "pst_id": pst_id,
         "campaign_id": 1,

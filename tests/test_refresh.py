@@ -15,12 +15,12 @@ Expected KRIs of `small_org()`, by hand (now = NOW):
 
 from __future__ import annotations
 
+import kb4_fakes as fakes
 import pytest
 import requests_mock
 
 from kb4_exporter.kris import KriValue
 from kb4_exporter.results import CORE_SOURCES
-import kb4_fakes as fakes
 
 EXPECTED = {
     "kb4_phishing_prone_pct": 0.30,
@@ -153,7 +153,9 @@ def test_auth_failure_stops_the_refresh_without_further_calls(
     assert results.errors == {("account", "auth"): 1}
     assert all(not results.sources[s].up for s in CORE_SOURCES)
     assert not results.ready
-    assert all(k.value is None for k in results.kris if k.spec.slug != "kb4_phisher_unresolved_high_4h")
+    assert all(
+        k.value is None for k in results.kris if k.spec.slug != "kb4_phisher_unresolved_high_4h"
+    )
 
 
 def test_budget_exhaustion_stops_early_and_flags_truncation(
@@ -216,7 +218,9 @@ def test_phisher_query_covers_at_least_the_kri_window(
     )
 
 
-def test_bad_page_shape_is_a_bad_response(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+def test_bad_page_shape_is_a_bad_response(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
     api.get(f"{fakes.BASE_URL}/v1/users", json={"unexpected": "object"})
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()

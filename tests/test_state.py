@@ -69,6 +69,10 @@ def test_warm_restart_skips_closed_pst_recipients(
     assert fetched == ["/v1/phishing/security_tests/12/recipients"]
 
 
+HEADER = b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n'
+USERS = b'["section","users",1]\n'
+
+
 @pytest.mark.parametrize(
     "content",
     [
@@ -78,14 +82,12 @@ def test_warm_restart_skips_closed_pst_recipients(
         b'{"format": "kb4_exporter-state", "version": 99, "account": "acme"}\n',
         b'{"format": "kb4_exporter-state", "version": 1, "account": "other"}\n["end"]\n',
         # Truncated: no end marker.
-        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n',
+        HEADER + USERS,
         # A user record with a string where a number belongs.
-        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n'
-        b'["user",["x",null,null,[],null,"active"]]\n["end"]\n',
+        HEADER + USERS + b'["user",["x",null,null,[],null,"active"]]\n["end"]\n',
         # An enrollment inside the users section.
-        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["section","users",1]\n'
-        b'["enrollment",[null,"a","b",null,null,null]]\n["end"]\n',
-        b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n["ledger","reporting","x"]\n["end"]\n',
+        HEADER + USERS + b'["enrollment",[null,"a","b",null,null,null]]\n["end"]\n',
+        HEADER + b'["ledger","reporting","x"]\n["end"]\n',
         b"\xff\xfe\x00garbage",
     ],
 )

@@ -1,0 +1,123 @@
+"""Refresh scheduling with a fake clock: intervals, back-off, warm restarts, shutdown."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import kb4_fakes as fakes
+import pytest
+import requests_mock
+
+from kb4_exporter.config import Settings
+from kb4_exporter.scheduler import FIRST_RETRY_SECONDS, AccountScheduler
+
+
+class Timeline:
+    """A fake `wait` that advances the clock and stops the loop after `until`."""
+
+    def __init__(self, clock: fakes.FakeClock, stop: threading.Event, until: float) -> None:
+        self.clock = clock
+        self.stop = stop
+        self.until = until
+
+    def __call__(self, seconds: float) -> bool:
+        if self.clock.now + seconds > self.until:
+            self.clock.now = self.until
+            self.stop.set()
+            return True
+        self.clock.advance(seconds)
+        return False
+
+
+def run_for(
+    runtime: fakes.AccountRuntime, clock: fakes.FakeClock, seconds: float
+) -> Callable[[], None]:
+    stop = threading.Event()
+    scheduler = AccountScheduler(
+        runtime,
+        refresh_interval=86400,
+        phisher_interval=3600,
+        clock=clock,
+        stop=stop,
+        wait=Timeline(clock, stop, clock.now + seconds),
+    )
+    scheduler.run()
+    return stop.set
+
+
+def count(api: requests_mock.Mocker, path: str) -> int:
+    return sum(1 for r in api.request_history if r.path == path)
+
+
+@pytest.fixture
+def clock() -> fakes.FakeClock:
+    return fakes.FakeClock()
+
+
+@pytest.fixture
+def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    return requests_mock
+
+
+def test_core_daily_and_phisher_hourly(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    runtime = fakes.runtime_for(clock)
+    run_for(runtime, clock, 2 * 86400 - 1)
+    assert count(api, "/v1/users") == 2  # at start and after 24 h
+    assert count(api, "/graphql") == 48  # every hour for 48 h
+
+
+def test_failed_refresh_retries_with_backoff(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    api.get(f"{fakes.BASE_URL}/v1/account", status_code=401)
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(phisher=False))
+    run_for(runtime, clock, FIRST_RETRY_SECONDS * (1 + 2 + 4) + 1)
+    # Attempts at 0, 300, 900 and 2100 s: back-off doubles from FIRST_RETRY_SECONDS.
+    assert count(api, "/v1/account") == 4
+
+
+def test_warm_restart_waits_until_data_is_due(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    account = fakes.account_config(phisher=False)
+    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
+    first = fakes.runtime_for(clock, settings=settings, account=account)
+    first.refresher.refresh_core()
+    first.save_state()
+    api.reset_mock()
+    clock.advance(3600)
+    second = fakes.runtime_for(clock, settings=settings, account=account)
+    second.load_state()
+    run_for(second, clock, 86400 - 3600 - 1)
+    assert count(api, "/v1/users") == 0  # not due until 24 h after the persisted refresh
+    run_for(second, clock, 2)
+    assert count(api, "/v1/users") == 1
+
+
+def test_unexpected_exception_is_logged_and_retried(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(phisher=False))
+    calls = []
+
+    def broken() -> bool:
+        calls.append(clock.now)
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(runtime.refresher, "refresh_core", broken)
+    run_for(runtime, clock, FIRST_RETRY_SECONDS + 1)
+    assert len(calls) == 2
+
+
+def test_stop_during_wait_ends_the_loop(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+    runtime = fakes.runtime_for(clock)
+    stop = threading.Event()
+    stop.set()
+    scheduler = AccountScheduler(
+        runtime, refresh_interval=86400, phisher_interval=3600, clock=clock, stop=stop
+    )
+    scheduler.run()
+    assert api.request_history == []

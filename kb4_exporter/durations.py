@@ -45,4 +45,5 @@ def format_duration(seconds: float) -> str:
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")
-    return "".join(parts)
+    # Under half a millisecond rounds to nothing; "" would not parse back.
+    return "".join(parts) or "0s"

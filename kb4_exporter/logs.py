@@ -26,7 +26,8 @@ def register_secret(value: str) -> None:
 
 def scrub(text: str) -> str:
     with _secrets_lock:
-        known = tuple(_secrets)
+        # Longest first: a token that contains another must not be left half-redacted.
+        known = sorted(_secrets, key=len, reverse=True)
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -35,6 +36,8 @@ def scrub(text: str) -> str:
 
 class _ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # Fields are scrubbed before rendering (escaping could hide a token from the
+        # scrubber) and the line once more after.
         return scrub(self.render(record))
 
     def render(self, record: logging.LogRecord) -> str:
@@ -46,10 +49,10 @@ class _ScrubbingFormatter(logging.Formatter):
             "ts": stamp[:-3] + "Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+            fields["exc"] = scrub(self.formatException(record.exc_info))
         return fields
 
 
@@ -65,11 +68,14 @@ class JsonFormatter(_ScrubbingFormatter):
         return json.dumps(self._fields(record))
 
 
+_LOGFMT_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def _logfmt_value(value: str) -> str:
-    if value and not any(ch in value for ch in ' "=\n\t'):
+    if value and not any(ch in value for ch in ' "=\n\r\t'):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    # \r and \t are escaped too so one record is always one plain line.
+    return '"' + value.translate(_LOGFMT_ESCAPES) + '"'
 
 
 def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:

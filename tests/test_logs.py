@@ -1,0 +1,232 @@
+"""Log formatting (logfmt, JSON), token scrubbing and logging set-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from kb4_exporter import logs
+from kb4_exporter.logs import (
+    REDACTED,
+    JsonFormatter,
+    LogfmtFormatter,
+    register_secret,
+    scrub,
+    setup_logging,
+)
+
+SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
+# 2024-03-05T06:07:08.123Z
+CREATED = datetime(2024, 3, 5, 6, 7, 8, 123_000, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture(autouse=True)
+def isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no registered secrets and leaves none behind."""
+    monkeypatch.setattr(logs, "_secrets", set())
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """setup_logging rewires the root logger; put it back as pytest left it."""
+    root = logging.getLogger()
+    urllib3 = logging.getLogger("urllib3")
+    handlers, level, urllib3_level = list(root.handlers), root.level, urllib3.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    urllib3.setLevel(urllib3_level)
+
+
+def make_record(
+    msg: str,
+    *args: object,
+    level: int = logging.INFO,
+    exc_info: logging._SysExcInfoType | None = None,
+) -> logging.LogRecord:
+    record = logging.LogRecord("kb4_exporter.test", level, __file__, 1, msg, args, exc_info)
+    record.created = CREATED
+    return record
+
+
+def failing_exc_info(message: str) -> logging._SysExcInfoType:
+    try:
+        raise RuntimeError(message)
+    except RuntimeError:
+        return sys.exc_info()
+
+
+def test_logfmt_line_has_timestamp_level_logger_and_message() -> None:
+    line = LogfmtFormatter().format(make_record("refresh %s done", "users", level=logging.WARNING))
+    assert line == (
+        "ts=2024-03-05T06:07:08.123Z level=warning logger=kb4_exporter.test "
+        'msg="refresh users done"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "rendered"),
+    [
+        ("plain", "msg=plain"),
+        ("two words", 'msg="two words"'),
+        ('say "hi"', r'msg="say \"hi\""'),
+        ("key=value", 'msg="key=value"'),
+        ("line one\nline two", r'msg="line one\nline two"'),
+        ("carriage\rreturn", r'msg="carriage\rreturn"'),
+        ("tab\there", r'msg="tab\there"'),
+        ('back\\slash "q"', r'msg="back\\slash \"q\""'),
+        ("", 'msg=""'),
+    ],
+)
+def test_logfmt_quotes_and_escapes_values_so_each_record_is_one_line(
+    message: str, rendered: str
+) -> None:
+    line = LogfmtFormatter().format(make_record("%s", message))
+    assert line.endswith(" " + rendered)
+    assert "\n" not in line
+    assert "\r" not in line
+
+
+def test_logfmt_appends_the_exception_as_one_quoted_field() -> None:
+    line = LogfmtFormatter().format(make_record("boom", exc_info=failing_exc_info("bad thing")))
+    assert "\n" not in line
+    assert line.startswith("ts=2024-03-05T06:07:08.123Z level=info logger=kb4_exporter.test ")
+    assert ' msg=boom exc="Traceback (most recent call last):\\n' in line
+    assert line.endswith('RuntimeError: bad thing"')
+
+
+def test_json_line_has_the_same_fields() -> None:
+    line = JsonFormatter().format(make_record('quote " and\nnewline', level=logging.ERROR))
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "ts": "2024-03-05T06:07:08.123Z",
+        "level": "error",
+        "logger": "kb4_exporter.test",
+        "msg": 'quote " and\nnewline',
+    }
+
+
+def test_json_includes_the_exception_text() -> None:
+    line = JsonFormatter().format(make_record("boom", exc_info=failing_exc_info("bad thing")))
+    fields = json.loads(line)
+    assert fields["msg"] == "boom"
+    assert fields["exc"].startswith("Traceback (most recent call last):\n")
+    assert fields["exc"].endswith("RuntimeError: bad thing")
+
+
+def test_scrub_replaces_every_occurrence_of_a_registered_secret() -> None:
+    register_secret(SENTINEL)
+    assert scrub(f"a {SENTINEL} b {SENTINEL}") == f"a {REDACTED} b {REDACTED}"
+    assert scrub("nothing to hide") == "nothing to hide"
+
+
+def test_values_too_short_to_be_tokens_are_not_registered() -> None:
+    # Scrubbing a short string such as "true" would mangle ordinary log lines.
+    register_secret("true")
+    register_secret("")
+    assert scrub("flag=true") == "flag=true"
+
+
+def test_overlapping_secrets_are_scrubbed_whole() -> None:
+    short, long = SENTINEL, SENTINEL + "-rotated-suffix"
+    register_secret(short)
+    register_secret(long)
+    scrubbed = scrub(f"old {short} new {long}")
+    assert scrubbed == f"old {REDACTED} new {REDACTED}"
+    assert "rotated-suffix" not in scrubbed
+
+
+@pytest.mark.parametrize("formatter", [LogfmtFormatter(), JsonFormatter()], ids=["logfmt", "json"])
+def test_registered_secret_is_scrubbed_from_message_and_exception_text(
+    formatter: logging.Formatter,
+) -> None:
+    register_secret(SENTINEL)
+    record = make_record(
+        "GET %s failed",
+        f"https://example.test/?token={SENTINEL}",
+        exc_info=failing_exc_info(f"401 for Authorization: Bearer {SENTINEL}"),
+    )
+    line = formatter.format(record)
+    assert SENTINEL not in line
+    assert line.count(REDACTED) == 2
+
+
+@pytest.mark.parametrize("formatter", [LogfmtFormatter(), JsonFormatter()], ids=["logfmt", "json"])
+def test_secret_with_characters_that_formats_escape_is_still_scrubbed(
+    formatter: logging.Formatter,
+) -> None:
+    # Escaping (\" in logfmt, \uXXXX in JSON) must not hide the token from the scrubber.
+    secret = 'tok"en\\é-Zq7xV2pL9mW4'
+    register_secret(secret)
+    line = formatter.format(make_record("token is %s", secret))
+    assert "Zq7xV2pL9mW4" not in line
+    assert REDACTED in line
+
+
+def test_unregistered_text_passes_through_unchanged() -> None:
+    line = LogfmtFormatter().format(make_record("%s", SENTINEL))
+    assert line.endswith(f"msg={SENTINEL}")
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        ("debug", logging.DEBUG),
+        ("info", logging.INFO),
+        ("warn", logging.WARNING),
+        ("warning", logging.WARNING),
+        ("error", logging.ERROR),
+    ],
+)
+def test_setup_logging_sets_the_root_level(level: str, expected: int) -> None:
+    setup_logging(level, "logfmt")
+    assert logging.getLogger().level == expected
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize(
+    ("log_format", "formatter_type"), [("logfmt", LogfmtFormatter), ("json", JsonFormatter)]
+)
+def test_setup_logging_installs_one_stderr_handler_with_the_chosen_format(
+    log_format: str, formatter_type: type[logging.Formatter]
+) -> None:
+    root = logging.getLogger()
+    root.addHandler(logging.NullHandler())
+    setup_logging("info", log_format)
+    setup_logging("info", log_format)
+    assert len(root.handlers) == 1
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    assert handler.stream is sys.stderr
+    assert isinstance(handler.formatter, formatter_type)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_setup_logging_writes_scrubbed_json_lines_to_stderr_at_the_chosen_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("warn", "json")
+    register_secret(SENTINEL)
+    log = logging.getLogger("kb4_exporter.test")
+    log.info("hidden at warn level")
+    log.warning("token %s leaked", SENTINEL)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    fields = json.loads(lines[0])
+    assert fields["level"] == "warning"
+    assert fields["msg"] == f"token {REDACTED} leaked"
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_setup_logging_keeps_urllib3_debug_chatter_out() -> None:
+    setup_logging("debug", "logfmt")
+    assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING

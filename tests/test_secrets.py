@@ -1,0 +1,179 @@
+"""Tokens from files and environment variables: reading, rotation, errors, redaction."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from kb4_exporter.secrets import Secret, SecretError
+
+SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
+
+
+def token_file(tmp_path: Path, text: str, mode: int = 0o600, name: str = "token") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def read_error(secret: Secret) -> str:
+    with pytest.raises(SecretError) as caught:
+        secret.read()
+    return str(caught.value)
+
+
+def test_file_token_is_read_without_surrounding_whitespace(tmp_path: Path) -> None:
+    path = token_file(tmp_path, f"  {SENTINEL}\n\n")
+    assert Secret("file", str(path)).read() == SENTINEL
+
+
+def test_file_is_read_again_on_every_use_so_a_rotated_token_takes_effect(
+    tmp_path: Path,
+) -> None:
+    path = token_file(tmp_path, "first-token-value\n")
+    secret = Secret("file", str(path))
+    assert secret.read() == "first-token-value"
+    path.write_text("second-token-value\n", encoding="utf-8")
+    assert secret.read() == "second-token-value"
+
+
+def test_env_token_is_read_from_the_given_mapping() -> None:
+    secret = Secret("env", "ACME_TOKEN", {"ACME_TOKEN": f" {SENTINEL} "})
+    assert secret.read() == SENTINEL
+
+
+def test_env_token_without_a_mapping_reads_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KB4_TEST_SECRET_TOKEN", SENTINEL)
+    assert Secret("env", "KB4_TEST_SECRET_TOKEN").read() == SENTINEL
+
+
+@pytest.mark.parametrize("environ", [{}, {"ACME_TOKEN": ""}, {"ACME_TOKEN": "  \n"}])
+def test_unset_or_blank_env_token_is_an_error_naming_the_variable(
+    environ: dict[str, str],
+) -> None:
+    secret = Secret("env", "ACME_TOKEN", environ)
+    assert read_error(secret) == "environment variable ACME_TOKEN is empty or unset"
+    assert secret.problem() == "environment variable ACME_TOKEN is empty or unset"
+
+
+def test_inline_demo_token_reads_back_its_value() -> None:
+    assert Secret.inline(SENTINEL).read() == SENTINEL
+
+
+@pytest.mark.parametrize("text", ["", "\n", "   \n\t"])
+def test_empty_token_file_is_an_error(tmp_path: Path, text: str) -> None:
+    path = token_file(tmp_path, text)
+    assert read_error(Secret("file", str(path))) == f"token file {path} is empty"
+
+
+@pytest.mark.parametrize("text", [f"Bearer {SENTINEL}\n", f"{SENTINEL}\nsecond-line\n"])
+def test_token_file_with_two_words_is_an_error_that_does_not_echo_them(
+    tmp_path: Path, text: str
+) -> None:
+    path = token_file(tmp_path, text)
+    message = read_error(Secret("file", str(path)))
+    assert message == f"token file {path} holds more than one word; it must hold the token only"
+    assert SENTINEL not in message
+
+
+def test_missing_token_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "token"
+    assert read_error(Secret("file", str(path))) == f"token file {path} does not exist"
+
+
+def test_directory_as_token_file_is_an_error(tmp_path: Path) -> None:
+    assert read_error(Secret("file", str(tmp_path))) == f"token file {tmp_path} is a directory"
+
+
+def test_non_utf8_token_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"\xff\xfe\x00token")
+    path.chmod(0o600)
+    assert read_error(Secret("file", str(path))) == f"token file {path} is not UTF-8 text"
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root reads files whatever their mode, so chmod 000 cannot make a file unreadable",
+)
+def test_unreadable_token_file_is_an_error(tmp_path: Path) -> None:
+    path = token_file(tmp_path, SENTINEL, mode=0o000)
+    message = read_error(Secret("file", str(path)))
+    assert message == f"token file {path} is not readable by this user"
+
+
+def test_problem_is_none_for_a_readable_token_and_never_raises(tmp_path: Path) -> None:
+    good = token_file(tmp_path, SENTINEL, name="good")
+    assert Secret("file", str(good)).problem() is None
+    assert Secret("file", str(tmp_path / "missing")).problem() == (
+        f"token file {tmp_path / 'missing'} does not exist"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_group_or_world_readable_token_file_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    path = token_file(tmp_path, SENTINEL, mode=mode)
+    secret = Secret("file", str(path))
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+        for _ in range(3):
+            assert secret.read() == SENTINEL
+        assert secret.problem() is None
+    warnings = [r for r in caplog.records if r.name == "kb4_exporter.secrets"]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert warnings[0].getMessage() == (
+        f"token file {path} is readable by group or others (mode {mode:o}); chmod 600 it"
+    )
+    assert SENTINEL not in caplog.text
+
+
+def test_private_token_file_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = token_file(tmp_path, SENTINEL, mode=0o600)
+    with caplog.at_level(logging.DEBUG, logger="kb4_exporter.secrets"):
+        Secret("file", str(path)).read()
+    assert [r for r in caplog.records if r.name == "kb4_exporter.secrets"] == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "described"),
+    [
+        (Secret("file", "/run/secrets/kb4"), "file /run/secrets/kb4"),
+        (Secret("env", "ACME_TOKEN", {"ACME_TOKEN": SENTINEL}), "env $ACME_TOKEN"),
+        (Secret.inline(SENTINEL), "built-in demo token"),
+    ],
+)
+def test_repr_str_and_describe_say_where_the_token_lives_never_what_it_is(
+    secret: Secret, described: str
+) -> None:
+    assert secret.describe() == described
+    assert repr(secret) == f"Secret({described})"
+    assert str(secret) == f"Secret({described})"
+    assert f"{secret!r} {secret}" == f"Secret({described}) Secret({described})"
+    assert SENTINEL not in repr(secret) + str(secret) + secret.describe()
+
+
+def test_repr_of_a_container_holding_secrets_stays_redacted(tmp_path: Path) -> None:
+    path = token_file(tmp_path, SENTINEL)
+    holders = [Secret("file", str(path)), Secret.inline(SENTINEL), {"t": Secret.inline(SENTINEL)}]
+    assert SENTINEL not in repr(holders)
+
+
+def test_permission_denied_is_reported_as_unreadable_even_when_running_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chmod 000 does not stop root, so the refusal itself is simulated here.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("kb4_exporter.secrets.open", refuse, raising=False)
+    path = tmp_path / "token"
+    message = read_error(Secret("file", str(path)))
+    assert message == f"token file {path} is not readable by this user"

@@ -50,16 +50,11 @@ def parse_timestamp(value: Any) -> float | None:
 
 def read_float(value: Any) -> float | None:
     """A JSON number (or numeric string) -> float; bool, NaN and anything else -> None."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
+    try:
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
+    except (ValueError, OverflowError):  # JSON ints are unbounded: 1e400 written out overflows
         return None
     if number != number or number in (float("inf"), float("-inf")):
         return None
@@ -150,7 +145,8 @@ class User:
 def _group_ref_id(item: Any) -> int | None:
     """`groups` holds ids; with `expand=group` it holds objects with `id`/`group_id`."""
     if isinstance(item, Mapping):
-        return read_int(item.get("id", item.get("group_id")))
+        gid = read_int(item.get("id"))
+        return gid if gid is not None else read_int(item.get("group_id"))
     return read_int(item)
 
 

@@ -1,0 +1,478 @@
+"""The Grafana dashboards: provisioning-safe structure, valid PromQL, real metric names.
+
+The slow test at the end evaluates every panel query against a real Prometheus that
+scraped tests/fixtures/exposition_sample.prom.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import promql_parser
+import pytest
+from support.debian_tools import PrometheusTools, require_prometheus_tools
+from support.loopback_http import ExpositionServer, get_json
+from support.project_files import (
+    DASHBOARD_BUILDER,
+    DASHBOARD_DIR,
+    DASHBOARDS_DOC_PATH,
+    EXPOSITION_SAMPLE_PATH,
+    GRAFANA_DIR,
+    PROMETHEUS_GENERATED_METRICS,
+    REPO_ROOT,
+    RULES_PATH,
+    PanelQuery,
+    dashboard_queries,
+    exposition_label_names,
+    load_alert_rules,
+    load_dashboards,
+    load_yaml,
+    query_panels,
+)
+from support.promql import (
+    ACCOUNT_SENTINEL,
+    DEFAULT_SUBSTITUTIONS,
+    label_matcher,
+    metric_names,
+    substitute_variables,
+    vector_selectors,
+)
+from support.servers import RunningServer, query, running_prometheus, wait_until
+
+DASHBOARDS = load_dashboards()
+KRI_DASHBOARD = DASHBOARDS["kb4-kris.json"]
+HEALTH_DASHBOARD = DASHBOARDS["kb4-exporter-health.json"]
+QUERIES = [q for board in DASHBOARDS.values() for q in dashboard_queries(board)]
+QUERY_IDS = [f"{q.dashboard}:{q.panel}:{q.ref_id}" for q in QUERIES]
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+EXPOSED = exposition_label_names()
+GROUP_METRICS = {"kb4_group_phishing_prone_ratio", "kb4_group_users"}
+
+# The fields of Grafana's dashboard model that provisioning and these tests rely on.
+_DATASOURCE_REF = {
+    "type": "object",
+    "properties": {"type": {"const": "prometheus"}, "uid": {"const": "${datasource}"}},
+    "required": ["type", "uid"],
+    "additionalProperties": False,
+}
+DASHBOARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["uid", "title", "schemaVersion", "panels", "templating", "time", "tags"],
+    "not": {"required": ["__inputs"]},
+    "properties": {
+        "uid": {"type": "string", "pattern": "^kb4-[a-z0-9-]{1,36}$"},
+        "title": {"type": "string", "minLength": 1},
+        "schemaVersion": {"type": "integer", "minimum": 36},
+        "tags": {"type": "array", "contains": {"const": "kb4_exporter"}},
+        "templating": {
+            "type": "object",
+            "required": ["list"],
+            "properties": {
+                "list": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["name", "type"]},
+                }
+            },
+        },
+        "panels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "type", "title", "gridPos"],
+                "properties": {
+                    "id": {"type": "integer", "minimum": 1},
+                    "title": {"type": "string", "minLength": 1},
+                    "gridPos": {
+                        "type": "object",
+                        "required": ["h", "w", "x", "y"],
+                        "properties": {
+                            "h": {"type": "integer", "minimum": 1},
+                            "w": {"type": "integer", "minimum": 1, "maximum": 24},
+                            "x": {"type": "integer", "minimum": 0, "maximum": 23},
+                            "y": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                },
+                "if": {"properties": {"type": {"const": "row"}}},
+                "then": {"properties": {"panels": {"type": "array", "maxItems": 0}}},
+                "else": {
+                    "required": ["datasource", "targets", "fieldConfig", "options"],
+                    "properties": {
+                        "type": {"enum": ["stat", "timeseries", "bargauge", "state-timeline"]},
+                        "datasource": _DATASOURCE_REF,
+                        "targets": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["refId", "expr", "datasource", "legendFormat"],
+                                "properties": {
+                                    "datasource": _DATASOURCE_REF,
+                                    "expr": {"type": "string", "minLength": 1},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tools(pytestconfig: pytest.Config) -> PrometheusTools:
+    return require_prometheus_tools(pytestconfig)
+
+
+def variable(dashboard: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [v for v in dashboard["templating"]["list"] if v["name"] == name]
+    return dict(found)
+
+
+def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
+    return {
+        name
+        for q in dashboard_queries(dashboard)
+        for name in metric_names(substitute_variables(q.expr))
+    }
+
+
+# --- files, schema and identity ----------------------------------------------------------
+
+
+def test_dashboard_files_are_what_the_builder_generates() -> None:
+    result = subprocess.run(
+        [sys.executable, str(DASHBOARD_BUILDER), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_dashboard_matches_the_schema(name: str) -> None:
+    jsonschema.validate(DASHBOARDS[name], DASHBOARD_SCHEMA)
+
+
+def test_dashboard_uids_are_stable_and_unique() -> None:
+    # Links, bookmarks and the provisioning folder rely on these never changing.
+    assert {name: board["uid"] for name, board in DASHBOARDS.items()} == {
+        "kb4-kris.json": "kb4-kris",
+        "kb4-exporter-health.json": "kb4-exporter-health",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panels_have_unique_ids_and_do_not_overlap(name: str) -> None:
+    panels = DASHBOARDS[name]["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        area = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & area, f"{panel['title']} overlaps another panel"
+        cells |= area
+
+
+def test_dashboards_have_no_import_time_datasource_inputs() -> None:
+    for path in DASHBOARD_DIR.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        assert "__inputs" not in text and "${DS_" not in text, path.name
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_datasource_variable_selects_any_prometheus(name: str) -> None:
+    datasource = variable(DASHBOARDS[name], "datasource")
+    assert datasource["type"] == "datasource"
+    assert datasource["query"] == "prometheus"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_account_variable_lists_accounts_and_allows_all(name: str) -> None:
+    account = variable(DASHBOARDS[name], "account")
+    assert account["type"] == "query"
+    assert account["datasource"] == DATASOURCE
+    assert account["definition"] == "label_values(kb4_up, account)"
+    assert account["query"]["query"] == account["definition"]
+    assert account["multi"] is True and account["includeAll"] is True
+    assert account["allValue"] == ".*"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_panel_and_query_uses_the_datasource_variable(name: str) -> None:
+    for panel in query_panels(DASHBOARDS[name]):
+        assert panel["datasource"] == DATASOURCE, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == DATASOURCE, panel["title"]
+
+
+# --- queries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("panel_query", QUERIES, ids=QUERY_IDS)
+def test_query_parses_as_promql(panel_query: PanelQuery) -> None:
+    promql_parser.parse(substitute_variables(panel_query.expr))
+
+
+@pytest.mark.parametrize("panel_query", QUERIES, ids=QUERY_IDS)
+def test_query_filters_every_account_labelled_series_by_the_account_variable(
+    panel_query: PanelQuery,
+) -> None:
+    for selector in vector_selectors(substitute_variables(panel_query.expr)):
+        if "account" not in EXPOSED.get(str(selector.name), frozenset()):
+            continue
+        assert label_matcher(selector, "account") == (
+            promql_parser.MatchOp.Re,
+            ACCOUNT_SENTINEL,
+        ), f"{selector} in {panel_query.panel!r}"
+
+
+@pytest.mark.parametrize("panel_query", QUERIES, ids=QUERY_IDS)
+def test_query_only_uses_metrics_the_exporter_exposes(panel_query: PanelQuery) -> None:
+    names = metric_names(substitute_variables(panel_query.expr))
+    assert names
+    assert names <= set(EXPOSED) | PROMETHEUS_GENERATED_METRICS
+
+
+def test_unfiltered_queries_are_only_on_series_without_an_account() -> None:
+    for panel_query in QUERIES:
+        if "$account" in panel_query.expr:
+            continue
+        names = metric_names(panel_query.expr)
+        assert all("account" not in EXPOSED.get(name, frozenset()) for name in names)
+
+
+# --- content ------------------------------------------------------------------------------------
+
+
+def kri_alert_thresholds() -> dict[str, tuple[str, float]]:
+    """KRI metric -> (comparison, number) from the shipped alert rules."""
+    thresholds = {}
+    for rule in load_alert_rules(RULES_PATH):
+        expr = promql_parser.parse(rule.expr)
+        if (
+            rule.labels["category"] in {"kri", "phisher"}
+            and isinstance(expr, promql_parser.BinaryExpr)
+            and isinstance(expr.lhs, promql_parser.VectorSelector)
+            and isinstance(expr.rhs, promql_parser.NumberLiteral)
+        ):
+            thresholds[str(expr.lhs.name)] = (str(expr.op), expr.rhs.val)
+    return thresholds
+
+
+KRI_THRESHOLDS = kri_alert_thresholds()
+
+
+def kri_panels(metric: str) -> list[dict[str, Any]]:
+    expr = f'{metric}{{account=~"$account"}}'
+    return [
+        panel
+        for panel in query_panels(KRI_DASHBOARD)
+        if [target["expr"] for target in panel["targets"]] == [expr]
+    ]
+
+
+def test_all_ten_kris_have_alert_thresholds() -> None:
+    assert len(KRI_THRESHOLDS) == 10
+
+
+@pytest.mark.parametrize("metric", sorted(KRI_THRESHOLDS))
+def test_kri_has_a_current_value_and_a_trend_coloured_at_the_alert_threshold(
+    metric: str,
+) -> None:
+    comparison, number = KRI_THRESHOLDS[metric]
+    panels = kri_panels(metric)
+    assert sorted(panel["type"] for panel in panels) == ["stat", "timeseries"]
+    for panel in panels:
+        defaults = panel["fieldConfig"]["defaults"]
+        base, boundary = defaults["thresholds"]["steps"]
+        assert base["value"] is None
+        if comparison == "<":
+            assert (base["color"], boundary["color"]) == ("red", "green")
+            assert boundary["value"] == number
+        else:
+            assert comparison == ">"
+            assert (base["color"], boundary["color"]) == ("green", "red")
+            # Counts are whole numbers, so "> N" is first breached at N + 1.
+            first_breach = number + 1 if defaults["unit"] == "short" else number
+            assert boundary["value"] == first_breach
+    (trend,) = [panel for panel in panels if panel["type"] == "timeseries"]
+    assert trend["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+
+
+def test_kri_dashboard_breaks_down_by_group_and_phisher_severity() -> None:
+    metrics = queried_metrics(KRI_DASHBOARD)
+    assert GROUP_METRICS | {"kb4_department_ppp_delta_ratio"} <= metrics
+    assert "kb4_phisher_unresolved_messages" in metrics
+    severity_panels = [q for q in dashboard_queries(KRI_DASHBOARD) if "sum by (severity)" in q.expr]
+    assert severity_panels
+
+
+def test_health_dashboard_covers_freshness_budget_errors_and_truncation() -> None:
+    assert {
+        "up",
+        "kb4_up",
+        "kb4_kri_up",
+        "kb4_source_up",
+        "kb4_source_last_success_timestamp_seconds",
+        "kb4_source_refresh_interval_seconds",
+        "kb4_source_refresh_duration_seconds",
+        "kb4_api_budget_limit",
+        "kb4_api_budget_remaining",
+        "kb4_api_throttled_total",
+        "kb4_api_requests_total",
+        "kb4_refresh_errors_total",
+        "kb4_truncated",
+    } <= queried_metrics(HEALTH_DASHBOARD)
+
+
+def test_every_panel_title_is_documented() -> None:
+    doc = DASHBOARDS_DOC_PATH.read_text(encoding="utf-8")
+    for board in DASHBOARDS.values():
+        assert board["title"] in doc
+        for panel in board["panels"]:
+            assert panel["title"] in doc, f"{panel['title']!r} missing from docs/dashboards.md"
+
+
+# --- provisioning -------------------------------------------------------------------------------
+
+
+def test_datasource_provisioning_has_a_fixed_uid_for_the_compose_prometheus() -> None:
+    config = load_yaml(GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yaml")
+    (datasource,) = config["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["uid"] == "kb4-prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+
+
+def test_dashboard_provisioning_loads_the_dashboard_directory() -> None:
+    config = load_yaml(GRAFANA_DIR / "provisioning" / "dashboards" / "kb4.yaml")
+    (provider,) = config["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/kb4"
+    assert provider["allowUiUpdates"] is False
+
+
+# --- the exposition sample ---------------------------------------------------------------------
+
+
+def planned_metric_names() -> set[str]:
+    """Metric names in docs/METRICS-PLAN.md (KRI slugs ending in _pct/_hours are labels)."""
+    text = (REPO_ROOT / "docs" / "METRICS-PLAN.md").read_text(encoding="utf-8")
+    names = set(re.findall(r"\bkb4_[a-z0-9_]+", text))
+    return {name for name in names if not name.endswith(("_pct", "_hours"))}
+
+
+def test_exposition_sample_has_every_planned_metric_and_the_group_metrics() -> None:
+    assert planned_metric_names() | GROUP_METRICS <= set(EXPOSED)
+
+
+@pytest.mark.slow
+def test_exposition_sample_passes_promtool_check_metrics(tools: PrometheusTools) -> None:
+    result = subprocess.run(
+        [str(tools.promtool), "check", "metrics"],
+        input=EXPOSITION_SAMPLE_PATH.read_text(encoding="utf-8"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- every panel against a real Prometheus -----------------------------------------------------
+
+SCRAPE_INTERVAL = "1s"
+# Grafana's $__rate_interval is at least four scrape intervals.
+LIVE_SUBSTITUTIONS = {
+    **DEFAULT_SUBSTITUTIONS,
+    "__rate_interval": "10s",
+    "__interval": "1s",
+    "__range": "30s",
+    "account": ".*",
+}
+SAMPLES_NEEDED = 5
+LIVE_TIMEOUT_SECONDS = 60
+
+
+def scrape_config(target: str) -> str:
+    return f"""
+global:
+  scrape_interval: {SCRAPE_INTERVAL}
+  evaluation_interval: {SCRAPE_INTERVAL}
+rule_files: [rules/kb4_exporter.rules.yml]
+scrape_configs:
+  - job_name: kb4_exporter
+    static_configs:
+      - targets: ["{target}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def prometheus_with_sample(
+    tools: PrometheusTools, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    directory = tmp_path_factory.mktemp("prometheus")
+    with (
+        ExpositionServer(EXPOSITION_SAMPLE_PATH.read_text(encoding="utf-8")) as exporter,
+        running_prometheus(
+            tools,
+            directory,
+            scrape_config(exporter.host_port),
+            files={"rules/kb4_exporter.rules.yml": RULES_PATH},
+        ) as prometheus,
+    ):
+        # Counters need several samples inside the rate window before increase() answers.
+        wait_until(
+            lambda: (
+                True
+                if query(prometheus, f"count_over_time(kb4_up[1m]) >= {SAMPLES_NEEDED}")
+                else None
+            ),
+            LIVE_TIMEOUT_SECONDS,
+            f"{SAMPLES_NEEDED} scrapes of the exposition sample",
+        )
+        yield prometheus
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("panel_query", QUERIES, ids=QUERY_IDS)
+def test_panel_query_returns_data_from_a_real_prometheus(
+    prometheus_with_sample: RunningServer, panel_query: PanelQuery
+) -> None:
+    result = query(
+        prometheus_with_sample, substitute_variables(panel_query.expr, LIVE_SUBSTITUTIONS)
+    )
+    assert result, f"{panel_query.panel!r} returned no data"
+
+
+@pytest.mark.slow
+def test_account_variable_query_lists_the_scraped_account(
+    prometheus_with_sample: RunningServer,
+) -> None:
+    answer = get_json(
+        f"{prometheus_with_sample.url}/api/v1/label/account/values", {"match[]": "kb4_up"}
+    )
+    assert answer["status"] == "success"
+    assert answer["data"] == ["default"]
+
+
+@pytest.mark.slow
+def test_prometheus_loads_the_shipped_rules(prometheus_with_sample: RunningServer) -> None:
+    answer = get_json(f"{prometheus_with_sample.url}/api/v1/rules")
+    loaded = {rule["name"] for group in answer["data"]["groups"] for rule in group["rules"]}
+    assert loaded == {rule.name for rule in load_alert_rules(RULES_PATH)}

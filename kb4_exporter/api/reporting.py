@@ -112,6 +112,7 @@ class ReportingClient:
         cap = self._caps.get(source, 50)
         records: list[T] = []
         skipped = 0
+        first_skip: RecordError | None = None
         pages = 0
         page = 1
         cursor: str | None = None
@@ -146,11 +147,13 @@ class ReportingClient:
                     records.append(parse(row))
                 except RecordError as err:
                     skipped += 1
-                    if skipped == 1:
-                        log.warning("%s: skipping unusable record: %s", path, err)
+                    first_skip = first_skip or err
             if not rows or (cursor is None and (is_envelope or len(rows) < self._per_page)):
                 break
             page += 1
-        if skipped > 1:
-            log.warning("%s: skipped %d unusable records in all", path, skipped)
+        if first_skip is not None:
+            # One line per listing, not one per row: a bad export can have thousands.
+            log.warning(
+                "%s: skipped %d unusable record(s); the first: %s", path, skipped, first_skip
+            )
         return Listing(tuple(records), truncated, pages, skipped)

@@ -1,0 +1,530 @@
+"""ReportingClient over a real PacedSession, with requests-mock playing the Reporting API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests_mock as rm
+
+from kb4_exporter.api.errors import AuthError, BadResponseError
+from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.pacing import RateLimiter, RequestLedger
+from kb4_exporter.api.reporting import PER_PAGE, Listing, ReportingClient
+from kb4_exporter.model import (
+    Account,
+    Enrollment,
+    Group,
+    Recipient,
+    SecurityTest,
+    TrainingCampaign,
+    User,
+)
+
+BASE = "https://us.api.knowbe4.com"
+TOKEN = "t0k3n"
+FIXTURES = Path(__file__).parent / "fixtures" / "api"
+PST_ID = 14240
+REPORTING_LOGGER = "kb4_exporter.api.reporting"
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+class FakeClock:
+    """Epoch time that moves only when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def session() -> Iterator[PacedSession]:
+    clock = FakeClock()
+    made = PacedSession(
+        api="reporting",
+        base_url=BASE,
+        token=lambda: TOKEN,
+        limiter=RateLimiter(per_second=1000, per_minute=100_000, clock=clock, sleep=clock.sleep),
+        ledger=RequestLedger(clock=clock),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    yield made
+    made.close()
+
+
+def reporting(session: PacedSession, **caps: int) -> ReportingClient:
+    return ReportingClient(session, {"users": 50, "enrollments": 50, **caps})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Reporting listing: how to call it and what it must send."""
+
+    source: str
+    path: str
+    params: Mapping[str, str]
+    fixture: str
+    id_key: str
+    parse: Callable[[Any], object]
+
+    def fetch(self, client: ReportingClient) -> Listing[Any]:
+        if self.source == "recipients":
+            return client.recipients(PST_ID)
+        method: Callable[[], Listing[Any]] = getattr(client, self.source)
+        return method()
+
+    def rows(self, count: int, first_id: int = 1) -> list[dict[str, Any]]:
+        """`count` distinct rows of the recorded shape."""
+        template = load(self.fixture)[0]
+        return [{**template, self.id_key: first_id + n} for n in range(count)]
+
+
+ENDPOINTS = [
+    Endpoint("users", "/v1/users", {"status": "active"}, "users.json", "id", User.parse),
+    Endpoint("groups", "/v1/groups", {"status": "active"}, "groups.json", "id", Group.parse),
+    Endpoint(
+        "security_tests",
+        "/v1/phishing/security_tests",
+        {},
+        "security_tests.json",
+        "pst_id",
+        SecurityTest.parse,
+    ),
+    Endpoint(
+        "recipients",
+        f"/v1/phishing/security_tests/{PST_ID}/recipients",
+        {},
+        "recipients.json",
+        "recipient_id",
+        Recipient.parse,
+    ),
+    Endpoint(
+        "training_campaigns",
+        "/v1/training/campaigns",
+        {"exclude_percentages": "true"},
+        "training_campaigns.json",
+        "campaign_id",
+        TrainingCampaign.parse,
+    ),
+    Endpoint(
+        "enrollments",
+        "/v1/training/enrollments",
+        {"include_campaign_id": "true", "exclude_archived_users": "true"},
+        "enrollments.json",
+        "enrollment_id",
+        Enrollment.parse,
+    ),
+]
+USERS = ENDPOINTS[0]
+
+
+def query_of(request: Any) -> dict[str, str]:
+    """The query string as sent (requests-mock's own `qs` lower-cases values)."""
+    parsed = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in parsed.values()), parsed
+    return {key: values[0] for key, values in parsed.items()}
+
+
+def page_query(endpoint: Endpoint, page: int) -> dict[str, str]:
+    return {**endpoint.params, "per_page": str(PER_PAGE), "page": str(page)}
+
+
+class PagedApi:
+    """Serves a listing by `page`/`per_page`, as the Reporting API does."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def __call__(self, request: Any, context: Any) -> list[Any]:
+        query = query_of(request)
+        page, per_page = int(query["page"]), int(query["per_page"])
+        return self.rows[(page - 1) * per_page : page * per_page]
+
+
+def serve(requests_mock: rm.Mocker, endpoint: Endpoint, rows: list[Any]) -> None:
+    requests_mock.get(f"{BASE}{endpoint.path}", json=PagedApi(rows))
+
+
+# --- what each endpoint sends ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
+def test_listing_sends_its_path_and_params(
+    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint
+) -> None:
+    recorded = load(endpoint.fixture)
+    serve(requests_mock, endpoint, recorded)
+
+    listing = endpoint.fetch(reporting(session))
+
+    [request] = requests_mock.request_history
+    assert request.method == "GET"
+    assert urlsplit(request.url).path == endpoint.path
+    assert query_of(request) == page_query(endpoint, 1)
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert listing.records == tuple(endpoint.parse(row) for row in recorded)
+    assert (listing.truncated, listing.pages, listing.skipped) == (False, 1, 0)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
+def test_pages_from_one_until_a_short_page(
+    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint
+) -> None:
+    rows = endpoint.rows(2 * PER_PAGE + 20)
+    serve(requests_mock, endpoint, rows)
+
+    listing = endpoint.fetch(reporting(session))
+
+    queries = [query_of(r) for r in requests_mock.request_history]
+    assert queries == [page_query(endpoint, page) for page in (1, 2, 3)]
+    assert listing.records == tuple(endpoint.parse(row) for row in rows)
+    assert (listing.truncated, listing.pages) == (False, 3)
+
+
+def test_a_short_first_page_is_the_only_request(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    serve(requests_mock, USERS, USERS.rows(PER_PAGE - 1))
+
+    listing = reporting(session).users()
+
+    assert requests_mock.call_count == 1
+    assert len(listing.records) == PER_PAGE - 1
+
+
+def test_an_empty_first_page_ends_the_listing(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    serve(requests_mock, USERS, [])
+
+    listing = reporting(session).users()
+
+    assert requests_mock.call_count == 1
+    assert (listing.records, listing.truncated, listing.pages) == ((), False, 1)
+
+
+def test_an_exact_multiple_of_per_page_takes_one_extra_empty_page(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    serve(requests_mock, USERS, USERS.rows(2 * PER_PAGE))
+
+    listing = reporting(session).users()
+
+    assert [query_of(r)["page"] for r in requests_mock.request_history] == ["1", "2", "3"]
+    assert len(listing.records) == 2 * PER_PAGE
+    assert (listing.truncated, listing.pages) == (False, 3)
+
+
+# --- page caps -------------------------------------------------------------------------
+
+
+def test_the_page_cap_stops_exactly_there_and_flags_truncation(
+    requests_mock: rm.Mocker, session: PacedSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve(requests_mock, USERS, USERS.rows(5 * PER_PAGE))
+
+    with caplog.at_level(logging.WARNING, logger=REPORTING_LOGGER):
+        listing = reporting(session, users=2).users()
+
+    assert [query_of(r)["page"] for r in requests_mock.request_history] == ["1", "2"]
+    assert len(listing.records) == 2 * PER_PAGE
+    assert (listing.truncated, listing.pages) == (True, 2)
+    assert "page cap of 2" in caplog.text
+    assert "page_caps.users" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("cap", "rows", "requests"),
+    [(2, PER_PAGE + 1, 2), (3, 2 * PER_PAGE, 3), (1, 0, 1), (1, PER_PAGE - 1, 1)],
+)
+def test_a_listing_that_ends_within_the_cap_is_not_truncated(
+    requests_mock: rm.Mocker, session: PacedSession, cap: int, rows: int, requests: int
+) -> None:
+    serve(requests_mock, USERS, USERS.rows(rows))
+
+    listing = reporting(session, users=cap).users()
+
+    assert requests_mock.call_count == requests
+    assert len(listing.records) == rows
+    assert not listing.truncated
+
+
+def test_each_source_has_its_own_cap(requests_mock: rm.Mocker, session: PacedSession) -> None:
+    enrollments = ENDPOINTS[5]
+    serve(requests_mock, enrollments, enrollments.rows(3 * PER_PAGE))
+
+    listing = reporting(session, users=1, enrollments=2).enrollments()
+
+    assert requests_mock.call_count == 2
+    assert listing.truncated
+
+
+# --- the cursor envelope ---------------------------------------------------------------
+
+
+class CursorApi:
+    """Serves `{data, _metadata.next_cursor}` pages chained by cursor values."""
+
+    def __init__(self, pages: dict[str | None, tuple[list[Any], dict[str, Any]]]) -> None:
+        self.pages = pages
+
+    def __call__(self, request: Any, context: Any) -> dict[str, Any]:
+        rows, extra = self.pages[query_of(request).get("cursor")]
+        return {"data": rows, **extra}
+
+
+@pytest.mark.parametrize(
+    "last_page_extra",
+    [
+        {"_metadata": {"next_cursor": None}},
+        {"_metadata": {"next_cursor": ""}},
+        {"_metadata": {}},
+        {"_metadata": None},
+        {},
+    ],
+    ids=["null", "empty", "no-key", "null-metadata", "no-metadata"],
+)
+def test_the_cursor_envelope_is_followed_until_next_cursor_is_empty(
+    requests_mock: rm.Mocker, session: PacedSession, last_page_extra: dict[str, Any]
+) -> None:
+    enrollments = ENDPOINTS[5]
+    rows = enrollments.rows(2 * PER_PAGE + 7)
+    requests_mock.get(
+        f"{BASE}{enrollments.path}",
+        json=CursorApi(
+            {
+                None: (rows[:PER_PAGE], {"_metadata": {"next_cursor": "Q3Vyc29yMg=="}}),
+                "Q3Vyc29yMg==": (rows[PER_PAGE : 2 * PER_PAGE], {"_metadata": {"next_cursor": 3}}),
+                "3": (rows[2 * PER_PAGE :], last_page_extra),
+            }
+        ),
+    )
+
+    listing = enrollments.fetch(reporting(session))
+
+    cursor_query = {**enrollments.params, "per_page": str(PER_PAGE)}
+    assert [query_of(r) for r in requests_mock.request_history] == [
+        page_query(enrollments, 1),
+        {**cursor_query, "cursor": "Q3Vyc29yMg=="},
+        {**cursor_query, "cursor": "3"},
+    ]
+    assert listing.records == tuple(Enrollment.parse(row) for row in rows)
+    assert (listing.truncated, listing.pages) == (False, 3)
+
+
+def test_a_short_envelope_page_with_a_next_cursor_is_followed(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    rows = USERS.rows(4)
+    requests_mock.get(
+        f"{BASE}/v1/users",
+        json=CursorApi(
+            {
+                None: (rows[:2], {"_metadata": {"next_cursor": "b"}}),
+                "b": (rows[2:], {"_metadata": {"next_cursor": "c"}}),
+                "c": ([], {"_metadata": {"next_cursor": "d"}}),
+            }
+        ),
+    )
+
+    listing = reporting(session).users()
+
+    assert requests_mock.call_count == 3
+    assert [u.id for u in listing.records] == [1, 2, 3, 4]
+
+
+def test_a_full_envelope_page_without_a_cursor_ends_the_listing(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.get(f"{BASE}/v1/users", json={"data": USERS.rows(PER_PAGE)})
+
+    listing = reporting(session).users()
+
+    assert requests_mock.call_count == 1
+    assert len(listing.records) == PER_PAGE
+
+
+def test_the_cursor_envelope_honours_the_page_cap(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    def endless(request: Any, context: Any) -> dict[str, Any]:
+        cursor = int(query_of(request).get("cursor", "0"))
+        rows = USERS.rows(PER_PAGE, first_id=cursor * PER_PAGE + 1)
+        return {"data": rows, "_metadata": {"next_cursor": str(cursor + 1)}}
+
+    requests_mock.get(f"{BASE}/v1/users", json=endless)
+
+    listing = reporting(session, users=3).users()
+
+    assert requests_mock.call_count == 3
+    assert (listing.truncated, len(listing.records)) == (True, 3 * PER_PAGE)
+
+
+# --- wrong shapes and runaway listings ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"users": []},
+        {"data": "rows"},
+        {"data": {"id": 1}},
+        {"message": "Something went wrong"},
+        "a string",
+        42,
+        4.2,
+        True,
+        None,
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
+def test_any_other_shape_is_a_bad_response_naming_the_endpoint(
+    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint, body: Any
+) -> None:
+    requests_mock.get(f"{BASE}{endpoint.path}", json=body)
+
+    with pytest.raises(BadResponseError) as caught:
+        endpoint.fetch(reporting(session))
+
+    assert caught.value.endpoint == endpoint.path
+    assert endpoint.path in str(caught.value)
+    assert caught.value.reason == "bad_response"
+    assert requests_mock.call_count == 1
+
+
+def test_a_wrong_shape_on_a_later_page_is_a_bad_response(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.get(
+        f"{BASE}/v1/users",
+        [{"json": USERS.rows(PER_PAGE)}, {"json": {"error": "oops"}}],
+    )
+
+    with pytest.raises(BadResponseError, match="/v1/users returned a JSON dict"):
+        reporting(session).users()
+
+    assert requests_mock.call_count == 2
+
+
+def test_a_page_that_repeats_forever_is_caught_on_the_second_request(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    # A server that ignores `page` would otherwise burn the whole page cap of budget.
+    requests_mock.get(f"{BASE}/v1/users", json=USERS.rows(PER_PAGE))
+
+    with pytest.raises(BadResponseError, match="same page again") as caught:
+        reporting(session, users=50).users()
+
+    assert caught.value.endpoint == "/v1/users"
+    assert requests_mock.call_count == 2
+
+
+def test_a_cursor_page_that_repeats_forever_is_caught_on_the_second_request(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.get(
+        f"{BASE}/v1/users",
+        json={"data": USERS.rows(PER_PAGE), "_metadata": {"next_cursor": "again"}},
+    )
+
+    with pytest.raises(BadResponseError, match="same page again"):
+        reporting(session, users=50).users()
+
+    assert requests_mock.call_count == 2
+
+
+def test_an_http_error_mid_listing_propagates_unretried(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.get(
+        f"{BASE}/v1/users",
+        [{"json": USERS.rows(PER_PAGE)}, {"status_code": 401, "json": {"message": "nope"}}],
+    )
+
+    with pytest.raises(AuthError) as caught:
+        reporting(session).users()
+
+    assert caught.value.endpoint == "/v1/users"
+    assert TOKEN not in str(caught.value)
+    assert requests_mock.call_count == 2
+
+
+# --- unusable rows -----------------------------------------------------------------------
+
+
+def test_unusable_rows_are_skipped_counted_and_warned_about_once(
+    requests_mock: rm.Mocker, session: PacedSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = USERS.rows(PER_PAGE - 3)
+    first_page = [*good[:10], "junk", {"email": "no-id@kb4-demo.com"}, None, *good[10:]]
+    second_page = [{"id": "not a number"}, *USERS.rows(2, first_id=10_000), 7]
+    requests_mock.get(f"{BASE}/v1/users", [{"json": first_page}, {"json": second_page}])
+
+    with caplog.at_level(logging.WARNING, logger=REPORTING_LOGGER):
+        listing = reporting(session).users()
+
+    assert len(listing.records) == len(good) + 2
+    assert listing.skipped == 5
+    warnings = [r for r in caplog.records if r.name == REPORTING_LOGGER]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert "/v1/users" in warnings[0].getMessage()
+    assert "skipped 5" in warnings[0].getMessage()
+
+
+def test_a_clean_listing_logs_no_warning(
+    requests_mock: rm.Mocker, session: PacedSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve(requests_mock, USERS, load("users.json"))
+
+    with caplog.at_level(logging.DEBUG, logger=REPORTING_LOGGER):
+        listing = reporting(session).users()
+
+    assert listing.skipped == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# --- /v1/account -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["account.json", "account_trial.json", "account_unnamed.json"])
+def test_account_is_fetched_once_without_paging(
+    requests_mock: rm.Mocker, session: PacedSession, fixture: str
+) -> None:
+    requests_mock.get(f"{BASE}/v1/account", json=load(fixture))
+
+    account = reporting(session).account()
+
+    [request] = requests_mock.request_history
+    assert urlsplit(request.url).path == "/v1/account"
+    assert urlsplit(request.url).query == ""
+    assert account == Account.parse(load(fixture))
+
+
+@pytest.mark.parametrize("body", [[], [load("account.json")], "KB4-Demo", 3, None], ids=repr)
+def test_an_account_that_is_not_an_object_is_a_bad_response(
+    requests_mock: rm.Mocker, session: PacedSession, body: Any
+) -> None:
+    requests_mock.get(f"{BASE}/v1/account", json=body)
+
+    with pytest.raises(BadResponseError, match="/v1/account") as caught:
+        reporting(session).account()
+
+    assert caught.value.endpoint == "/v1/account"
+    assert requests_mock.call_count == 1

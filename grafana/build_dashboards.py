@@ -452,7 +452,11 @@ def account_variable() -> Json:
         "type": "query",
         "datasource": DATASOURCE,
         "definition": query,
-        "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor"},
+        "query": {
+            "qryType": 1,
+            "query": query,
+            "refId": "PrometheusVariableQueryEditor-VariableQuery",
+        },
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "includeAll": True,
         "allValue": ".*",

@@ -8,8 +8,9 @@ its token lives, so the settings can be printed (`--config.check`) without leaki
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,8 +44,11 @@ DEFAULT_PAGE_CAPS: Mapping[str, int] = {
 BASE_DAILY_BUDGET = 2000
 DEFAULT_ACCOUNT = "default"
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 _LOG_FORMATS = ("logfmt", "json")
+# Where the single account's problems come from when there is no --config.file.
+_FLAGS = "flags"
 
 
 class ConfigError(Exception):
@@ -152,7 +156,7 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
     elif raw.config_file:
         accounts = _accounts_from_file(raw.config_file, flag_defaults, environ, problems)
     else:
-        account = _account({"name": DEFAULT_ACCOUNT}, flag_defaults, environ, "flags", problems)
+        account = _account({"name": DEFAULT_ACCOUNT}, flag_defaults, environ, _FLAGS, problems)
         accounts = (account,) if account else ()
     if problems.items:
         raise ConfigError(problems.items)
@@ -195,6 +199,15 @@ _ACCOUNT_KEYS = frozenset(
     }
 )
 _FILE_KEYS = frozenset({"accounts", "defaults"})
+_DEFAULTS_KEYS = _ACCOUNT_KEYS - {"name"}
+# A layer that names one source of a token replaces both from the layers below it, so an
+# account's own `api_token_env` beats a token file given by flag.
+_TOKEN_SOURCES = (
+    ("api_token_file", "api_token_env"),
+    ("phisher_token_file", "phisher_token_env"),
+)
+# A layer that sets a region drops URLs from the layers below: they belong to another region.
+_REGION_URLS = ("base_url", "phisher_url")
 
 
 def _accounts_from_file(
@@ -203,12 +216,13 @@ def _accounts_from_file(
     document = _load_yaml(path, problems)
     if document is None:
         return ()
-    for key in sorted(set(document) - _FILE_KEYS):
+    for key in sorted(set(document) - _FILE_KEYS, key=str):
         problems.add(f"{path}: unknown top-level key {key!r} (known: accounts, defaults)")
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         problems.add(f"{path}: 'defaults' must be a mapping")
         defaults = {}
+    defaults = _known_defaults(defaults, f"{path}: defaults", problems)
     entries = document.get("accounts")
     if not isinstance(entries, list) or not entries:
         problems.add(f"{path}: 'accounts' must be a non-empty list")
@@ -220,7 +234,8 @@ def _accounts_from_file(
         if not isinstance(entry, Mapping):
             problems.add(f"{where} must be a mapping")
             continue
-        merged = {**flag_defaults, **defaults, **entry}
+        _check_token_sources(entry, where, problems)
+        merged = _overlay((flag_defaults, defaults, entry))
         account = _account(merged, {}, environ, where, problems)
         if account is None:
             continue
@@ -231,12 +246,56 @@ def _accounts_from_file(
     return tuple(accounts)
 
 
+def _known_defaults(defaults: Mapping[Any, Any], where: str, problems: _Problems) -> dict[str, Any]:
+    """The keys of `defaults:` every account may inherit; others are reported once, here."""
+    for key in sorted(set(defaults) - _DEFAULTS_KEYS, key=str):
+        hint = " (every account needs its own name)" if key == "name" else _token_hint(key)
+        problems.add(f"{where}: unknown key {key!r}{hint}")
+    _check_token_sources(defaults, where, problems)
+    return {key: value for key, value in defaults.items() if key in _DEFAULTS_KEYS}
+
+
+def _check_token_sources(layer: Mapping[Any, Any], where: str, problems: _Problems) -> None:
+    for file_key, env_key in _TOKEN_SOURCES:
+        if layer.get(file_key) and layer.get(env_key):
+            problems.add(f"{where}: set {file_key} or {env_key}, not both")
+
+
+def _overlay(layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Account values from the least to the most specific layer (flags, defaults, entry)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for pair in _TOKEN_SOURCES:
+            if any(key in layer for key in pair):
+                for key in pair:
+                    merged.pop(key, None)
+        if "region" in layer:
+            for key in _REGION_URLS:
+                if key not in layer:
+                    merged.pop(key, None)
+        inherited_caps = merged.get("page_caps")
+        merged.update(layer)
+        # Page caps merge per source, so an account can lower one cap and keep the rest.
+        if isinstance(inherited_caps, Mapping) and isinstance(layer.get("page_caps"), Mapping):
+            merged["page_caps"] = {**inherited_caps, **layer["page_caps"]}
+    return merged
+
+
+def _token_hint(key: Any) -> str:
+    if "token" in str(key):
+        return " (tokens come only from *_token_file or *_token_env)"
+    return ""
+
+
 def _load_yaml(path: str, problems: _Problems) -> Mapping[str, Any] | None:
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
     except OSError as err:
         problems.add(f"--config.file {path}: cannot be read: {err.strerror}")
+        return None
+    except UnicodeDecodeError:
+        problems.add(f"--config.file {path}: not UTF-8 text")
         return None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -258,9 +317,8 @@ def _account(
 ) -> AccountConfig | None:
     merged = {**fallback, **values}
     before = len(problems.items)
-    for key in sorted(set(merged) - _ACCOUNT_KEYS):
-        hint = " (tokens come only from *_token_file or *_token_env)" if "token" in key else ""
-        problems.add(f"{where}: unknown key {key!r}{hint}")
+    for key in sorted(set(merged) - _ACCOUNT_KEYS, key=str):
+        problems.add(f"{where}: unknown key {key!r}{_token_hint(key)}")
     name = str(merged.get("name", DEFAULT_ACCOUNT))
     if not _ACCOUNT_NAME.match(name):
         problems.add(f"{where}: account name {name!r} must be 1-63 letters, digits, '_', '.', '-'")
@@ -272,10 +330,15 @@ def _account(
         region_urls = REGIONS[region]
     base_url = _url(str(merged.get("base_url") or region_urls[0]), f"{where}: base URL", problems)
     api_token = _secret(merged, "api_token", "KB4_API_TOKEN", environ, where, problems)
-    if api_token is None:
+    if api_token is None and where == _FLAGS:
         problems.add(
             f"{where}: no Reporting API token: set --kb4.api-token-file / KB4_API_TOKEN_FILE "
             "or KB4_API_TOKEN (or use `serve --demo` to try the built-in simulator)"
+        )
+    elif api_token is None:
+        problems.add(
+            f"{where}: no Reporting API token: set api_token_file or api_token_env "
+            "(or --kb4.api-token-file / KB4_API_TOKEN_FILE / KB4_API_TOKEN for every account)"
         )
     phisher = None
     phisher_token = _secret(merged, "phisher_token", "KB4_PHISHER_TOKEN", environ, where, problems)
@@ -323,6 +386,13 @@ def _secret(
         secret = Secret("file", str(token_file))
     elif token_env:
         secret = Secret("env", str(token_env), environ)
+        if not _ENV_NAME.match(secret.ref):
+            # Not echoed: a token pasted here by mistake must not reach the error output.
+            problems.add(
+                f"{where}: {prefix}_env must be the name of an environment variable "
+                "(letters, digits, '_'), not the token itself"
+            )
+            return secret
     else:
         return None
     problem = secret.problem()
@@ -333,17 +403,19 @@ def _secret(
 
 def _number(value: Any, kind: type[float] | type[int], what: str, where: str) -> float | int | str:
     """The positive number in `value`, or an error message (collected by the caller)."""
+    whole = kind is int
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = kind(value)
-        if kind is int and isinstance(value, float | str) and float(value) != number:
-            raise ValueError
-    except (TypeError, ValueError):
-        return f"{where}: {what} {value!r} is not a {'whole ' if kind is int else ''}number"
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    # NaN and infinity parse as floats but no limiter or budget can use them.
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        return f"{where}: {what} {value!r} is not a {'whole' if whole else 'finite'} number"
     if number <= 0:
         return f"{where}: {what} must be greater than 0, got {value!r}"
-    return number
+    return int(number) if whole else number
 
 
 def _page_caps(raw: Any, where: str, problems: _Problems) -> dict[str, int]:
@@ -417,7 +489,9 @@ def _listen_address(text: str, problems: _Problems) -> str:
 def split_listen_address(text: str) -> tuple[str, int]:
     """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    valid_port = port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535
+    if not sep or not valid_port:
         raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -425,6 +499,8 @@ def split_listen_address(text: str) -> tuple[str, int]:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
+    elif any(ch in "[]:" or ch.isspace() for ch in host):
+        raise ValueError(f"{text!r}: bad host {host!r} (write an IPv6 address as [::1]:9897)")
     return host, int(port_text)
 
 

@@ -65,6 +65,8 @@ class Secret:
         return value
 
 
+# Missing "paths" this long without a directory part are not echoed: API tokens are long.
+_TOKEN_LIKE_LENGTH = 40
 _warned_permissions: set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -75,6 +77,11 @@ def _read_token_file(path: str) -> str:
             mode = os.fstat(handle.fileno()).st_mode
             text = handle.read()
     except FileNotFoundError:
+        if _looks_like_token(path):
+            raise SecretError(
+                "token file does not exist; its name is not shown because it looks like "
+                "a token (long, no '/'): give the path of a file holding the token"
+            ) from None
         raise SecretError(f"token file {path} does not exist") from None
     except PermissionError:
         raise SecretError(f"token file {path} is not readable by this user") from None
@@ -93,6 +100,11 @@ def _read_token_file(path: str) -> str:
             f"token file {path} holds more than one word; it must hold the token only"
         )
     return token
+
+
+def _looks_like_token(path: str) -> bool:
+    """A token pasted where a path belongs must not be echoed in an error message."""
+    return len(path) >= _TOKEN_LIKE_LENGTH and os.sep not in path
 
 
 def _warn_if_shared(path: str, mode: int) -> None:

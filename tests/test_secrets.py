@@ -177,3 +177,19 @@ def test_permission_denied_is_reported_as_unreadable_even_when_running_as_root(
     path = tmp_path / "token"
     message = read_error(Secret("file", str(path)))
     assert message == f"token file {path} is not readable by this user"
+
+
+def test_token_pasted_in_place_of_a_file_path_is_not_echoed() -> None:
+    pasted = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrYjQtc2VudGluZWwifQ.c2lnbmF0dXJlLXNlbnRpbmVs"
+    secret = Secret("file", pasted)
+    message = read_error(secret)
+    assert message.startswith("token file does not exist; its name is not shown")
+    assert pasted not in message
+    assert "c2lnbmF0dXJl" not in message
+
+
+def test_short_relative_missing_path_is_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert read_error(Secret("file", "kb4-token.txt")) == "token file kb4-token.txt does not exist"

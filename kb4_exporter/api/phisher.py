@@ -67,6 +67,7 @@ class PhisherClient:
                     "PhishER: stopped at the page cap of %d pages; raise page_caps.phisher",
                     self._max_pages,
                 )
+                _warn_skipped(skipped)
                 return Listing(tuple(records), True, page - 1, skipped)
             result = self._messages_page(query, page)
             nodes = result.get("nodes")
@@ -79,13 +80,19 @@ class PhisherClient:
                     records.append(PhisherMessage.parse(node))
                 except RecordError:
                     skipped += 1
-            pages = _int(_mapping(result.get("pagination")).get("pages"))
-            if not nodes or len(nodes) < self._per or (pages is not None and page >= pages):
+            pagination = _mapping(result.get("pagination"))
+            pages = _int(pagination.get("pages"))
+            # The maximum `per` is unconfirmed: judge a short page by the size the server
+            # says it served, so a server that caps `per` does not end the listing early.
+            served_per = _int(pagination.get("per"))
+            page_size = min(self._per, served_per) if served_per else self._per
+            if not nodes or len(nodes) < page_size or (pages is not None and page >= pages):
+                _warn_skipped(skipped)
                 return Listing(tuple(records), False, page, skipped)
             page += 1
 
     def total_count(self) -> int | None:
-        """Messages in the last day, for `check`: proves the token and URL work."""
+        """All messages (empty Lucene query), for `check`: proves the token and URL work."""
         body = self._session.post_json("", {"query": PROBE_QUERY, "variables": {"query": ""}})
         result = _phisher_messages(body)
         return _int(_mapping(result.get("pagination")).get("totalCount"))
@@ -94,6 +101,11 @@ class PhisherClient:
         variables = {"query": query, "page": page, "per": self._per}
         body = self._session.post_json("", {"query": MESSAGES_QUERY, "variables": variables})
         return _phisher_messages(body)
+
+
+def _warn_skipped(skipped: int) -> None:
+    if skipped:
+        log.warning("PhishER: skipped %d unusable message node(s) (not objects)", skipped)
 
 
 def _phisher_messages(body: Any) -> Mapping[str, Any]:

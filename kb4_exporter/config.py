@@ -19,6 +19,7 @@ import yaml
 
 from kb4_exporter.durations import format_duration, parse_duration
 from kb4_exporter.secrets import Secret
+from kb4_exporter.webconfig import WebConfigError, load_web_config
 
 REGIONS: Mapping[str, tuple[str, str]] = {
     # region: (Reporting API base URL, PhishER GraphQL endpoint)
@@ -149,7 +150,7 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         demo=raw.demo,
     )
     if settings.web_config_file:
-        _readable_file(settings.web_config_file, "--web.config.file", problems)
+        _check_web_config(settings.web_config_file, problems)
     flag_defaults = _flag_account_values(raw, environ)
     if raw.demo:
         accounts: tuple[AccountConfig, ...] = ()
@@ -470,12 +471,13 @@ def _choice(value: str, choices: tuple[str, ...], flag: str, problems: _Problems
     return lowered
 
 
-def _readable_file(path: str, flag: str, problems: _Problems) -> None:
+def _check_web_config(path: str, problems: _Problems) -> None:
+    # Validated in full here, not only at bind time, so --config.check catches a bad file.
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        problems.add(f"{flag} {path}: cannot be read: {err.strerror}")
+        load_web_config(path)
+    except WebConfigError as err:
+        for problem in err.problems:
+            problems.add(f"--web.config.file {path}: {problem}")
 
 
 def _listen_address(text: str, problems: _Problems) -> str:

@@ -177,7 +177,7 @@ def test_empty_flag_values_mean_the_defaults() -> None:
 
 def test_web_config_file_that_can_be_read_is_kept(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
-    web.write_text("tls_server_config: {}\n")
+    web.write_text("# plain HTTP, no basic auth\n")
     assert build(RawOptions(web_config_file=str(web))).web_config_file == str(web)
 
 
@@ -536,14 +536,24 @@ def test_bad_regex_is_a_problem() -> None:
 def test_missing_web_config_file_is_a_problem(tmp_path: Path) -> None:
     path = tmp_path / "web.yml"
     assert problems_of(RawOptions(web_config_file=str(path))) == [
-        f"--web.config.file {path}: cannot be read: No such file or directory"
+        f"--web.config.file {path}: cannot read the file: No such file or directory"
     ]
 
 
 def test_directory_as_web_config_file_is_a_problem(tmp_path: Path) -> None:
     assert problems_of(RawOptions(web_config_file=str(tmp_path))) == [
-        f"--web.config.file {tmp_path}: cannot be read: Is a directory"
+        f"--web.config.file {tmp_path}: cannot read the file: Is a directory"
     ]
+
+
+def test_web_config_file_with_bad_content_is_a_problem_at_config_time(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  prometheus: not-a-hash\ntls_srever_config: {}\n")
+    problems = problems_of(RawOptions(web_config_file=str(web)))
+    assert len(problems) == 2, problems
+    assert all(p.startswith(f"--web.config.file {web}: ") for p in problems)
+    assert any("tls_srever_config" in p for p in problems)
+    assert any("basic_auth_users.prometheus: not a bcrypt hash" in p for p in problems)
 
 
 def test_many_different_flag_problems_are_all_reported_together(tmp_path: Path) -> None:
@@ -565,7 +575,7 @@ def test_many_different_flag_problems_are_all_reported_together(tmp_path: Path) 
         "--refresh.interval: 'soon' is not a duration",
         "--kri.remedial-pattern '[unclosed': not a valid regular expression",
         "--log.level: 'chatty' is not one of",
-        f"--web.config.file {tmp_path / 'no-such-web.yml'}: cannot be read",
+        f"--web.config.file {tmp_path / 'no-such-web.yml'}: cannot read the file",
         "flags: unknown region 'mars'",
         f"flags: token file {missing_token} does not exist",
         "flags: requests per second must be greater than 0",

@@ -22,6 +22,10 @@ from kb4_exporter.state import AccountState, read_state, state_path, write_state
 
 log = logging.getLogger(__name__)
 
+# Extra seconds on each pacing window, so latency jitter between us and KnowBe4 never
+# lets the server see one request too many in its window (each 429 costs budget).
+PACING_GUARD_SECONDS = 0.25
+
 
 @dataclass
 class AccountRuntime:
@@ -122,6 +126,7 @@ def build_runtime(
             per_minute=account.requests_per_minute,
             clock=clock,
             sleep=sleep,
+            guard=PACING_GUARD_SECONDS,
         )
         paced = PacedSession(
             api=api,

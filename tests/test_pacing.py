@@ -335,3 +335,14 @@ def test_ledger_is_thread_safe() -> None:
 def test_ledger_rejects_a_window_that_is_not_a_positive_number(window: float) -> None:
     with pytest.raises(ValueError, match="window_seconds"):
         RequestLedger(clock=FakeClock(), window_seconds=window)
+
+
+def test_guard_lengthens_both_windows() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=4, per_minute=50, clock=clock, sleep=clock.sleep, guard=0.25)
+
+    times = acquire_times(limiter, clock, 51)
+
+    assert times[4] - times[0] == 1.25
+    assert times[50] - times[0] >= 60.25
+    assert max_in_any_window(times, 1.25) == 4

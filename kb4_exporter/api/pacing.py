@@ -62,18 +62,30 @@ class RateLimiter:
     """Blocks each request until it fits a per-second and a per-minute sliding window.
 
     A fractional `per_second` is honoured over a longer window: 2.5/s allows 2 requests
-    per 0.8 s, 0.5/s allows 1 request per 2 s.
+    per 0.8 s, 0.5/s allows 1 request per 2 s. `guard` lengthens both windows: the server
+    counts arrivals, not our send times, so varying latency can otherwise squeeze one
+    request too many into its window and earn a 429.
     """
 
-    def __init__(self, *, per_second: float, per_minute: int, clock: Clock, sleep: Sleep) -> None:
+    def __init__(
+        self,
+        *,
+        per_second: float,
+        per_minute: int,
+        clock: Clock,
+        sleep: Sleep,
+        guard: float = 0.0,
+    ) -> None:
         if not (math.isfinite(per_second) and per_second > 0):
             raise ValueError(f"per_second must be a positive number, got {per_second!r}")
         if per_minute < 1:
             raise ValueError(f"per_minute must be at least 1, got {per_minute!r}")
+        if not (math.isfinite(guard) and guard >= 0):
+            raise ValueError(f"guard must be a non-negative number, got {guard!r}")
         burst = max(1, math.floor(per_second))
         self._windows = (
-            _SlidingWindow(burst, burst / per_second),
-            _SlidingWindow(per_minute, MINUTE),
+            _SlidingWindow(burst, burst / per_second + guard),
+            _SlidingWindow(per_minute, MINUTE + guard),
         )
         self._clock = clock
         self._sleep = sleep

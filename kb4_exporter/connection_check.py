@@ -55,8 +55,13 @@ def run_check(settings: Settings, echo: Callable[..., None]) -> int:
 
 
 def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..., None]) -> int:
+    # One attempt: a connection check reports the first failure as it is, at once.
     runtime = build_runtime(
-        account, settings, clock=time.time, sleep=interruptible_sleep(threading.Event())
+        account,
+        settings,
+        clock=time.time,
+        sleep=interruptible_sleep(threading.Event()),
+        max_attempts=1,
     )
     refresher = runtime.refresher
     echo(f"account {account.name}: Reporting API at {account.base_url}")

@@ -114,6 +114,7 @@ def build_runtime(
     *,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    max_attempts: int = 5,
 ) -> AccountRuntime:
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
@@ -129,6 +130,7 @@ def build_runtime(
             guard=PACING_GUARD_SECONDS,
         )
         paced = PacedSession(
+            max_attempts=max_attempts,
             api=api,
             base_url=base_url,
             token=token,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import click
@@ -154,8 +154,8 @@ def simulate(
         server.stop()
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+def wait_for_signal(ready: Callable[[], None] | None = None) -> None:
+    """Block until SIGINT or SIGTERM; `ready` runs once the handlers are in place."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -163,6 +163,8 @@ def wait_for_signal() -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if ready is not None:
+            ready()
         while not stop.wait(1.0):
             pass
     finally:

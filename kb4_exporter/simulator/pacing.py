@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 DAY_SECONDS = 86_400.0
 BASE_DAILY_BUDGET = 2000
+# A request exactly one window after another must not be refused for float rounding.
+_CLOCK_SLACK = 1e-6
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Pacer:
         with self._lock:
             now = self._clock()
             history = self._accepted.setdefault(key, deque())
-            while history and history[0] <= now - DAY_SECONDS:
+            while history and history[0] <= now - DAY_SECONDS + _CLOCK_SLACK:
                 history.popleft()
             if self._budget is not None and len(history) >= self._budget:
                 return Throttle("day", None)
@@ -84,7 +86,7 @@ class Pacer:
             ):
                 if limit is None:
                     continue
-                recent = _newest(history, now - window, limit)
+                recent = _newest(history, now - window + _CLOCK_SLACK, limit)
                 if len(recent) >= limit:
                     # The oldest of the last `limit` requests leaves the window first.
                     wait = recent[0] + window - now

@@ -474,7 +474,7 @@ class ExporterServer:
             target=self._accept_loop, name="kb4-http-accept", daemon=True
         )
         self._accept_thread.start()
-        log.info("listening on %s (tls=%s)", self.url, self._web_config.current().tls is not None)
+        log.debug("listening on %s", self.url)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection and join the threads (bounded)."""

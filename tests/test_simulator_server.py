@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -280,6 +281,28 @@ class TestControl:
         assert server.status_counts() == {200: 4, 401: 1, 404: 1}
         server.reset_counts()
         assert server.request_counts() == {}
+
+    def test_concurrent_clients_are_all_answered_and_counted(
+        self, server: SimulatorServer, org: Org
+    ) -> None:
+        tests = [t.pst_id for t in org.security_tests]
+        statuses: list[int] = []
+
+        def client(worker: int) -> None:
+            with requests.Session() as session:
+                session.headers.update(AUTH)
+                for i in range(10):
+                    pst = tests[(worker + i) % len(tests)]
+                    path = f"/v1/phishing/security_tests/{pst}/recipients"
+                    statuses.append(session.get(server.base_url + path, timeout=30).status_code)
+
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert statuses == [200] * 80
+        assert server.request_counts() == {"/v1/phishing/security_tests/{id}/recipients": 80}
 
     def test_set_org_swaps_the_data(self, server: SimulatorServer) -> None:
         before = get_json(server, "/v1/account")

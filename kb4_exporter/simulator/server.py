@@ -187,17 +187,29 @@ class _HttpServer(ThreadingHTTPServer):
         self._idle = threading.Condition()
         super().__init__(address, _Handler)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Registered here, in the accept loop, so that once shutdown() has returned
+        # every connection is known to close_connections().
         with self._idle:
             self._active += 1
             self._connections.add(request)
         try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._forget(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._idle:
-                self._active -= 1
-                self._connections.discard(request)
-                self._idle.notify_all()
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        with self._idle:
+            self._active -= 1
+            self._connections.discard(request)
+            self._idle.notify_all()
 
     def close_connections(self) -> None:
         """Unblock handlers waiting for a keep-alive client's next request."""

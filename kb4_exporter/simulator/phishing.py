@@ -26,6 +26,7 @@ from .records import (
     SecurityTest,
     User,
     pst_counts,
+    pst_summary,
 )
 
 ALL_USERS = GroupRef(0, "All Users")
@@ -114,9 +115,8 @@ def generate_phishing(seed: int, now: float, people: People) -> Phishing:
     for plan, (campaign, group) in zip(plans, targets, strict=True):
         people_in_test = _audience(seed, plan, group, people, ghosts, index_of)
         rows = _recipient_rows(seed, now, plan, people.users, ghosts, people_in_test, clickers)
-        materialised = list(rows)
-        counts = pst_counts(materialised)
-        failed = sum(1 for row in materialised if row.failed)
+        # One streaming pass: the rows themselves are never held.
+        counts, failed = pst_summary(rows)
         delivered = counts["delivered"]
         tests.append(
             SecurityTest(

@@ -147,9 +147,16 @@ class Recipient:
 
 def pst_counts(recipients: Iterable[Recipient]) -> dict[str, int]:
     """A PST's summary counts, each the exact number of its recipients with that event."""
+    return pst_summary(recipients)[0]
+
+
+def pst_summary(recipients: Iterable[Recipient]) -> tuple[dict[str, int], int]:
+    """(summary counts, recipients who failed), in one pass over the rows."""
     counts = dict.fromkeys(PST_COUNT_NAMES, 0)
+    failed = 0
     for row in recipients:
         counts["scheduled"] += 1
+        failed += row.failed
         for name, stamp in (
             ("delivered", row.delivered_at),
             ("opened", row.opened_at),
@@ -164,7 +171,7 @@ def pst_counts(recipients: Iterable[Recipient]) -> dict[str, int]:
         ):
             if stamp is not None:
                 counts[name] += 1
-    return counts
+    return counts, failed
 
 
 @dataclass(frozen=True, slots=True)

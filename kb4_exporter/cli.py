@@ -107,6 +107,42 @@ _COMMON_OPTIONS: list[tuple[str, str, str, str]] = [
         "KB4_REMEDIAL_PATTERN",
         "Case-insensitive regex on campaign names marking remedial training. [default: remedial]",
     ),
+    (
+        "--user-events.url",
+        "user_events_url",
+        "KB4_USER_EVENTS_URL",
+        "User Event API URL. [default: from region]",
+    ),
+    (
+        "--user-events.token-file",
+        "user_events_token_file",
+        "KB4_USER_EVENTS_TOKEN_FILE",
+        "File holding the User Event API token (else KB4_USER_EVENTS_TOKEN); unset = off.",
+    ),
+    (
+        "--metrics.max-groups",
+        "max_groups",
+        "KB4_MAX_GROUPS",
+        "Groups exported per account, largest first. [default: 50]",
+    ),
+    (
+        "--metrics.max-psts",
+        "max_psts",
+        "KB4_MAX_PSTS",
+        "Recent phishing security tests exported per account. [default: 20]",
+    ),
+    (
+        "--metrics.max-campaigns",
+        "max_campaigns",
+        "KB4_MAX_CAMPAIGNS",
+        "Training campaigns exported per account, most enrollments first. [default: 20]",
+    ),
+    (
+        "--metrics.max-event-types",
+        "max_event_types",
+        "KB4_MAX_EVENT_TYPES",
+        "User Event API event types exported per account. [default: 20]",
+    ),
     ("--log.level", "log_level", "KB4_LOG_LEVEL", "debug, info, warn, error. [default: info]"),
     ("--log.format", "log_format", "KB4_LOG_FORMAT", "logfmt or json. [default: logfmt]"),
 ]

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import REASONS
+from kb4_exporter.breakdown_metrics import BreakdownFamilies
 from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.model import PHISHER_SEVERITIES
 from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
@@ -146,6 +147,7 @@ class _Families:
         self.build_info = _gauge(
             "kb4_exporter_build_info", "Version of kb4_exporter; always 1.", ("version",)
         )
+        self.breakdown = BreakdownFamilies()
 
     def all(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self.kris.values()
@@ -169,8 +171,9 @@ class _Families:
             self.seats,
             self.risk_score,
             self.state_write_errors,
-            self.build_info,
         )
+        yield from self.breakdown.all()
+        yield self.build_info
 
 
 class Kb4Collector(Collector):
@@ -198,10 +201,10 @@ def _add_account(f: _Families, view: AccountView) -> None:
             f.kris[kri.spec.slug].add_metric([name], kri.value)
             if kri.sample_size is not None:
                 f.kri_sample_size.add_metric([name, kri.spec.slug], kri.sample_size)
-    if results.phisher_unresolved is not None:
+    unresolved = results.breakdowns.phisher_unresolved
+    if unresolved is not None:
         for severity in PHISHER_SEVERITIES:
-            count = results.phisher_unresolved.get(severity, 0)
-            f.phisher_unresolved.add_metric([name, severity], count)
+            f.phisher_unresolved.add_metric([name, severity], unresolved.get(severity, 0))
     enabled = results.enabled_sources()
     for source in TRUNCATABLE_SOURCES:
         if source in enabled:
@@ -243,3 +246,4 @@ def _add_account(f: _Families, view: AccountView) -> None:
         if account.risk_score is not None:
             f.risk_score.add_metric([name], account.risk_score)
     f.state_write_errors.add_metric([name], results.state_write_errors)
+    f.breakdown.add(name, results.breakdowns)

@@ -30,6 +30,16 @@ REGIONS: Mapping[str, tuple[str, str]] = {
     "de": ("https://de.api.knowbe4.com", "https://de.knowbe4.com/graphql"),
 }
 
+# User Event API hosts. The EU host is unconfirmed (api-eu.events vs api.events); set
+# user_events_url to override.
+USER_EVENT_URLS: Mapping[str, str] = {
+    "us": "https://api.events.knowbe4.com",
+    "eu": "https://api-eu.events.knowbe4.com",
+    "ca": "https://api-ca.events.knowbe4.com",
+    "uk": "https://api-uk.events.knowbe4.com",
+    "de": "https://api-de.events.knowbe4.com",
+}
+
 # Page caps per source (pages of 500 rows; recipients per PST). Reaching a cap sets
 # kb4_truncated for that source.
 DEFAULT_PAGE_CAPS: Mapping[str, int] = {
@@ -40,6 +50,11 @@ DEFAULT_PAGE_CAPS: Mapping[str, int] = {
     "training_campaigns": 20,
     "enrollments": 50,
     "phisher": 20,
+    "archived_users": 20,
+    "phishing_campaigns": 20,
+    "store_purchases": 20,
+    "policies": 20,
+    "user_events": 20,
 }
 
 BASE_DAILY_BUDGET = 2000
@@ -67,6 +82,12 @@ class PhisherConfig:
 
 
 @dataclass(frozen=True)
+class UserEventsConfig:
+    url: str
+    token: Secret
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     name: str
     region: str
@@ -78,6 +99,7 @@ class AccountConfig:
     # None = 2000 + seats from /v1/account, learned at the first refresh.
     daily_budget: int | None = None
     page_caps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PAGE_CAPS))
+    user_events: UserEventsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,11 @@ class Settings:
     log_level: str = "info"
     log_format: str = "logfmt"
     demo: bool = False
+    # Caps on the series of bounded breakdowns (top N), so cardinality stays fixed.
+    max_groups: int = 50
+    max_psts: int = 20
+    max_campaigns: int = 20
+    max_event_types: int = 20
 
     def with_accounts(self, accounts: tuple[AccountConfig, ...]) -> Settings:
         return replace(self, accounts=accounts)
@@ -120,6 +147,12 @@ class RawOptions:
     remedial_pattern: str | None = None
     log_level: str | None = None
     log_format: str | None = None
+    user_events_url: str | None = None
+    user_events_token_file: str | None = None
+    max_groups: str | None = None
+    max_psts: str | None = None
+    max_campaigns: str | None = None
+    max_event_types: str | None = None
     demo: bool = False
 
 
@@ -148,6 +181,10 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         log_level=_choice(raw.log_level or "info", _LOG_LEVELS, "--log.level", problems),
         log_format=_choice(raw.log_format or "logfmt", _LOG_FORMATS, "--log.format", problems),
         demo=raw.demo,
+        max_groups=_cap(raw.max_groups, 50, "--metrics.max-groups", problems),
+        max_psts=_cap(raw.max_psts, 20, "--metrics.max-psts", problems),
+        max_campaigns=_cap(raw.max_campaigns, 20, "--metrics.max-campaigns", problems),
+        max_event_types=_cap(raw.max_event_types, 20, "--metrics.max-event-types", problems),
     )
     if settings.web_config_file:
         _check_web_config(settings.web_config_file, problems)
@@ -172,6 +209,8 @@ def _flag_account_values(raw: RawOptions, environ: Mapping[str, str]) -> dict[st
         "api_token_file": raw.api_token_file,
         "phisher_url": raw.phisher_url,
         "phisher_token_file": raw.phisher_token_file,
+        "user_events_url": raw.user_events_url,
+        "user_events_token_file": raw.user_events_token_file,
         "requests_per_second": raw.requests_per_second,
         "requests_per_minute": raw.requests_per_minute,
         "daily_budget": raw.daily_budget,
@@ -180,6 +219,8 @@ def _flag_account_values(raw: RawOptions, environ: Mapping[str, str]) -> dict[st
         values["api_token_env"] = "KB4_API_TOKEN"  # noqa: S105 - a variable name
     if not raw.phisher_token_file and environ.get("KB4_PHISHER_TOKEN"):
         values["phisher_token_env"] = "KB4_PHISHER_TOKEN"  # noqa: S105 - a variable name
+    if not raw.user_events_token_file and environ.get("KB4_USER_EVENTS_TOKEN"):
+        values["user_events_token_env"] = "KB4_USER_EVENTS_TOKEN"  # noqa: S105 - a variable name
     return {key: value for key, value in values.items() if value not in (None, "")}
 
 
@@ -193,6 +234,9 @@ _ACCOUNT_KEYS = frozenset(
         "phisher_url",
         "phisher_token_file",
         "phisher_token_env",
+        "user_events_url",
+        "user_events_token_file",
+        "user_events_token_env",
         "requests_per_second",
         "requests_per_minute",
         "daily_budget",
@@ -206,9 +250,10 @@ _DEFAULTS_KEYS = _ACCOUNT_KEYS - {"name"}
 _TOKEN_SOURCES = (
     ("api_token_file", "api_token_env"),
     ("phisher_token_file", "phisher_token_env"),
+    ("user_events_token_file", "user_events_token_env"),
 )
 # A layer that sets a region drops URLs from the layers below: they belong to another region.
-_REGION_URLS = ("base_url", "phisher_url")
+_REGION_URLS = ("base_url", "phisher_url", "user_events_url")
 
 
 def _accounts_from_file(
@@ -348,6 +393,18 @@ def _account(
             str(merged.get("phisher_url") or region_urls[1]), f"{where}: PhishER URL", problems
         )
         phisher = PhisherConfig(url=url, token=phisher_token)
+    user_events = None
+    events_token = _secret(
+        merged, "user_events_token", "KB4_USER_EVENTS_TOKEN", environ, where, problems
+    )
+    if events_token is not None:
+        default_url = USER_EVENT_URLS.get(region, USER_EVENT_URLS["us"])
+        url = _url(
+            str(merged.get("user_events_url") or default_url),
+            f"{where}: User Event API URL",
+            problems,
+        )
+        user_events = UserEventsConfig(url=url, token=events_token)
     per_second = _number(merged.get("requests_per_second", 4), float, "requests per second", where)
     per_minute = _number(merged.get("requests_per_minute", 50), int, "requests per minute", where)
     budget_raw = merged.get("daily_budget")
@@ -370,6 +427,7 @@ def _account(
         requests_per_minute=per_minute,
         daily_budget=budget,
         page_caps=caps,
+        user_events=user_events,
     )
 
 
@@ -456,6 +514,16 @@ def _duration(text: str | None, default: str, flag: str, problems: _Problems) ->
     return seconds
 
 
+def _cap(text: str | None, default: int, flag: str, problems: _Problems) -> int:
+    if text in (None, ""):
+        return default
+    number = _number(text, int, "series cap", flag)
+    if isinstance(number, str):
+        problems.add(number)
+        return default
+    return int(number)
+
+
 def _regex(text: str, problems: _Problems) -> re.Pattern[str]:
     try:
         return re.compile(text, re.IGNORECASE)
@@ -517,6 +585,8 @@ def describe_settings(settings: Settings) -> str:
         f"state_dir: {settings.state_dir or '-'}",
         f"remedial_pattern: {settings.remedial_pattern.pattern}",
         f"demo: {str(settings.demo).lower()}",
+        f"series caps: groups={settings.max_groups}, psts={settings.max_psts}, "
+        f"campaigns={settings.max_campaigns}, event_types={settings.max_event_types}",
         "accounts:",
     ]
     for account in settings.accounts:
@@ -528,6 +598,7 @@ def describe_settings(settings: Settings) -> str:
             f"    base_url: {account.base_url}",
             f"    api_token: <redacted, from {account.api_token.describe()}>",
             f"    phisher: {_describe_phisher(account.phisher)}",
+            f"    user_events: {_describe_user_events(account.user_events)}",
             f"    requests_per_second: {account.requests_per_second:g}",
             f"    requests_per_minute: {account.requests_per_minute}",
             f"    daily_budget: {budget}",
@@ -540,3 +611,9 @@ def _describe_phisher(phisher: PhisherConfig | None) -> str:
     if phisher is None:
         return "off (no PhishER token)"
     return f"{phisher.url} (token <redacted, from {phisher.token.describe()}>)"
+
+
+def _describe_user_events(user_events: UserEventsConfig | None) -> str:
+    if user_events is None:
+        return "off (no User Event API token)"
+    return f"{user_events.url} (token <redacted, from {user_events.token.describe()}>)"

@@ -7,10 +7,16 @@ import time
 from collections.abc import Callable
 
 from kb4_exporter.api.errors import ApiError
+from kb4_exporter.api.phisher import PhisherClient
+from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.config import AccountConfig, Settings
 from kb4_exporter.daemon import interruptible_sleep
+from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.logs import scrub
 from kb4_exporter.runtime import build_runtime
+
+PHISHER_KRIS = (PHISHER_UNRESOLVED_HIGH_4H.slug,)
+REPORTING_KRIS = tuple(spec.slug for spec in KRI_SPECS if spec.slug not in PHISHER_KRIS)
 
 EXIT_OK = 0
 EXIT_AUTH = 3
@@ -64,28 +70,61 @@ def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..
         max_attempts=1,
     )
     refresher = runtime.refresher
+    results: list[int] = []
     echo(f"account {account.name}: Reporting API at {account.base_url}")
     try:
         info = refresher.reporting.account()
     except ApiError as err:
         _report_failure(echo, "Reporting API", err)
-        return exit_code(err)
-    echo(f"  organisation:       {info.name or '(unnamed)'}")
-    echo(f"  subscription level: {info.subscription_level or 'unknown (trial account?)'}")
-    echo(f"  seats:              {info.seats if info.seats is not None else 'unknown'}")
-    budget = account.daily_budget or 2000 + (info.seats or 0)
-    echo(f"  daily budget:       {budget} requests per rolling 24 h")
-    if refresher.phisher is None:
+        results.append(exit_code(err))
+    else:
+        echo(f"  organisation:       {info.name or '(unnamed)'}")
+        echo(f"  subscription level: {info.subscription_level or 'unknown (trial account?)'}")
+        echo(f"  seats:              {info.seats if info.seats is not None else 'unknown'}")
+        budget = account.daily_budget or 2000 + (info.seats or 0)
+        echo(f"  daily budget:       {budget} requests per rolling 24 h")
+        _serves(echo, "Reporting API", REPORTING_KRIS)
+        results.append(EXIT_OK)
+    results.append(_check_phisher(account, refresher.phisher, echo))
+    results.append(_check_user_events(account, refresher.user_events, echo))
+    return next((code for code in results if code != EXIT_OK), EXIT_OK)
+
+
+def _check_phisher(
+    account: AccountConfig, client: PhisherClient | None, echo: Callable[..., None]
+) -> int:
+    if client is None or account.phisher is None:
         echo("  PhishER:            off (no PhishER token configured)")
         return EXIT_OK
-    assert account.phisher is not None
     try:
-        total = refresher.phisher.total_count()
+        total = client.total_count()
     except ApiError as err:
         _report_failure(echo, f"PhishER at {account.phisher.url}", err)
         return exit_code(err)
     echo(f"  PhishER:            reachable at {account.phisher.url} ({total} messages)")
+    _serves(echo, "PhishER token", PHISHER_KRIS)
     return EXIT_OK
+
+
+def _check_user_events(
+    account: AccountConfig, client: UserEventsClient | None, echo: Callable[..., None]
+) -> int:
+    if client is None or account.user_events is None:
+        echo("  User Event API:     off (no User Event API token configured)")
+        return EXIT_OK
+    try:
+        total = client.total_count()
+    except ApiError as err:
+        _report_failure(echo, f"User Event API at {account.user_events.url}", err)
+        return exit_code(err)
+    count = "unknown" if total is None else str(total)
+    echo(f"  User Event API:     reachable at {account.user_events.url} ({count} events)")
+    echo('    serves: kb4_user_events_24h (and its quota as kb4_api_budget_*{api="user_events"})')
+    return EXIT_OK
+
+
+def _serves(echo: Callable[..., None], token: str, slugs: tuple[str, ...]) -> None:
+    echo(f"    KRIs this {token} serves: {', '.join(slugs)}")
 
 
 def _report_failure(echo: Callable[..., None], what: str, error: ApiError) -> None:

@@ -68,6 +68,7 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
         refresher = runtime.refresher
         refresher.refresh_core()
         refresher.refresh_phisher()
+        refresher.refresh_user_events()
         runtime.save_state()
         results = refresher.results
         failures += [

@@ -379,6 +379,47 @@ def phisher_reported_at(node: Mapping[str, Any]) -> float | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RiskPoint:
+    """One entry of a risk-score history; `date` is a day (00:00 UTC)."""
+
+    date: float
+    risk_score: float
+
+    @classmethod
+    def parse(cls, raw: Any) -> RiskPoint:
+        obj = _object(raw, "risk score history")
+        stamp = parse_timestamp(obj.get("date"))
+        score = read_float(obj.get("risk_score"))
+        if stamp is None or score is None:
+            raise RecordError("risk score history entry has no usable date/risk_score")
+        return cls(stamp, score)
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """A custom event of the User Event API, reduced to what the metrics count."""
+
+    event_type: str
+    risk_level: int | None
+    occurred_at: float | None
+
+    @classmethod
+    def parse(cls, raw: Any) -> UserEvent:
+        obj = _object(raw, "user event")
+        kind = obj.get("event_type")
+        name = read_str(kind.get("name")) if isinstance(kind, Mapping) else read_str(kind)
+        risk = obj.get("risk")
+        level = read_int(risk.get("level")) if isinstance(risk, Mapping) else None
+        if level is None:
+            level = read_int(obj.get("risk_level"))
+        return cls(
+            event_type=name or "unknown",
+            risk_level=level,
+            occurred_at=parse_timestamp(obj.get("occurred_date")),
+        )
+
+
 # --- the snapshot ------------------------------------------------------------------
 
 
@@ -401,3 +442,10 @@ class Snapshot:
     phisher_messages: tuple[PhisherMessage, ...] | None = None
     # The PhishER window the messages cover, [start, end] in epoch seconds.
     phisher_window: tuple[float, float] | None = None
+    risk_history: tuple[RiskPoint, ...] | None = None
+    # Inventory counts of listings only counted, never kept.
+    archived_user_count: int | None = None
+    phishing_campaign_count: int | None = None
+    store_purchase_count: int | None = None
+    policy_count: int | None = None
+    user_events: tuple[UserEvent, ...] | None = None

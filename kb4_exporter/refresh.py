@@ -13,19 +13,22 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kb4_exporter.api.errors import ApiError, Interrupted
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import Listing, ReportingClient
-from kb4_exporter.breakdowns import unresolved_by_severity
+from kb4_exporter.api.user_events import UserEventsClient
+from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.config import BASE_DAILY_BUDGET
 from kb4_exporter.kris import compute_kris
 from kb4_exporter.model import PstRecipients, SecurityTest, Snapshot
 from kb4_exporter.results import (
     CORE_SOURCES,
+    KRI_SOURCES,
     PHISHER_SOURCE,
+    USER_EVENTS_SOURCE,
     AccountResults,
     SourceStatus,
 )
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 
 PST_WINDOW_SECONDS = 90 * 86400.0
 KRI_PHISHER_WINDOW_SECONDS = 86400.0
+USER_EVENT_WINDOW_SECONDS = 86400.0
+# The User Event API allows ten calls per seat per day.
+USER_EVENT_CALLS_PER_SEAT = 10
 # Failures after which the rest of a refresh cannot succeed or would overspend.
 _STOPPING_REASONS = frozenset({"auth", "budget_exhausted"})
 
@@ -63,6 +69,7 @@ class RefreshSettings:
     refresh_interval: float
     phisher_refresh_interval: float
     daily_budget: int | None
+    limits: BreakdownLimits = field(default_factory=BreakdownLimits)
 
 
 class AccountRefresher:
@@ -77,20 +84,26 @@ class AccountRefresher:
         phisher: PhisherClient | None,
         settings: RefreshSettings,
         clock: Callable[[], float],
+        user_events: UserEventsClient | None = None,
     ) -> None:
         self.name = name
         self._reporting = reporting
         self._phisher = phisher
+        self._user_events = user_events
         self._settings = settings
         self._clock = clock
         self._recipient_cache: dict[int, CachedRecipients] = {}
         intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
         if phisher is not None:
             intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
+        if user_events is not None:
+            # Hourly like PhishER: the window is one day and the quota is ample.
+            intervals[USER_EVENTS_SOURCE] = settings.phisher_refresh_interval
         self._results = AccountResults(
             name=name,
             region=region,
             phisher_enabled=phisher is not None,
+            user_events_enabled=user_events is not None,
             refresh_intervals=intervals,
         )
         if settings.daily_budget is not None:
@@ -111,6 +124,10 @@ class AccountRefresher:
     @property
     def phisher(self) -> PhisherClient | None:
         return self._phisher
+
+    @property
+    def user_events(self) -> UserEventsClient | None:
+        return self._user_events
 
     @property
     def recipient_cache(self) -> Mapping[int, CachedRecipients]:
@@ -143,7 +160,7 @@ class AccountRefresher:
     # --- refreshing ---------------------------------------------------------------------
 
     def refresh_core(self) -> bool:
-        """Refresh every core source; True when all of them succeeded."""
+        """Refresh every core source; True when all the KRI sources succeeded."""
         now = self._clock()
         run = _Run(self._results, self._clock)
         fields: dict[str, Any] = {}
@@ -167,14 +184,32 @@ class AccountRefresher:
             fields["recipients"], stop = self._refresh_recipients(run, tests, now)
             if stop is not None:
                 raise _StopRefresh(stop)
+            for source, fetch_count, field_name in (
+                ("archived_users", self._reporting.archived_users, "archived_user_count"),
+                (
+                    "phishing_campaigns",
+                    self._reporting.phishing_campaigns,
+                    "phishing_campaign_count",
+                ),
+                ("store_purchases", self._reporting.store_purchases, "store_purchase_count"),
+                ("policies", self._reporting.policies, "policy_count"),
+            ):
+                counted = run.listing(source, fetch_count)
+                if counted is not None:
+                    fields[field_name] = len(counted.records)
+            fields["risk_history"] = run.source(
+                "risk_history", self._reporting.account_risk_history
+            )
         except _StopRefresh as stop:
             run.skip_remaining(CORE_SOURCES, stop.error)
         snapshot = replace(
             self._results.snapshot, **{k: v for k, v in fields.items() if v is not None}
         )
-        ready = self._results.ready or all(run.sources[s].up for s in CORE_SOURCES)
-        self._publish(run.results(ready=ready), snapshot, now)
-        return all(run.sources[s].up for s in CORE_SOURCES)
+        kri_sources_up = all(run.sources[s].up for s in KRI_SOURCES)
+        self._publish(run.results(ready=self._results.ready or kri_sources_up), snapshot, now)
+        # Only the KRI sources decide on an early retry: an inventory endpoint the token may
+        # not read (403) must not make the whole refresh repeat every few minutes.
+        return kri_sources_up
 
     def refresh_phisher(self) -> bool:
         """Refresh PhishER messages; True on success (and when PhishER is off)."""
@@ -195,6 +230,25 @@ class AccountRefresher:
             )
         self._publish(run.results(ready=self._results.ready), snapshot, now)
         return run.sources[PHISHER_SOURCE].up
+
+    def refresh_user_events(self) -> bool:
+        """Refresh the last day's User Event API events; True on success (and when off)."""
+        if self._user_events is None:
+            return True
+        client = self._user_events
+        now = self._clock()
+        run = _Run(self._results, self._clock)
+        snapshot = self._results.snapshot
+        try:
+            listing = run.listing(
+                USER_EVENTS_SOURCE, lambda: client.events_since(now - USER_EVENT_WINDOW_SECONDS)
+            )
+        except _StopRefresh:
+            listing = None
+        if listing is not None:
+            snapshot = replace(snapshot, user_events=listing.records)
+        self._publish(run.results(ready=self._results.ready), snapshot, now)
+        return run.sources[USER_EVENTS_SOURCE].up
 
     def note_state_write_error(self) -> None:
         results = self._results
@@ -249,6 +303,8 @@ class AccountRefresher:
         self._reporting.session.set_daily_budget(budget)
         if self._phisher is not None:
             self._phisher.session.set_daily_budget(budget)
+        if self._user_events is not None and seats:
+            self._user_events.session.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)
 
     def _publish(self, results: AccountResults, snapshot: Snapshot, now: float) -> None:
         kris = compute_kris(
@@ -257,14 +313,14 @@ class AccountRefresher:
             remedial_pattern=self._settings.remedial_pattern,
             phisher_enabled=self._phisher is not None,
         )
-        unresolved = None
-        if self._phisher is not None and snapshot.phisher_messages is not None:
-            unresolved = unresolved_by_severity(
-                snapshot.phisher_messages, since=now - self._settings.phisher_lookback
-            )
-        self._results = replace(
-            results, snapshot=snapshot, kris=kris, phisher_unresolved=unresolved
+        breakdowns = compute_breakdowns(
+            snapshot,
+            now,
+            limits=self._settings.limits,
+            phisher_lookback=self._settings.phisher_lookback,
+            phisher_enabled=self._phisher is not None,
         )
+        self._results = replace(results, snapshot=snapshot, kris=kris, breakdowns=breakdowns)
 
 
 class _Run:

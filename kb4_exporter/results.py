@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kb4_exporter.breakdowns import Breakdowns
 from kb4_exporter.kris import KriValue
 from kb4_exporter.model import Snapshot
 
-CORE_SOURCES = (
+# What the KRIs are computed from, fetched first in each core refresh.
+KRI_SOURCES = (
     "account",
     "users",
     "groups",
@@ -21,7 +23,17 @@ CORE_SOURCES = (
     "security_tests",
     "recipients",
 )
+# Inventory and risk trend, fetched after everything the KRIs need.
+INVENTORY_SOURCES = (
+    "archived_users",
+    "phishing_campaigns",
+    "store_purchases",
+    "policies",
+    "risk_history",
+)
+CORE_SOURCES = KRI_SOURCES + INVENTORY_SOURCES
 PHISHER_SOURCE = "phisher"
+USER_EVENTS_SOURCE = "user_events"
 # Sources a page cap or the budget can cut short (the `source` label of kb4_truncated).
 TRUNCATABLE_SOURCES = (
     "users",
@@ -31,6 +43,11 @@ TRUNCATABLE_SOURCES = (
     "security_tests",
     "recipients",
     "phisher",
+    "archived_users",
+    "phishing_campaigns",
+    "store_purchases",
+    "policies",
+    "user_events",
 )
 
 
@@ -48,9 +65,10 @@ class AccountResults:
     name: str
     region: str
     phisher_enabled: bool
+    user_events_enabled: bool = False
     snapshot: Snapshot = field(default_factory=Snapshot)
     kris: tuple[KriValue, ...] = ()
-    phisher_unresolved: Mapping[str, int] | None = None
+    breakdowns: Breakdowns = field(default_factory=Breakdowns)
     sources: Mapping[str, SourceStatus] = field(default_factory=dict)
     # (source, reason) -> failures since start; the collector exposes them as counters.
     errors: Mapping[tuple[str, str], int] = field(default_factory=dict)
@@ -60,7 +78,11 @@ class AccountResults:
     ready: bool = False
 
     def enabled_sources(self) -> tuple[str, ...]:
-        return CORE_SOURCES + ((PHISHER_SOURCE,) if self.phisher_enabled else ())
+        optional = (
+            (PHISHER_SOURCE, self.phisher_enabled),
+            (USER_EVENTS_SOURCE, self.user_events_enabled),
+        )
+        return CORE_SOURCES + tuple(source for source, enabled in optional if enabled)
 
     @property
     def up(self) -> bool:

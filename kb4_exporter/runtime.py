@@ -13,6 +13,8 @@ from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import ReportingClient
+from kb4_exporter.api.user_events import UserEventsClient
+from kb4_exporter.breakdowns import BreakdownLimits
 from kb4_exporter.collector import AccountView, ApiUsage
 from kb4_exporter.config import AccountConfig, Settings
 from kb4_exporter.logs import register_secret
@@ -119,7 +121,9 @@ def build_runtime(
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
 
-    def session(api: str, base_url: str, token: Callable[[], str]) -> PacedSession:
+    def session(
+        api: str, base_url: str, token: Callable[[], str], budget: int | None
+    ) -> PacedSession:
         ledger = RequestLedger(clock=clock)
         ledgers[api] = ledger
         limiter = RateLimiter(
@@ -138,32 +142,50 @@ def build_runtime(
             ledger=ledger,
             clock=clock,
             sleep=sleep,
-            daily_budget=account.daily_budget,
+            daily_budget=budget,
             user_agent=f"kb4_exporter/{__version__}",
         )
         sessions.append(paced)
         return paced
 
-    reporting = ReportingClient(
-        session("reporting", account.base_url, token_reader(account.api_token, "reporting")),
-        account.page_caps,
+    caps = account.page_caps
+    reporting_token = token_reader(account.api_token, "reporting")
+    reporting_session = session(
+        "reporting", account.base_url, reporting_token, account.daily_budget
     )
+    reporting = ReportingClient(reporting_session, caps)
     phisher = None
     if account.phisher is not None:
         phisher_token = token_reader(account.phisher.token, "phisher")
-        phisher_session = session("phisher", account.phisher.url, phisher_token)
-        phisher = PhisherClient(phisher_session, max_pages=account.page_caps["phisher"])
+        # PhishER publishes no limits; it gets the Reporting API's as a guide.
+        phisher_session = session(
+            "phisher", account.phisher.url, phisher_token, account.daily_budget
+        )
+        phisher = PhisherClient(phisher_session, max_pages=caps["phisher"])
+    user_events = None
+    if account.user_events is not None:
+        events_token = token_reader(account.user_events.token, "user_events")
+        # Its quota (ten calls per seat) is set once /v1/account has given the seats.
+        events_session = session("user_events", account.user_events.url, events_token, None)
+        user_events = UserEventsClient(events_session, max_pages=caps["user_events"])
     refresher = AccountRefresher(
         name=account.name,
         region=account.region,
         reporting=reporting,
         phisher=phisher,
+        user_events=user_events,
         settings=RefreshSettings(
             remedial_pattern=settings.remedial_pattern,
             phisher_lookback=settings.phisher_lookback,
             refresh_interval=settings.refresh_interval,
             phisher_refresh_interval=settings.phisher_refresh_interval,
             daily_budget=account.daily_budget,
+            limits=BreakdownLimits(
+                max_groups=settings.max_groups,
+                max_psts=settings.max_psts,
+                max_campaigns=settings.max_campaigns,
+                max_event_types=settings.max_event_types,
+            ),
         ),
         clock=clock,
     )

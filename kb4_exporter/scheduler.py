@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.results import CORE_SOURCES, PHISHER_SOURCE, AccountResults
+from kb4_exporter.results import KRI_SOURCES, PHISHER_SOURCE, USER_EVENTS_SOURCE, AccountResults
 from kb4_exporter.runtime import AccountRuntime
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class AccountScheduler:
                 "core",
                 refresh_interval,
                 refresher.refresh_core,
-                first_due(results, CORE_SOURCES, refresh_interval),
+                first_due(results, KRI_SOURCES, refresh_interval),
             )
         ]
         if results.phisher_enabled:
@@ -79,6 +79,15 @@ class AccountScheduler:
                     phisher_interval,
                     refresher.refresh_phisher,
                     first_due(results, (PHISHER_SOURCE,), phisher_interval),
+                )
+            )
+        if results.user_events_enabled:
+            self._tasks.append(
+                _Task(
+                    "user_events",
+                    phisher_interval,
+                    refresher.refresh_user_events,
+                    first_due(results, (USER_EVENTS_SOURCE,), phisher_interval),
                 )
             )
         self.thread = threading.Thread(

@@ -26,10 +26,12 @@ from kb4_exporter.model import (
     Group,
     PhisherMessage,
     PstRecipients,
+    RiskPoint,
     SecurityTest,
     Snapshot,
     TrainingCampaign,
     User,
+    UserEvent,
 )
 from kb4_exporter.refresh import CachedRecipients
 from kb4_exporter.results import SourceStatus
@@ -63,6 +65,8 @@ _RECORD_TYPES: Mapping[str, type[Any]] = {
     "training_campaign": TrainingCampaign,
     "enrollment": Enrollment,
     "phisher_message": PhisherMessage,
+    "risk_point": RiskPoint,
+    "user_event": UserEvent,
 }
 _SNAPSHOT_SECTIONS: Mapping[str, str] = {
     # snapshot field -> record kind of its items
@@ -72,7 +76,16 @@ _SNAPSHOT_SECTIONS: Mapping[str, str] = {
     "training_campaigns": "training_campaign",
     "enrollments": "enrollment",
     "phisher_messages": "phisher_message",
+    "risk_history": "risk_point",
+    "user_events": "user_event",
 }
+# Snapshot fields that hold a count only.
+_COUNT_FIELDS = (
+    "archived_user_count",
+    "phishing_campaign_count",
+    "store_purchase_count",
+    "policy_count",
+)
 
 
 def _encode(record: Any) -> list[Any]:
@@ -149,6 +162,10 @@ def _lines(state: AccountState, account: str) -> Iterator[str]:
             yield json.dumps([kind, _encode(record)])
     if snap.phisher_window is not None:
         yield json.dumps(["phisher_window", list(snap.phisher_window)])
+    for name in _COUNT_FIELDS:
+        count = getattr(snap, name)
+        if count is not None:
+            yield json.dumps(["count", name, count])
     if snap.recipients is not None:
         yield json.dumps(["section", "recipients", len(snap.recipients)])
     for pst_id, cached in state.recipient_cache.items():
@@ -273,6 +290,13 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
     handlers["source"] = lambda row: state.sources.__setitem__(
         str(row[1]), _build(SourceStatus, row[2], "source")
     )
+
+    def count(row: list[Any]) -> None:
+        if row[1] not in _COUNT_FIELDS or not _matches(row[2], "int"):
+            raise StateCorruptError("a count line is not a known count")
+        snapshot_fields[row[1]] = row[2]
+
+    handlers["count"] = count
 
     def ledger(row: list[Any]) -> None:
         if not _matches(row[2], "tuple[float, ...]"):

@@ -66,6 +66,11 @@ class FakeOrg:
     security_tests: list[dict[str, Any]] = field(default_factory=list)
     recipients: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     phisher_messages: list[dict[str, Any]] = field(default_factory=list)
+    archived_users: list[dict[str, Any]] = field(default_factory=list)
+    phishing_campaigns: list[dict[str, Any]] = field(default_factory=list)
+    store_purchases: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    risk_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def small_org(now: float = NOW) -> FakeOrg:
@@ -125,6 +130,15 @@ def small_org(now: float = NOW) -> FakeOrg:
         13: [_recipient(1, now - 30 * DAY)],
         10: [_recipient(3, now - 200 * DAY, clicked=now - 200 * DAY + 5)],
     }
+    org.archived_users = [{**_user(9, 70.0, 90.0, [100], None), "status": "archived"}]
+    org.phishing_campaigns = [{"campaign_id": 1, "name": "Quarterly"}]
+    org.store_purchases = [{"store_purchase_id": 5}, {"store_purchase_id": 6}]
+    org.policies = [{"policy_id": 3}]
+    org.risk_history = [
+        {"date": iso(now - 40 * DAY)[:10], "risk_score": 35.0},
+        {"date": iso(now - 31 * DAY)[:10], "risk_score": 34.0},
+        {"date": iso(now - 1 * DAY)[:10], "risk_score": 31.5},
+    ]
     org.phisher_messages = [
         _message("m1", "HIGH", "RECEIVED", now - 5 * 3600),
         _message("m2", "CRITICAL", "IN_REVIEW", now - 20 * 3600),
@@ -212,8 +226,20 @@ def serve_org(mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500) -
 
         return respond
 
+    def users(request: Any, context: Any) -> Any:
+        status = parse_qs(urlsplit(request.url).query).get("status", ["active"])[0]
+        rows = org.archived_users if status == "archived" else org.users
+        return pager(lambda: rows)(request, context)
+
     mocker.get(f"{BASE_URL}/v1/account", json=lambda request, context: org.account)
-    mocker.get(f"{BASE_URL}/v1/users", json=pager(lambda: org.users))
+    mocker.get(
+        f"{BASE_URL}/v1/account/risk_score_history",
+        json=lambda request, context: org.risk_history,
+    )
+    mocker.get(f"{BASE_URL}/v1/users", json=users)
+    mocker.get(f"{BASE_URL}/v1/phishing/campaigns", json=pager(lambda: org.phishing_campaigns))
+    mocker.get(f"{BASE_URL}/v1/training/store_purchases", json=pager(lambda: org.store_purchases))
+    mocker.get(f"{BASE_URL}/v1/training/policies", json=pager(lambda: org.policies))
     mocker.get(f"{BASE_URL}/v1/groups", json=pager(lambda: org.groups))
     mocker.get(f"{BASE_URL}/v1/training/campaigns", json=pager(lambda: org.training_campaigns))
     mocker.get(f"{BASE_URL}/v1/training/enrollments", json=pager(lambda: org.enrollments))

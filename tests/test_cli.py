@@ -15,6 +15,7 @@ from kb4_exporter.cli import main
 from kb4_exporter.kris import KRI_SPECS
 
 TOKEN = fakes.REPORTING_TOKEN
+PHISHER_OFF = {"KB4_PHISHER_TOKEN": ""}
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
@@ -135,7 +136,7 @@ def test_check_exit_codes_per_http_failure(
     requests_mock: requests_mock.Mocker, status: int, code: int, hint: str
 ) -> None:
     requests_mock.get(f"{fakes.BASE_URL}/v1/account", status_code=status)
-    result = run(["check"])
+    result = run(["check"], env=PHISHER_OFF)
     assert result.exit_code == code
     assert hint in result.output
     assert TOKEN not in result.output
@@ -144,7 +145,7 @@ def test_check_exit_codes_per_http_failure(
 
 def test_check_network_failure_exit_code(requests_mock: requests_mock.Mocker) -> None:
     requests_mock.get(f"{fakes.BASE_URL}/v1/account", exc=requests.ConnectionError("refused"))
-    result = run(["check"])
+    result = run(["check"], env=PHISHER_OFF)
     assert result.exit_code == 6
     assert "cannot connect" in result.output
 
@@ -155,3 +156,31 @@ def test_check_phisher_failure_is_reported(requests_mock: requests_mock.Mocker) 
     result = run(["check"])
     assert result.exit_code == 3
     assert "PhishER" in result.output
+
+
+def test_check_reports_every_api_and_the_kris_each_token_serves(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    requests_mock.get(
+        "https://api.events.knowbe4.com/events",
+        json={"data": [], "meta": {"count": 7, "next_page": None}},
+    )
+    result = run(["check"], env={"KB4_USER_EVENTS_TOKEN": "user-events-SENTINEL-0003"})
+    assert result.exit_code == 0, result.output
+    assert "KRIs this Reporting API serves: kb4_phishing_prone_pct" in result.output
+    assert "KRIs this PhishER token serves: kb4_phisher_unresolved_high_4h" in result.output
+    assert "User Event API:     reachable at https://api.events.knowbe4.com (7 events)" in (
+        result.output
+    )
+    assert "user-events-SENTINEL-0003" not in result.output
+
+
+def test_check_goes_on_after_a_failure_and_returns_the_first_code(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    requests_mock.get(f"{fakes.BASE_URL}/v1/account", status_code=401)
+    result = run(["check"])
+    assert result.exit_code == 3
+    assert "PhishER:            reachable" in result.output

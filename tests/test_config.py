@@ -870,17 +870,20 @@ def test_describe_settings_prints_every_setting_with_tokens_redacted() -> None:
         "state_dir: -",
         "remedial_pattern: remedial",
         "demo: false",
+        "series caps: groups=50, psts=20, campaigns=20, event_types=20",
         "accounts:",
         "  - name: default",
         "    region: us",
         "    base_url: https://us.api.knowbe4.com",
         "    api_token: <redacted, from env $KB4_API_TOKEN>",
         "    phisher: off (no PhishER token)",
+        "    user_events: off (no User Event API token)",
         "    requests_per_second: 4",
         "    requests_per_minute: 50",
         "    daily_budget: 2000 + seats",
-        "    page_caps: enrollments=50, groups=20, phisher=20, recipients=20, "
-        "security_tests=20, training_campaigns=20, users=50",
+        "    page_caps: archived_users=20, enrollments=50, groups=20, phisher=20, "
+        "phishing_campaigns=20, policies=20, recipients=20, security_tests=20, "
+        "store_purchases=20, training_campaigns=20, user_events=20, users=50",
     ]
 
 

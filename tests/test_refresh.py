@@ -67,7 +67,7 @@ def test_cold_refresh_computes_every_kri(api: requests_mock.Mocker, clock: fakes
     results = runtime.refresher.results
     assert results.up and results.ready
     assert kri_values(results.kris) == pytest.approx(EXPECTED)
-    assert results.phisher_unresolved == {
+    assert results.breakdowns.phisher_unresolved == {
         "UNKNOWN_SEVERITY": 0,
         "LOW": 1,
         "MEDIUM": 1,
@@ -92,6 +92,12 @@ def test_cold_refresh_fetches_each_listing_once_and_skips_quiet_psts(
             "/v1/phishing/security_tests",
             "/v1/phishing/security_tests/11/recipients",
             "/v1/phishing/security_tests/12/recipients",
+            # Inventory and risk trend, after everything the KRIs need.
+            "/v1/users",
+            "/v1/phishing/campaigns",
+            "/v1/training/store_purchases",
+            "/v1/training/policies",
+            "/v1/account/risk_score_history",
         ]
     )
     users_query = api.request_history[1].qs
@@ -189,7 +195,7 @@ def test_phisher_off_leaves_its_kri_absent_without_error(
     results = runtime.refresher.results
     assert results.up
     assert kri_values(results.kris)["kb4_phisher_unresolved_high_4h"] is None
-    assert results.phisher_unresolved is None
+    assert results.breakdowns.phisher_unresolved is None
     assert "phisher" not in results.enabled_sources()
     assert not any("graphql" in p for p in paths(api))
 
@@ -227,3 +233,37 @@ def test_bad_page_shape_is_a_bad_response(
     results = runtime.refresher.results
     assert results.errors[("users", "bad_response")] == 1
     assert results.sources["groups"].up
+
+
+def test_user_events_refresh_counts_the_last_day_and_uses_the_seat_quota(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    from kb4_exporter.config import UserEventsConfig
+    from kb4_exporter.secrets import Secret
+
+    events_url = "https://api.events.knowbe4.com"
+    api.get(
+        f"{events_url}/events",
+        json={
+            "data": [
+                {
+                    "event_type": {"name": "usb_inserted"},
+                    "risk": {"level": 3},
+                    "occurred_date": fakes.iso(fakes.NOW - 600),
+                }
+            ],
+            "meta": {"next_page": None},
+        },
+    )
+    account = fakes.account_config(
+        user_events=UserEventsConfig(events_url, Secret.inline("user-events-SENTINEL-0003"))
+    )
+    runtime = fakes.runtime_for(clock, account=account)
+    runtime.refresher.refresh_core()
+    assert runtime.refresher.refresh_user_events()
+    results = runtime.refresher.results
+    assert results.breakdowns.user_events == {("usb_inserted", "3"): 1}
+    assert "user_events" in results.enabled_sources() and results.up is False  # PhishER not run
+    quota = {usage.api: usage for usage in runtime.view().apis}["user_events"]
+    assert quota.budget_limit == 10 * 4  # ten calls per seat, 4 seats
+    assert quota.budget_remaining == 40 - 1

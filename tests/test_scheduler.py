@@ -48,7 +48,12 @@ def run_for(
 
 
 def count(api: requests_mock.Mocker, path: str) -> int:
-    return sum(1 for r in api.request_history if r.path == path)
+    """Requests to `path`; for /v1/users only the active-user listing of the KRIs."""
+    return sum(
+        1
+        for r in api.request_history
+        if r.path == path and r.qs.get("status", ["active"]) == ["active"]
+    )
 
 
 @pytest.fixture

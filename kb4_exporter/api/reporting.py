@@ -22,6 +22,7 @@ from kb4_exporter.model import (
     Group,
     Recipient,
     RecordError,
+    RiskPoint,
     SecurityTest,
     TrainingCampaign,
     User,
@@ -102,6 +103,31 @@ class ReportingClient:
         params = {"include_campaign_id": "true", "exclude_archived_users": "true"}
         return self._listing("/v1/training/enrollments", params, "enrollments", Enrollment.parse)
 
+    def archived_users(self) -> Listing[bool]:
+        """Counted only: archived users feed the inventory, never a KRI."""
+        return self._listing("/v1/users", {"status": "archived"}, "archived_users", _countable)
+
+    def phishing_campaigns(self) -> Listing[bool]:
+        return self._listing("/v1/phishing/campaigns", {}, "phishing_campaigns", _countable)
+
+    def store_purchases(self) -> Listing[bool]:
+        return self._listing("/v1/training/store_purchases", {}, "store_purchases", _countable)
+
+    def policies(self) -> Listing[bool]:
+        return self._listing("/v1/training/policies", {}, "policies", _countable)
+
+    def account_risk_history(self) -> tuple[RiskPoint, ...]:
+        """The last six months of the account's risk score (one call; not paged)."""
+        path = "/v1/account/risk_score_history"
+        rows, _, _ = rows_of(self._session.get_json(path), path)
+        points = []
+        for row in rows:
+            try:
+                points.append(RiskPoint.parse(row))
+            except RecordError:
+                continue
+        return tuple(sorted(points, key=lambda point: point.date))
+
     def _listing(
         self,
         path: str,
@@ -157,3 +183,10 @@ class ReportingClient:
                 "%s: skipped %d unusable record(s); the first: %s", path, skipped, first_skip
             )
         return Listing(tuple(records), truncated, pages, skipped)
+
+
+def _countable(row: Any) -> bool:
+    """Rows of listings that are only counted must still be records."""
+    if not isinstance(row, Mapping):
+        raise RecordError(f"row is {type(row).__name__}, expected an object")
+    return True

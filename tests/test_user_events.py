@@ -1,0 +1,78 @@
+"""User Event API client: envelope paging, the 24 h window, probe, bad shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kb4_fakes as fakes
+import pytest
+import requests_mock
+
+from kb4_exporter.api.errors import BadResponseError
+from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.pacing import RateLimiter, RequestLedger
+from kb4_exporter.api.user_events import UserEventsClient
+
+URL = "https://api.events.knowbe4.com"
+
+
+def client(max_pages: int = 20) -> UserEventsClient:
+    clock = fakes.FakeClock()
+    session = PacedSession(
+        api="user_events",
+        base_url=URL,
+        token=lambda: "user-events-token",
+        limiter=RateLimiter(per_second=1000, per_minute=100000, clock=clock, sleep=clock.sleep),
+        ledger=RequestLedger(clock=clock),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return UserEventsClient(session, max_pages=max_pages)
+
+
+def event(hours_ago: float, kind: str = "phish") -> dict[str, Any]:
+    return {
+        "id": "e",
+        "event_type": {"id": 1, "name": kind},
+        "risk": {"level": 5, "decay_mode": 0},
+        "occurred_date": fakes.iso(fakes.NOW - hours_ago * 3600),
+    }
+
+
+def page(rows: list[dict[str, Any]], next_page: int | None) -> dict[str, Any]:
+    return {"data": rows, "meta": {"count": 99, "next_page": next_page}}
+
+
+def test_follows_next_page_and_stops_at_a_page_older_than_the_window(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    requests_mock.get(
+        f"{URL}/events",
+        [
+            {"json": page([event(1), event(2)], 2)},
+            {"json": page([event(23), event(30)], 3)},
+            {"json": page([event(40), event(50)], 4)},
+        ],
+    )
+    listing = client().events_since(fakes.NOW - 86400)
+    assert len(listing.records) == 3
+    assert len(requests_mock.request_history) == 3
+    first = requests_mock.request_history[0].qs
+    assert first["order_by"] == ["occurred_date"] and first["order_direction"] == ["desc"]
+
+
+def test_page_cap_sets_truncated(requests_mock: requests_mock.Mocker) -> None:
+    requests_mock.get(f"{URL}/events", json=page([event(1)], 2))
+    listing = client(max_pages=3).events_since(fakes.NOW - 86400)
+    assert listing.truncated and len(requests_mock.request_history) == 3
+
+
+def test_wrong_shape_is_a_bad_response(requests_mock: requests_mock.Mocker) -> None:
+    requests_mock.get(f"{URL}/events", json={"unexpected": 1})
+    with pytest.raises(BadResponseError, match="/events"):
+        client().events_since(fakes.NOW - 86400)
+
+
+def test_probe_reads_the_total(requests_mock: requests_mock.Mocker) -> None:
+    requests_mock.get(f"{URL}/events", json=page([], None))
+    assert client().total_count() == 99

@@ -64,7 +64,7 @@ _CLICK = (0.04, 0.06, 0.09, 0.12, 0.16)
 _REPORT = (0.22, 0.18, 0.15, 0.12, 0.1)
 
 # Dice slots of a PST and of a recipient row
-_GAP, _DIFFICULTY, _TEMPLATE, _LANDING, _CATEGORY, _TARGET, _GHOST_IN = range(7)
+_GAP, _DIFFICULTY, _TEMPLATE, _LANDING, _TARGET, _GHOST_IN = range(6)
 _SENDING, _CLICKING, _OTHER_FAILURES, _REPORTING, _CASE = range(5)
 
 

@@ -120,7 +120,7 @@ FIRST_POLICY_ID = 2400
 
 # Dice slots of an enrollment
 (_ENROLL, _EXEMPT, _DONE, _LATE, _OPEN_STATUS, _PASSED, _COMPLETE_AT, _START_AT, _SPENT,
- _PAST_DUE) = range(10)  # fmt: skip
+ _PAST_DUE, _STARTED) = range(11)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +344,7 @@ def _outcome(
         unparseable = campaign.duration_type == RELATIVE and due is None
         if unparseable and dice.chance(_PAST_DUE, 0.15):
             return PAST_DUE, None
-        return (IN_PROGRESS if dice.chance(_OPEN_STATUS, 0.5) else NOT_STARTED), None
+        return (IN_PROGRESS if dice.chance(_STARTED, 0.5) else NOT_STARTED), None
 
     share = dice.between(_COMPLETE_AT, 0.05, 0.95)
     if due is not None and due < latest and dice.chance(_LATE, 0.2):

@@ -23,8 +23,8 @@ run: $(STAMP)
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check kb4_exporter tests grafana
-	$(BIN)/ruff format --check kb4_exporter tests grafana
+	$(BIN)/ruff check kb4_exporter tests grafana deploy
+	$(BIN)/ruff format --check kb4_exporter tests grafana deploy
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -74,7 +74,7 @@ _warned_lock = threading.Lock()
 def _read_token_file(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
+            info = os.fstat(handle.fileno())
             text = handle.read()
     except FileNotFoundError:
         if _looks_like_token(path):
@@ -91,7 +91,7 @@ def _read_token_file(path: str) -> str:
         raise SecretError(f"token file {path} is not UTF-8 text") from None
     except OSError as err:
         raise SecretError(f"token file {path} cannot be read: {err.strerror}") from None
-    _warn_if_shared(path, mode)
+    _warn_if_shared(path, info.st_mode, info.st_gid)
     token = text.strip()
     if not token:
         raise SecretError(f"token file {path} is empty")
@@ -107,15 +107,19 @@ def _looks_like_token(path: str) -> bool:
     return len(path) >= _TOKEN_LIKE_LENGTH and os.sep not in path
 
 
-def _warn_if_shared(path: str, mode: int) -> None:
-    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+def _warn_if_shared(path: str, mode: int, gid: int) -> None:
+    # Group-readable is fine when the group is our own: Kubernetes mounts Secrets 0440 with
+    # the pod's fsGroup, and systemd credentials are group-owned by the service.
+    world_readable = bool(mode & stat.S_IROTH)
+    foreign_group = bool(mode & stat.S_IRGRP) and gid not in {os.getgid(), *os.getgroups()}
+    if not (world_readable or foreign_group):
         return
     with _warned_lock:
         if path in _warned_permissions:
             return
         _warned_permissions.add(path)
     log.warning(
-        "token file %s is readable by group or others (mode %o); chmod 600 it",
+        "token file %s is readable by other users (mode %o); chmod 600 it",
         path,
         stat.S_IMODE(mode),
     )

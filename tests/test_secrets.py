@@ -116,8 +116,8 @@ def test_problem_is_none_for_a_readable_token_and_never_raises(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
-def test_group_or_world_readable_token_file_warns_once(
+@pytest.mark.parametrize("mode", [0o604, 0o644])
+def test_world_readable_token_file_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
 ) -> None:
     path = token_file(tmp_path, SENTINEL, mode=mode)
@@ -130,7 +130,7 @@ def test_group_or_world_readable_token_file_warns_once(
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
     assert warnings[0].getMessage() == (
-        f"token file {path} is readable by group or others (mode {mode:o}); chmod 600 it"
+        f"token file {path} is readable by other users (mode {mode:o}); chmod 600 it"
     )
     assert SENTINEL not in caplog.text
 
@@ -193,3 +193,26 @@ def test_short_relative_missing_path_is_still_named(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert read_error(Secret("file", "kb4-token.txt")) == "token file kb4-token.txt does not exist"
+
+
+def test_token_file_readable_by_our_own_group_does_not_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As mounted by Kubernetes (0440, fsGroup) or systemd credentials.
+    path = token_file(tmp_path, SENTINEL, mode=0o640)
+    os.chown(path, -1, os.getgid())
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+        assert Secret("file", str(path)).read() == SENTINEL
+    assert [r for r in caplog.records if r.name == "kb4_exporter.secrets"] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file a foreign group")
+def test_token_file_readable_by_a_foreign_group_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = token_file(tmp_path, SENTINEL, mode=0o640)
+    foreign = max({os.getgid(), *os.getgroups()}) + 4242
+    os.chown(path, -1, foreign)
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+        assert Secret("file", str(path)).read() == SENTINEL
+    assert "readable by other users (mode 640)" in caplog.text

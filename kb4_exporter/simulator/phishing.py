@@ -65,7 +65,7 @@ _REPORT = (0.22, 0.18, 0.15, 0.12, 0.1)
 
 # Dice slots of a PST and of a recipient row
 _GAP, _DIFFICULTY, _TEMPLATE, _LANDING, _TARGET, _GHOST_IN = range(6)
-_SENDING, _CLICKING, _OTHER_FAILURES, _REPORTING, _CASE = range(5)
+_SENDING, _CLICKING, _OTHER_FAILURES, _REPORTING = range(4)
 
 
 def is_frequent_clicker(seed: int, user_id: int) -> bool:
@@ -252,7 +252,7 @@ def _recipient_rows(
         else:
             ghost = ghosts[-who - 1]
             user_id, first, last = None, ghost.first_name, ghost.last_name
-            email = _vary_case(ghost.email, Dice(seed, 22, plan.pst_id, who).below(_CASE, 3))
+            email = _vary_case(ghost.email, (plan.position + ghost.index) % 3)
             clicky, person_key = True, -who
         dice = Dice(seed, 20, plan.pst_id, person_key)
         return _recipient(
@@ -341,7 +341,8 @@ def _recipient(
 
 
 def _vary_case(email: str, variant: int) -> str:
-    """Mail systems hand back addresses in varying case; identity must not depend on it."""
+    """Mail systems hand back addresses in varying case (here it changes from one PST to
+    the next); identity must not depend on it."""
     local, _, domain = email.partition("@")
     if variant == 1:
         local = ".".join(part.capitalize() for part in local.split("."))

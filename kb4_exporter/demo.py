@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,26 @@ DEMO_TOKEN = "demo-reporting-token"  # noqa: S105
 DEMO_PHISHER_TOKEN = "demo-phisher-token"  # noqa: S105
 
 
+# The org is generated for one moment; regenerating it keeps its timestamps (and the
+# PhishER backlog reported 4-24 h ago) current when a demo runs for days.
+REGENERATE_SECONDS = 6 * 3600.0
+
+
 @contextmanager
 def demo_settings(settings: Settings) -> Iterator[Settings]:
     """Start the simulator on a free loopback port; yield settings that use it."""
-    org = generate_org(OrgSpec(users=DEMO_USERS, seed=DEMO_SEED), time.time())
-    server = SimulatorServer(org, token=DEMO_TOKEN, phisher_token=DEMO_PHISHER_TOKEN)
+    spec = OrgSpec(users=DEMO_USERS, seed=DEMO_SEED)
+    server = SimulatorServer(
+        generate_org(spec, time.time()), token=DEMO_TOKEN, phisher_token=DEMO_PHISHER_TOKEN
+    )
     server.start()
+    stop = threading.Event()
+
+    def regenerate() -> None:
+        while not stop.wait(REGENERATE_SECONDS):
+            server.set_org(generate_org(spec, time.time()))
+
+    threading.Thread(target=regenerate, name="demo-org", daemon=True).start()
     log.info("demo mode: simulated KnowBe4 API at %s", server.base_url)
     account = AccountConfig(
         name=DEMO_ACCOUNT,
@@ -39,4 +54,5 @@ def demo_settings(settings: Settings) -> Iterator[Settings]:
     try:
         yield settings.with_accounts((account,))
     finally:
+        stop.set()
         server.stop()

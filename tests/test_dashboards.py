@@ -1,7 +1,13 @@
 """The Grafana dashboards: provisioning-safe structure, valid PromQL, real metric names.
 
 The slow test at the end evaluates every panel query against a real Prometheus that
-scraped tests/fixtures/exposition_sample.prom.
+scraped tests/fixtures/exposition_sample.prom (tests/test_end_to_end_alerting.py does the
+same against the running exporter).
+
+tests/fixtures/exposition_sample.prom is real exporter output of the demo org. After a
+change to the exporter's metrics, regenerate it from the repository root with
+
+    .venv/bin/kb4-exporter once --demo > tests/fixtures/exposition_sample.prom
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from support.promql import (
 )
 from support.servers import RunningServer, query, running_prometheus, wait_until
 
+from kb4_exporter.demo import DEMO_ACCOUNT
+
 DASHBOARDS = load_dashboards()
 KRI_DASHBOARD = DASHBOARDS["kb4-kris.json"]
 HEALTH_DASHBOARD = DASHBOARDS["kb4-exporter-health.json"]
@@ -52,6 +60,8 @@ QUERY_IDS = [f"{q.dashboard}:{q.panel}:{q.ref_id}" for q in QUERIES]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 EXPOSED = exposition_label_names()
 GROUP_METRICS = {"kb4_group_phishing_prone_ratio", "kb4_group_users"}
+# The sample is demo-mode output, so its only account is the demo one.
+SAMPLE_ACCOUNT = DEMO_ACCOUNT
 
 # The fields of Grafana's dashboard model that provisioning and these tests rely on.
 _DATASOURCE_REF = {
@@ -468,7 +478,7 @@ def test_account_variable_query_lists_the_scraped_account(
         f"{prometheus_with_sample.url}/api/v1/label/account/values", {"match[]": "kb4_up"}
     )
     assert answer["status"] == "success"
-    assert answer["data"] == ["default"]
+    assert answer["data"] == [SAMPLE_ACCOUNT]
 
 
 @pytest.mark.slow

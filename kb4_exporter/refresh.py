@@ -213,42 +213,51 @@ class AccountRefresher:
 
     def refresh_phisher(self) -> bool:
         """Refresh PhishER messages; True on success (and when PhishER is off)."""
-        if self._phisher is None:
-            return True
         phisher = self._phisher
+        if phisher is None:
+            return True
         now = self._clock()
         start = now - max(self._settings.phisher_lookback, KRI_PHISHER_WINDOW_SECONDS)
-        run = _Run(self._results, self._clock)
-        snapshot = self._results.snapshot
-        try:
-            listing = run.listing(PHISHER_SOURCE, lambda: phisher.messages(start, now))
-        except _StopRefresh:
-            listing = None
-        if listing is not None:
-            snapshot = replace(
-                snapshot, phisher_messages=listing.records, phisher_window=(start, now)
-            )
-        self._publish(run.results(ready=self._results.ready), snapshot, now)
-        return run.sources[PHISHER_SOURCE].up
+        return self._refresh_hourly_source(
+            PHISHER_SOURCE,
+            lambda: phisher.messages(start, now),
+            lambda snapshot, records: replace(
+                snapshot, phisher_messages=records, phisher_window=(start, now)
+            ),
+            now,
+        )
 
     def refresh_user_events(self) -> bool:
         """Refresh the last day's User Event API events; True on success (and when off)."""
-        if self._user_events is None:
-            return True
         client = self._user_events
+        if client is None:
+            return True
         now = self._clock()
+        return self._refresh_hourly_source(
+            USER_EVENTS_SOURCE,
+            lambda: client.events_since(now - USER_EVENT_WINDOW_SECONDS),
+            lambda snapshot, records: replace(snapshot, user_events=records),
+            now,
+        )
+
+    def _refresh_hourly_source(
+        self,
+        source: str,
+        fetch: Callable[[], Listing[Any]],
+        apply: Callable[[Snapshot, tuple[Any, ...]], Snapshot],
+        now: float,
+    ) -> bool:
+        """One listing on its own schedule; its records replace the old ones on success."""
         run = _Run(self._results, self._clock)
         snapshot = self._results.snapshot
         try:
-            listing = run.listing(
-                USER_EVENTS_SOURCE, lambda: client.events_since(now - USER_EVENT_WINDOW_SECONDS)
-            )
+            listing = run.listing(source, fetch)
         except _StopRefresh:
             listing = None
         if listing is not None:
-            snapshot = replace(snapshot, user_events=listing.records)
+            snapshot = apply(snapshot, listing.records)
         self._publish(run.results(ready=self._results.ready), snapshot, now)
-        return run.sources[USER_EVENTS_SOURCE].up
+        return run.sources[source].up
 
     def note_state_write_error(self) -> None:
         results = self._results

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests_mock
 
+from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
@@ -286,6 +288,22 @@ def serve_org(mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500) -
         }
 
     mocker.post(PHISHER_URL, json=graphql)
+
+
+def unpaced_session(
+    api: str, base_url: str, token: str, clock: FakeClock | None = None
+) -> PacedSession:
+    """A real PacedSession whose limits never bind and whose sleeps move a fake clock."""
+    clock = clock or FakeClock()
+    return PacedSession(
+        api=api,
+        base_url=base_url,
+        token=lambda: token,
+        limiter=RateLimiter(per_second=1000, per_minute=100_000, clock=clock, sleep=clock.sleep),
+        ledger=RequestLedger(clock=clock),
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
 def account_config(*, phisher: bool = True, **overrides: Any) -> AccountConfig:

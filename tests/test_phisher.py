@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kb4_fakes as fakes
 import pytest
 import requests_mock as rm
 
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.phisher import PhisherClient, lucene_time, reported_between
 from kb4_exporter.model import PhisherMessage
 
@@ -32,29 +32,9 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_706_745_600.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def session() -> Iterator[PacedSession]:
-    clock = FakeClock()
-    made = PacedSession(
-        api="phisher",
-        base_url=GRAPHQL_URL,
-        token=lambda: TOKEN,
-        limiter=RateLimiter(per_second=1000, per_minute=100_000, clock=clock, sleep=clock.sleep),
-        ledger=RequestLedger(clock=clock),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    made = fakes.unpaced_session("phisher", GRAPHQL_URL, TOKEN)
     yield made
     made.close()
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import kb4_fakes as fakes
 import pytest
 import requests_mock as rm
 
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.reporting import PER_PAGE, Listing, ReportingClient
 from kb4_exporter.model import (
     Account,
@@ -38,31 +38,9 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
-class FakeClock:
-    """Epoch time that moves only when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def session() -> Iterator[PacedSession]:
-    clock = FakeClock()
-    made = PacedSession(
-        api="reporting",
-        base_url=BASE,
-        token=lambda: TOKEN,
-        limiter=RateLimiter(per_second=1000, per_minute=100_000, clock=clock, sleep=clock.sleep),
-        ledger=RequestLedger(clock=clock),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    made = fakes.unpaced_session("reporting", BASE, TOKEN)
     yield made
     made.close()
 

@@ -9,24 +9,13 @@ import pytest
 import requests_mock
 
 from kb4_exporter.api.errors import BadResponseError
-from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.user_events import UserEventsClient
 
 URL = "https://api.events.knowbe4.com"
 
 
 def client(max_pages: int = 20) -> UserEventsClient:
-    clock = fakes.FakeClock()
-    session = PacedSession(
-        api="user_events",
-        base_url=URL,
-        token=lambda: "user-events-token",
-        limiter=RateLimiter(per_second=1000, per_minute=100000, clock=clock, sleep=clock.sleep),
-        ledger=RequestLedger(clock=clock),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    session = fakes.unpaced_session("user_events", URL, "user-events-token")
     return UserEventsClient(session, max_pages=max_pages)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import AuthError
-from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.http import DEFAULT_READ_TIMEOUT, PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import ReportingClient
@@ -117,6 +117,7 @@ def build_runtime(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     max_attempts: int = 5,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> AccountRuntime:
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
@@ -135,6 +136,7 @@ def build_runtime(
         )
         paced = PacedSession(
             max_attempts=max_attempts,
+            read_timeout=read_timeout,
             api=api,
             base_url=base_url,
             token=token,

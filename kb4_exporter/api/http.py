@@ -45,6 +45,9 @@ DEFAULT_USER_AGENT: Final = f"kb4_exporter/{__version__}"
 
 RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_READ_TIMEOUT: Final = 60.0
+
 # Server-provided text is quoted in messages; keep it short and on one line.
 _MAX_QUOTED_CHARS: Final = 200
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")
@@ -107,8 +110,8 @@ class PacedSession:
         sleep: Sleep,
         daily_budget: int | None = None,
         session: requests.Session | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = 5,
         backoff_base: float = 2.0,
         backoff_max: float = 120.0,

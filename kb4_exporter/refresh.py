@@ -297,6 +297,9 @@ class AccountRefresher:
                 listing = self._reporting.recipients(pst.pst_id)
             except ApiError as err:
                 failed = err
+                # Like every other source, a failed fetch keeps the last good data.
+                if cached is not None:
+                    cache[pst.pst_id] = cached
                 continue
             truncated = truncated or listing.truncated
             summary = PstRecipients.summarise(pst.pst_id, list(listing.records))

@@ -2,9 +2,10 @@
 
 All KnowBe4 traffic of an account goes through its refresher, one refresh at a time.
 A failed source keeps its last good records (never blanks them); an auth failure or an
-exhausted budget stops the refresh early, since every further call would fail the same
-way or overspend. Recipients of closed PSTs are cached by a fingerprint of their summary
-counts, and PSTs whose counts show no clicks and no reports are not fetched at all.
+exhausted budget (ours, or KnowBe4's: a 429 that outlasts the retries) stops the refresh
+early, since every further call would fail the same way or overspend. Recipients of
+closed PSTs are cached by a fingerprint of their summary counts, and PSTs whose counts
+show no clicks and no reports are not fetched at all.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ KRI_PHISHER_WINDOW_SECONDS = 86400.0
 USER_EVENT_WINDOW_SECONDS = 86400.0
 # The User Event API allows ten calls per seat per day.
 USER_EVENT_CALLS_PER_SEAT = 10
-# Failures after which the rest of a refresh cannot succeed or would overspend.
-_STOPPING_REASONS = frozenset({"auth", "budget_exhausted"})
+# Failures after which the rest of a refresh cannot succeed or would overspend. A 429
+# that outlasted every retry counts: KnowBe4's limits are account-wide, so every
+# further call would be refused too (and spend ledger entries and back-off on it).
+_STOPPING_REASONS = frozenset({"auth", "budget_exhausted", "rate_limited"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,3 +37,20 @@ def test_failed_recipients_fetch_keeps_that_psts_last_good_recipients(
     assert after.snapshot.recipients == before.snapshot.recipients
     assert after.kris == before.kris
     assert 12 in runtime.refresher.recipient_cache
+
+
+def test_429_that_outlasts_the_retries_stops_the_refresh(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # KnowBe4's limits are account-wide: once the retries of one call are spent on 429s,
+    # every further call of the refresh would be refused too (and each refusal counts).
+    api.get(f"{fakes.BASE_URL}/v1/groups", status_code=429)
+    runtime = fakes.runtime_for(clock)
+    assert not runtime.refresher.refresh_core()
+    paths = [request.path for request in api.request_history]
+    assert paths == ["/v1/account", "/v1/users"] + ["/v1/groups"] * 5
+    results = runtime.refresher.results
+    assert results.errors == {("groups", "rate_limited"): 1}
+    assert not results.sources["enrollments"].up
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1

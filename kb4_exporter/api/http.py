@@ -383,7 +383,9 @@ class PacedSession:
             return None
         try:
             return response.json()
-        except ValueError:
+        # The decoder recurses per nesting level: a body nested deeper than the
+        # interpreter's limit raises RecursionError, not ValueError.
+        except (ValueError, RecursionError):
             content_type = response.headers.get("Content-Type", "none")
             failure = _Failure(
                 BadResponseError,
@@ -438,7 +440,7 @@ def _server_message(response: requests.Response) -> str | None:
     """The `message` of a JSON-object error body; HTML pages and other shapes are not quoted."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str) or not message.strip():

@@ -54,3 +54,19 @@ def test_429_that_outlasts_the_retries_stops_the_refresh(
     assert not results.sources["enrollments"].up
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_deeply_nested_json_is_a_bad_response_not_a_crash(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, status: int
+) -> None:
+    # The JSON decoder recurses per nesting level: a body nested deeper than the
+    # interpreter's recursion limit raises RecursionError, not a ValueError.
+    nested = "[" * 100_000 + "]" * 100_000
+    api.get(f"{fakes.BASE_URL}/v1/groups", text=nested, status_code=status)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    results = runtime.refresher.results
+    reason = "bad_response" if status == 200 else "server_error"
+    assert results.errors == {("groups", reason): 1}
+    assert results.sources["users"].up and results.sources["enrollments"].up

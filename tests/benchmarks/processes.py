@@ -1,0 +1,121 @@
+"""Child processes of the benchmark: the simulator, the exporter probe, the scrapers.
+
+Each is stopped by its own PID, and every wait for one is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
+
+from .child_module import child_environment
+
+# Generating a 25k-user org takes a few seconds; this bounds a hung start.
+SIMULATOR_START_TIMEOUT = 120.0
+STOP_TIMEOUT = 10.0
+_REPORTING_LINE = re.compile(r"^Reporting API:\s+(\S+)")
+_PHISHER_LINE = re.compile(r"^PhishER GraphQL:\s+(\S+)")
+
+
+class ChildProcessError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SimulatorEndpoints:
+    base_url: str
+    phisher_url: str
+    token: str = DEFAULT_TOKEN
+    phisher_token: str = DEFAULT_PHISHER_TOKEN
+
+
+@contextmanager
+def simulator_process(users: int, seed: int, now: float) -> Iterator[SimulatorEndpoints]:
+    """`kb4-exporter simulate` without pacing limits, on a free loopback port."""
+    command = [
+        sys.executable,
+        "-m",
+        "kb4_exporter",
+        "simulate",
+        "--listen=127.0.0.1:0",
+        f"--users={users}",
+        f"--seed={seed}",
+        f"--now={now!r}",
+        "--per-second=0",
+        "--per-minute=0",
+        "--daily-budget=0",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=child_environment(),
+    )
+    try:
+        assert process.stdout is not None
+        yield _read_endpoints(process.stdout)
+    finally:
+        stop_process(process)
+
+
+def _read_endpoints(stdout: IO[str]) -> SimulatorEndpoints:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="simulator-stdout", daemon=True).start()
+    base_url = phisher_url = None
+    while base_url is None or phisher_url is None:
+        try:
+            line = lines.get(timeout=SIMULATOR_START_TIMEOUT)
+        except queue.Empty:
+            raise ChildProcessError("the simulator did not report its address in time") from None
+        if line is None:
+            raise ChildProcessError("the simulator exited before it was ready")
+        if found := _REPORTING_LINE.match(line):
+            base_url = found.group(1)
+        elif found := _PHISHER_LINE.match(line):
+            phisher_url = found.group(1)
+    return SimulatorEndpoints(base_url, phisher_url)
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+
+def run_json_child(command: Sequence[str], timeout: float) -> Any:
+    """Run a child that prints one JSON document on stdout; its stderr passes through."""
+    process = subprocess.Popen(
+        list(command), stdout=subprocess.PIPE, text=True, env=child_environment()
+    )
+    try:
+        stdout, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_process(process)
+        raise ChildProcessError(f"{command[2:4]} did not finish in {timeout:.0f} s") from None
+    finally:
+        stop_process(process)
+    if process.returncode != 0:
+        raise ChildProcessError(f"{command[2:4]} exited with status {process.returncode}")
+    return json.loads(stdout)

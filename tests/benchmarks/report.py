@@ -1,0 +1,226 @@
+"""The benchmark's tables (Markdown, readable as plain text) and its targets.
+
+Targets are reported as PASS or FAIL; nothing here fails a run on a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .suite import SizeResult, SuiteOptions
+
+WARM_RATIO_USERS = 5000
+WARM_RATIO_LIMIT = 0.40
+COLD_EXTRA_CALLS = 2
+RESOURCE_USERS = 25000
+PEAK_RSS_LIMIT_BYTES = 150 * 10**6
+KRI_SECONDS_LIMIT = 1.0
+SCRAPE_P99_LIMIT_MS = 10.0
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.1f} s"
+
+
+def _mb(size: int | None) -> str:
+    return "n/a" if size is None else f"{size / 10**6:.0f} MB"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "n/a"
+
+
+def call_table(results: Sequence[SizeResult]) -> list[str]:
+    header = (
+        "users",
+        "cold",
+        "min (cold)",
+        "warm",
+        "min (warm)",
+        "naive",
+        "warm/naive",
+        "recipients warm/naive",
+        "PhishER (min)",
+        "truncated",
+    )
+    rows = [
+        (
+            f"{r.users:,}",
+            str(r.calls.cold.total),
+            str(r.minimum.cold),
+            str(r.calls.warm.total),
+            str(r.minimum.warm),
+            str(r.calls.naive.total),
+            _pct(r.calls.warm.total, r.calls.naive.total),
+            f"{r.calls.warm.recipients}/{r.calls.naive.recipients} = "
+            + _pct(r.calls.warm.recipients, r.calls.naive.recipients),
+            f"{r.calls.phisher} ({r.minimum.phisher})",
+            ", ".join(sorted({*r.calls.truncated, *r.probe.truncated})) or "none",
+        )
+        for r in results
+    ]
+    return _table(header, rows)
+
+
+def time_table(results: Sequence[SizeResult]) -> list[str]:
+    header = (
+        "users",
+        "cold, paced (simulated)",
+        "warm, paced (simulated)",
+        "429s",
+        "cold, unpaced (real)",
+        "warm, unpaced (real)",
+    )
+    rows = [
+        (
+            f"{r.users:,}",
+            _duration(r.paced.cold_seconds),
+            _duration(r.paced.warm_seconds),
+            str(r.paced.throttled),
+            _duration(r.probe.cold_seconds),
+            _duration(r.probe.warm_seconds),
+        )
+        for r in results
+    ]
+    return _table(header, rows)
+
+
+def resource_table(results: Sequence[SizeResult]) -> list[str]:
+    header = ("users", "peak RSS", "RSS at start-up", "KRIs", "breakdowns", "KRIs + breakdowns")
+    rows = [
+        (
+            f"{r.users:,}",
+            _mb(r.probe.peak_rss_bytes),
+            _mb(r.probe.startup_rss_bytes),
+            _ms(r.probe.kris_seconds),
+            _ms(r.probe.breakdowns_seconds),
+            _ms(r.probe.kris_seconds + r.probe.breakdowns_seconds),
+        )
+        for r in results
+    ]
+    return _table(header, rows)
+
+
+def scrape_table(results: Sequence[SizeResult]) -> list[str]:
+    header = (
+        "users",
+        "idle: scrapes/s",
+        "refresh, saturated: p50 / p99",
+        "scrapes/s",
+        "refresh, steady: p50 / p99",
+        "scrapes (sat. + steady)",
+        "refreshes",
+        "body (gzip)",
+    )
+    rows = []
+    for r in results:
+        p = r.probe
+        rows.append(
+            (
+                f"{r.users:,}",
+                f"{p.idle.per_second:,.0f}",
+                f"{p.saturated.p50_ms:.1f} / {p.saturated.p99_ms:.1f} ms",
+                f"{p.saturated.per_second:,.0f}",
+                f"{p.steady.p50_ms:.1f} / {p.steady.p99_ms:.1f} ms",
+                f"{p.saturated.scrapes} + {p.steady.scrapes}",
+                str(p.refreshes_during_load),
+                f"{p.saturated.body_bytes / 1000:.1f} kB",
+            )
+        )
+    return _table(header, rows)
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    users: int | None  # None: checked at every size
+    check: Callable[[SizeResult], tuple[bool, str]]
+
+
+def targets(options: SuiteOptions) -> tuple[Target, ...]:
+    def warm_ratio(r: SizeResult) -> tuple[bool, str]:
+        ratio = r.calls.warm.total / r.calls.naive.total
+        return (
+            ratio <= WARM_RATIO_LIMIT,
+            f"{r.calls.warm.total}/{r.calls.naive.total} = {ratio:.0%}",
+        )
+
+    def cold_extra(r: SizeResult) -> tuple[bool, str]:
+        extra = r.calls.cold.total - r.minimum.cold
+        return extra <= COLD_EXTRA_CALLS, f"{r.calls.cold.total} vs {r.minimum.cold} (+{extra})"
+
+    def peak_rss(r: SizeResult) -> tuple[bool, str]:
+        return r.probe.peak_rss_bytes <= PEAK_RSS_LIMIT_BYTES, _mb(r.probe.peak_rss_bytes)
+
+    def kri_time(r: SizeResult) -> tuple[bool, str]:
+        seconds = r.probe.kris_seconds + r.probe.breakdowns_seconds
+        return seconds <= KRI_SECONDS_LIMIT, _ms(seconds)
+
+    def steady_p99(r: SizeResult) -> tuple[bool, str]:
+        p99 = r.probe.steady.p99_ms
+        return p99 <= SCRAPE_P99_LIMIT_MS, f"{p99:.1f} ms"
+
+    def saturated_p99(r: SizeResult) -> tuple[bool, str]:
+        p99 = r.probe.saturated.p99_ms
+        return p99 <= SCRAPE_P99_LIMIT_MS, f"{p99:.1f} ms"
+
+    scrapers = options.scrapers
+    every = f"{options.steady_interval * 1000:.0f} ms"
+    return (
+        Target("warm refresh <= 40 % of the naive strategy's calls", WARM_RATIO_USERS, warm_ratio),
+        Target("cold refresh within 2 calls of the minimum page count", None, cold_extra),
+        Target("peak RSS <= 150 MB", RESOURCE_USERS, peak_rss),
+        Target("KRI computation (KRIs + breakdowns) <= 1 s", RESOURCE_USERS, kri_time),
+        Target(
+            f"/metrics p99 <= 10 ms during a refresh, {scrapers} scrapers each every {every}",
+            None,
+            steady_p99,
+        ),
+        Target(
+            f"/metrics p99 <= 10 ms during a refresh, {scrapers} scrapers back to back",
+            None,
+            saturated_p99,
+        ),
+    )
+
+
+def target_lines(results: Sequence[SizeResult], options: SuiteOptions) -> list[str]:
+    lines = []
+    for target in targets(options):
+        checked = [r for r in results if target.users is None or r.users == target.users]
+        if not checked:
+            lines.append(f"- n/a  {target.description}: needs the {target.users:,}-user org")
+            continue
+        for r in checked:
+            passed, measured = target.check(r)
+            verdict = "PASS" if passed else "FAIL"
+            lines.append(f"- {verdict} {target.description} ({r.users:,} users): {measured}")
+    return lines
+
+
+def render_report(results: Sequence[SizeResult], options: SuiteOptions) -> str:
+    sections = [
+        ("API calls per core refresh (Reporting API)", call_table(results)),
+        (
+            f"Refresh wall time (paced: 4/s, 50/min, {options.latency * 1000:.0f} ms latency)",
+            time_table(results),
+        ),
+        ("Exporter process: memory and KRI computation", resource_table(results)),
+        (f"/metrics with {options.scrapers} concurrent scrapers", scrape_table(results)),
+        ("Targets", target_lines(results, options)),
+    ]
+    return "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections) + "\n"

@@ -176,7 +176,11 @@ def thresholds(*steps: Json) -> Json:
     return {"mode": "absolute", "steps": list(steps)}
 
 
-def target(expr: str, legend: str, ref_id: str = "A", *, instant: bool = False) -> Json:
+def target(
+    expr: str, legend: str, ref_id: str = "A", *, instant: bool = False, table: bool = False
+) -> Json:
+    """One query; `table` makes it an instant query in table format (labels as columns)."""
+    instant = instant or table
     query: Json = {
         "datasource": DATASOURCE,
         "refId": ref_id,
@@ -186,7 +190,7 @@ def target(expr: str, legend: str, ref_id: str = "A", *, instant: bool = False) 
         "instant": instant,
     }
     if instant:
-        query["format"] = "time_series"
+        query["format"] = "table" if table else "time_series"
     return query
 
 
@@ -221,6 +225,9 @@ class Panel:
     decimals: int | None = None
     min_value: float | None = None
     max_value: float | None = None
+    transformations: list[Json] = field(default_factory=list)
+    # Series colours from the palette; None: from the palette when `custom` is set.
+    palette: bool | None = None
 
     def to_json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {
@@ -231,6 +238,7 @@ class Panel:
         }
         if self.custom:
             defaults["custom"] = self.custom
+        if self.palette if self.palette is not None else bool(self.custom):
             defaults["color"] = {"mode": "palette-classic"}
         if self.decimals is not None:
             defaults["decimals"] = self.decimals
@@ -238,7 +246,7 @@ class Panel:
             defaults["min"] = self.min_value
         if self.max_value is not None:
             defaults["max"] = self.max_value
-        return {
+        panel: Json = {
             "id": panel_id,
             "type": self.kind,
             "title": self.title,
@@ -249,6 +257,9 @@ class Panel:
             "fieldConfig": {"defaults": defaults, "overrides": self.overrides},
             "options": self.options,
         }
+        if self.transformations:
+            panel["transformations"] = self.transformations
+        return panel
 
 
 @dataclass
@@ -387,6 +398,82 @@ def state_timeline(
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
             "tooltip": {"mode": "single", "sort": "none"},
         },
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    """One value column of a table: an instant query whose value is shown under `name`."""
+
+    name: str
+    expr: str
+    unit: str = "short"
+    decimals: int | None = None
+    # Colour the cell text by these steps; None leaves it plain.
+    steps: list[Json] | None = None
+
+    def override(self) -> Json:
+        properties: list[Json] = [{"id": "unit", "value": self.unit}]
+        if self.decimals is not None:
+            properties.append({"id": "decimals", "value": self.decimals})
+        if self.steps is not None:
+            properties += [
+                {"id": "thresholds", "value": thresholds(*self.steps)},
+                {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+            ]
+        return {"matcher": {"id": "byName", "options": self.name}, "properties": properties}
+
+
+def table(
+    title: str,
+    description: str,
+    keys: Sequence[str],
+    columns: Sequence[Column],
+    *,
+    sort_by: str,
+    descending: bool = True,
+    width: int = 24,
+    height: int = 8,
+) -> Panel:
+    """One row per label set: every column's query is aggregated `by` the same `keys`, so
+    Grafana's merge transformation joins the queries into one table."""
+    if len(columns) < 2:
+        # With one query Grafana names the value "Value", not "Value #A".
+        raise ValueError("a table needs at least two value columns")
+    ref_ids = [chr(ord("A") + index) for index in range(len(columns))]
+    renames = {f"Value #{ref}": column.name for ref, column in zip(ref_ids, columns, strict=True)}
+    # The organize transformation orders fields by their names before renaming.
+    order = [*keys, *renames]
+    return Panel(
+        "table",
+        title,
+        description,
+        [
+            target(column.expr, "", ref, table=True)
+            for ref, column in zip(ref_ids, columns, strict=True)
+        ],
+        width,
+        height,
+        custom={"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False},
+        palette=False,
+        overrides=[column.override() for column in columns],
+        options={
+            "showHeader": True,
+            "cellHeight": "sm",
+            "footer": {"show": False, "reducer": ["sum"], "fields": "", "countRows": False},
+            "sortBy": [{"displayName": sort_by, "desc": descending}],
+        },
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {name: index for index, name in enumerate(order)},
+                    "renameByName": renames,
+                },
+            },
+        ],
     )
 
 
@@ -566,6 +653,17 @@ def kri_availability() -> Panel:
     )
 
 
+def by(labels: str, metric: str, matchers: str = "") -> str:
+    """`max by (labels)` of the metric on the selected accounts: one series per label set
+    even if two exporters (an HA pair) serve the same account, and no __name__, job or
+    instance, so the queries of one table join on `labels` alone."""
+    extra = f", {matchers}" if matchers else ""
+    return f"max by ({labels}) ({metric}{{{ACCOUNT}{extra}}})"
+
+
+CAPPED_NOTE = "Capped at a top N per account (kb4_breakdown_capped says when items were left out)."
+
+
 def kri_rows() -> list[Row]:
     overview = [kri_stat(kri) for kri in KRIS] + [kri_availability()]
     trends = [kri_trend(kri) for kri in KRIS] + [
@@ -576,11 +674,26 @@ def kri_rows() -> list[Row]:
             width=24,
         )
     ]
-    groups = [
+    return [
+        Row("Key risk indicators now", overview),
+        Row("KRI trends", trends),
+        Row("Groups", group_panels()),
+        Row("Phishing tests (90 days)", phishing_panels()),
+        Row("Training", training_panels()),
+        Row("PhishER", phisher_panels()),
+        Row("Users and inventory", inventory_panels()),
+        Row("User events (24 hours)", user_event_panels()),
+        Row("Account", account_panels()),
+    ]
+
+
+def group_panels() -> list[Panel]:
+    keys = "account, group_id, group"
+    return [
         bar_gauge(
             "Phish-prone percentage by group",
             "Mean phish-prone percentage of the active users in each KnowBe4 group, worst "
-            "first. Needs the exporter's group breakdown (kb4_group_phishing_prone_ratio).",
+            "first (kb4_group_phishing_prone_ratio).",
             [
                 target(
                     f"sort_desc(kb4_group_phishing_prone_ratio{{{ACCOUNT}}})",
@@ -603,6 +716,37 @@ def kri_rows() -> list[Row]:
                 )
             ],
         ),
+        bar_gauge(
+            "Risk score by group",
+            "KnowBe4's current risk score of each group (kb4_group_risk_score, 0-100), "
+            "highest first.",
+            [
+                target(
+                    f"sort_desc(kb4_group_risk_score{{{ACCOUNT}}})",
+                    "{{account}} {{group}}",
+                    instant=True,
+                )
+            ],
+            max_value=100,
+        ),
+        table(
+            "Groups",
+            f"Active users, phish-prone percentage and risk score of each group. {CAPPED_NOTE}",
+            ["group", "group_id", "account"],
+            [
+                Column("active users", by(keys, "kb4_group_users")),
+                Column(
+                    "phish-prone",
+                    by(keys, "kb4_group_phishing_prone_ratio"),
+                    unit="percentunit",
+                    decimals=1,
+                    steps=KRIS[0].threshold_steps(),
+                ),
+                Column("risk score", by(keys, "kb4_group_risk_score"), decimals=1),
+            ],
+            sort_by="active users",
+            width=12,
+        ),
         timeseries(
             "Most phish-prone groups over time",
             "The ten most phish-prone groups at each point in time.",
@@ -619,7 +763,148 @@ def kri_rows() -> list[Row]:
             min_value=0,
         ),
     ]
-    phisher = [
+
+
+def phishing_panels() -> list[Panel]:
+    keys = "account, pst_id, pst, campaign_id"
+    events = ("delivered", "opened", "clicked", "reported", "data_entered")
+    click = f"kb4_phishing_click_ratio_90d{{{ACCOUNT}}}"
+    report = f"kb4_phishing_report_ratio_90d{{{ACCOUNT}}}"
+    return [
+        stat(
+            "Click rate (90 days)",
+            "Clicked / delivered over the phishing security tests started in the last 90 "
+            "days (kb4_phishing_click_ratio_90d).",
+            [target(click, "{{account}}")],
+            unit="percentunit",
+            colour_mode="none",
+        ),
+        stat(
+            "Report rate (90 days)",
+            "Reported / delivered over the phishing security tests started in the last 90 "
+            "days (kb4_phishing_report_ratio_90d): higher is better.",
+            [target(report, "{{account}}")],
+            unit="percentunit",
+            colour_mode="none",
+        ),
+        timeseries(
+            "Click and report rates (90 days)",
+            "Clicked and reported / delivered over the last 90 days' phishing tests. Both "
+            "move as tests enter and leave the 90-day window.",
+            [
+                target(click, "{{account}} clicked"),
+                target(report, "{{account}} reported", "B"),
+            ],
+            unit="percentunit",
+            width=16,
+            min_value=0,
+        ),
+        table(
+            "Recent phishing tests",
+            "Summary counts and phish-prone percentage of each phishing security test "
+            "started in the last 90 days, newest first "
+            f"(kb4_phishing_test_recipients, kb4_phishing_test_phish_prone_ratio). {CAPPED_NOTE}",
+            ["pst", "pst_id", "campaign_id", "account"],
+            [
+                *(
+                    Column(
+                        event.replace("_", " "),
+                        by(keys, "kb4_phishing_test_recipients", f'event="{event}"'),
+                    )
+                    for event in events
+                ),
+                Column(
+                    "phish-prone",
+                    by(keys, "kb4_phishing_test_phish_prone_ratio"),
+                    unit="percentunit",
+                    decimals=1,
+                    steps=KRIS[0].threshold_steps(),
+                ),
+            ],
+            sort_by="pst_id",
+            height=10,
+        ),
+    ]
+
+
+def training_panels() -> list[Panel]:
+    keys = "account, campaign_id, campaign"
+    completion = next(k for k in KRIS if k.metric == "kb4_training_completion_ratio")
+    return [
+        stat(
+            "Active training campaigns",
+            "Training campaigns not Completed, Cancelled or Closed "
+            "(kb4_training_campaigns_active).",
+            [target(f"kb4_training_campaigns_active{{{ACCOUNT}}}", "{{account}}")],
+            colour_mode="none",
+        ),
+        bar_gauge(
+            "Training enrollments by status",
+            "Enrollments of non-archived users by status at the latest refresh "
+            "(kb4_training_enrollments; statuses the exporter does not know count as other).",
+            [
+                target(
+                    f"kb4_training_enrollments{{{ACCOUNT}}}",
+                    "{{account}} {{status}}",
+                    instant=True,
+                )
+            ],
+            width=8,
+        ),
+        timeseries(
+            "Training enrollments by status over time",
+            "Enrollments by status, stacked: Past Due growing while In Progress shrinks is a "
+            "campaign running out of time.",
+            [
+                target(
+                    f"sum by (status) (kb4_training_enrollments{{{ACCOUNT}}})",
+                    "{{status}}",
+                )
+            ],
+            stacked=True,
+            min_value=0,
+        ),
+        table(
+            "Training campaigns",
+            "Completion (completed or passed / non-exempt enrollments) and overdue "
+            "enrollments of each training campaign, most enrollments first "
+            f"(kb4_training_campaign_completion_ratio, "
+            f"kb4_training_campaign_overdue_enrollments). {CAPPED_NOTE}",
+            ["campaign", "campaign_id", "account"],
+            [
+                Column(
+                    "completion",
+                    by(keys, "kb4_training_campaign_completion_ratio"),
+                    unit="percentunit",
+                    decimals=1,
+                    steps=completion.threshold_steps(),
+                ),
+                Column(
+                    "overdue",
+                    by(keys, "kb4_training_campaign_overdue_enrollments"),
+                    steps=[step(GREEN, None), step(RED, 1)],
+                ),
+            ],
+            sort_by="overdue",
+            width=12,
+        ),
+        bar_gauge(
+            "Overdue enrollments by campaign",
+            "Enrollments past their due date and not completed, per training campaign, most first.",
+            [
+                target(
+                    f"sort_desc(kb4_training_campaign_overdue_enrollments{{{ACCOUNT}}})",
+                    "{{account}} {{campaign}}",
+                    instant=True,
+                )
+            ],
+            steps=[step(GREEN, None), step(RED, 1)],
+        ),
+    ]
+
+
+def phisher_panels() -> list[Panel]:
+    return [
         timeseries(
             "PhishER unresolved messages by severity",
             "Messages reported in the PhishER look-back window that are still RECEIVED or "
@@ -646,21 +931,128 @@ def kri_rows() -> list[Row]:
             ],
         ),
     ]
-    account = [
+
+
+USER_STATUSES = ("active", "archived")
+
+
+def label_replace(expr: str, label: str, value: str) -> str:
+    """`expr` with `label` set to the constant `value`."""
+    return f'label_replace({expr}, "{label}", "{value}", "", "")'
+
+
+def inventory(window: str | None = None) -> str:
+    """Users by status (as objects users_active, users_archived) and every inventory
+    object of the selected accounts; with `window`, their change over it."""
+
+    def series(metric: str, matcher: str = "") -> str:
+        selector = f"{metric}{{{ACCOUNT}, {matcher}}}" if matcher else f"{metric}{{{ACCOUNT}}}"
+        return f"delta({selector}[{window}])" if window else selector
+
+    users = " or ".join(
+        label_replace(series("kb4_users", f'status="{status}"'), "object", f"users_{status}")
+        for status in USER_STATUSES
+    )
+    return (
+        f"max by (account, object) ({users})"
+        f" or max by (account, object) ({series('kb4_inventory_objects')})"
+    )
+
+
+def inventory_panels() -> list[Panel]:
+    return [
+        table(
+            "Users and objects",
+            "Users by status and object counts now, and their change over the last day and "
+            "week (from the samples Prometheus holds: younger data shows the change since "
+            "its first sample). Kb4InventorySuddenChange fires when one moves by more than "
+            "20% in a day.",
+            ["object", "account"],
+            [
+                Column("now", inventory()),
+                Column("change 1d", inventory("1d"), decimals=0),
+                Column("change 7d", inventory("7d"), decimals=0),
+            ],
+            sort_by="object",
+            descending=False,
+            width=12,
+            height=9,
+        ),
+        timeseries(
+            "Users by status",
+            "Active and archived users (kb4_users). A step at a refresh is a user sync or a "
+            "bulk archive.",
+            [target(f"kb4_users{{{ACCOUNT}}}", "{{account}} {{status}}")],
+            min_value=0,
+            height=9,
+        ),
+        timeseries(
+            "Objects over time",
+            "Groups, training campaigns, training modules (store purchases), uploaded "
+            "policies, phishing campaigns and phishing tests of the last 90 days "
+            "(kb4_inventory_objects).",
+            [target(f"kb4_inventory_objects{{{ACCOUNT}}}", "{{account}} {{object}}")],
+            min_value=0,
+            width=24,
+        ),
+    ]
+
+
+def user_event_panels() -> list[Panel]:
+    note = (
+        "Needs a User Event API token (--user-events.token-file); without one these "
+        "panels show No data."
+    )
+    return [
+        bar_gauge(
+            "User events by type",
+            "User Event API custom events that occurred in the last 24 hours, per event "
+            f"type (kb4_user_events_24h), busiest first. {CAPPED_NOTE} {note}",
+            [
+                target(
+                    f"sort_desc(sum by (account, event_type) (kb4_user_events_24h{{{ACCOUNT}}}))",
+                    "{{account}} {{event_type}}",
+                    instant=True,
+                )
+            ],
+        ),
+        timeseries(
+            "User events by risk level",
+            "Custom events of the last 24 hours by the risk level they were given, stacked. "
+            f"{note}",
+            [
+                target(
+                    f"sum by (risk_level) (kb4_user_events_24h{{{ACCOUNT}}})",
+                    "risk level {{risk_level}}",
+                )
+            ],
+            stacked=True,
+            min_value=0,
+        ),
+    ]
+
+
+def account_panels() -> list[Panel]:
+    return [
         stat(
             "Licensed seats",
             "Seats from /v1/account.",
             [target(f"kb4_account_seats{{{ACCOUNT}}}", "{{account}}")],
-            width=6,
             colour_mode="none",
         ),
         stat(
             "Organisation risk score",
             "KnowBe4's current risk score of the organisation.",
             [target(f"kb4_account_risk_score{{{ACCOUNT}}}", "{{account}}")],
-            width=6,
             colour_mode="none",
             graph=True,
+        ),
+        stat(
+            "Risk score change (30 days)",
+            "Organisation risk score now minus 30 days ago, from KnowBe4's risk-score "
+            "history (kb4_account_risk_score_change_30d): above 0 the risk is rising.",
+            [target(f"kb4_account_risk_score_change_30d{{{ACCOUNT}}}", "{{account}}")],
+            colour_mode="none",
         ),
         stat(
             "Account",
@@ -677,13 +1069,6 @@ def kri_rows() -> list[Row]:
             graph=False,
         ),
     ]
-    return [
-        Row("Key risk indicators now", overview),
-        Row("KRI trends", trends),
-        Row("Groups", groups),
-        Row("PhishER", phisher),
-        Row("Account", account),
-    ]
 
 
 def kri_dashboard() -> Json:
@@ -691,7 +1076,9 @@ def kri_dashboard() -> Json:
         KRI_DASHBOARD_UID,
         "KnowBe4 security-awareness KRIs",
         "The ten KnowBe4 key risk indicators exported by kb4_exporter, with the default "
-        "alert thresholds, trends, a per-group breakdown and the PhishER backlog.",
+        "alert thresholds and trends, and the breakdowns behind them: groups, recent "
+        "phishing tests, training campaigns, the PhishER backlog, user and object counts, "
+        "User Event API events and the account's risk trend.",
         kri_rows(),
         time_from="now-30d",
         links=[dashboard_link("kb4_exporter health", HEALTH_DASHBOARD_UID)],
@@ -830,6 +1217,30 @@ def health_rows() -> list[Row]:
             unit="percentunit",
             steps=[step(RED, None), step(YELLOW, 0.1), step(GREEN, 0.25)],
             max_value=1,
+            width=6,
+        ),
+        stat(
+            "User Event API quota",
+            "User Event API calls used in the rolling 24 hours and the quota KnowBe4 allows "
+            "(ten per licensed seat per day). Only with a User Event API token "
+            "(--user-events.token-file).",
+            [
+                target(
+                    f'kb4_api_budget_limit{{{ACCOUNT}, api="user_events"}}'
+                    f' - kb4_api_budget_remaining{{{ACCOUNT}, api="user_events"}}',
+                    "{{account}} used",
+                ),
+                target(
+                    f'kb4_api_budget_limit{{{ACCOUNT}, api="user_events"}}',
+                    "{{account}} allowed",
+                    "B",
+                ),
+            ],
+            width=6,
+            height=8,
+            text_mode="value_and_name",
+            colour_mode="none",
+            graph=False,
         ),
         timeseries(
             "API requests by status code",
@@ -894,7 +1305,31 @@ def health_rows() -> list[Row]:
             "KRIs built on that source use partial data.",
             [target(f"kb4_truncated{{{ACCOUNT}}}", "{{account}} {{source}}")],
             value_map({"0": ("complete", GREEN), "1": ("truncated", ORANGE)}),
+        ),
+        state_timeline(
+            "Capped breakdowns",
+            "kb4_breakdown_capped per breakdown: the account has more groups, recent "
+            "phishing tests, training campaigns or event types than the --metrics.max-* "
+            "cap, so the dashboards show the top N only. The KRIs are unaffected.",
+            [target(f"kb4_breakdown_capped{{{ACCOUNT}}}", "{{account}} {{breakdown}}")],
+            value_map({"0": ("all shown", GREEN), "1": ("capped", YELLOW)}),
+        ),
+        timeseries(
+            "State file write errors",
+            "Failed writes of each account's --state.dir file per interval "
+            "(kb4_state_write_errors_total). The previous file is kept, so a restart "
+            "serves older data and refetches more.",
+            [
+                target(
+                    "sum by (account) "
+                    f"(increase(kb4_state_write_errors_total{{{ACCOUNT}}}[$__rate_interval]))",
+                    "{{account}}",
+                )
+            ],
+            bars=True,
+            min_value=0,
             width=24,
+            height=6,
         ),
     ]
     return [
@@ -910,7 +1345,8 @@ def health_dashboard() -> Json:
         HEALTH_DASHBOARD_UID,
         "kb4_exporter health",
         "Is kb4_exporter's data fresh and complete: refresh status and age per source, "
-        "refresh duration, KnowBe4 API budget, throttling, errors and truncation.",
+        "refresh duration, KnowBe4 API budgets and the User Event API quota, throttling, "
+        "errors, truncation and capped breakdowns.",
         health_rows(),
         time_from="now-24h",
         links=[dashboard_link("KnowBe4 KRIs", KRI_DASHBOARD_UID)],

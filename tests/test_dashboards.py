@@ -50,7 +50,27 @@ from support.promql import (
 )
 from support.servers import RunningServer, query, running_prometheus, wait_until
 
+from kb4_exporter.breakdown_metrics import BreakdownFamilies
+from kb4_exporter.breakdowns import Breakdowns
+from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.demo import DEMO_ACCOUNT
+
+# Panels whose every query is on User Event API series. Demo mode has no User Event API
+# token (the built-in simulator does not serve /events), so against the demo exporter
+# these panels must return no data; every other panel must return some.
+# tests/test_end_to_end_alerting.py uses the same list.
+PANELS_WITHOUT_DEMO_DATA = frozenset(
+    {"User events by type", "User events by risk level", "User Event API quota"}
+)
+
+
+def user_event_label_names() -> dict[str, frozenset[str]]:
+    """Labels of kb4_user_events_24h, which the demo sample lacks: the exporter's own
+    family fed one event."""
+    families = BreakdownFamilies()
+    families.add("any", Breakdowns(user_events={("phish", "5"): 1}, user_event_types_total=1))
+    return {sample.name: frozenset(sample.labels) for sample in families.user_events.samples}
+
 
 DASHBOARDS = load_dashboards()
 KRI_DASHBOARD = DASHBOARDS["kb4-kris.json"]
@@ -58,7 +78,7 @@ HEALTH_DASHBOARD = DASHBOARDS["kb4-exporter-health.json"]
 QUERIES = [q for board in DASHBOARDS.values() for q in dashboard_queries(board)]
 QUERY_IDS = [f"{q.dashboard}:{q.panel}:{q.ref_id}" for q in QUERIES]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-EXPOSED = exposition_label_names()
+EXPOSED = exposition_label_names() | user_event_label_names()
 GROUP_METRICS = {"kb4_group_phishing_prone_ratio", "kb4_group_users"}
 # The sample is demo-mode output, so its only account is the demo one.
 SAMPLE_ACCOUNT = DEMO_ACCOUNT
@@ -114,7 +134,9 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
                 "else": {
                     "required": ["datasource", "targets", "fieldConfig", "options"],
                     "properties": {
-                        "type": {"enum": ["stat", "timeseries", "bargauge", "state-timeline"]},
+                        "type": {
+                            "enum": ["stat", "timeseries", "bargauge", "state-timeline", "table"]
+                        },
                         "datasource": _DATASOURCE_REF,
                         "targets": {
                             "type": "array",
@@ -324,6 +346,75 @@ def test_kri_has_a_current_value_and_a_trend_coloured_at_the_alert_threshold(
     assert trend["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
 
 
+def exporter_metric_names() -> set[str]:
+    """Every sample name the exporter's collector can expose (counters with _total)."""
+    return {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in Kb4Collector(list).describe()
+    }
+
+
+def test_every_metric_the_exporter_exposes_is_on_a_dashboard() -> None:
+    queried = set().union(*(queried_metrics(board) for board in DASHBOARDS.values()))
+    assert exporter_metric_names() - queried == set()
+
+
+def test_panels_without_demo_data_are_exactly_the_user_event_api_panels() -> None:
+    # The list may only excuse what demo mode cannot have: User Event API series.
+    user_event_api = {
+        q.panel for q in QUERIES if "kb4_user_events_24h" in q.expr or 'api="user_events"' in q.expr
+    }
+    assert user_event_api == PANELS_WITHOUT_DEMO_DATA
+    for q in QUERIES:
+        if q.panel in PANELS_WITHOUT_DEMO_DATA:
+            assert "kb4_user_events_24h" in q.expr or 'api="user_events"' in q.expr, q
+
+
+def table_panels() -> list[dict[str, Any]]:
+    return [
+        panel
+        for board in DASHBOARDS.values()
+        for panel in query_panels(board)
+        if panel["type"] == "table"
+    ]
+
+
+def output_labels(expr: promql_parser.Expr) -> frozenset[str]:
+    """Labels a table query's rows carry: its `by` grouping (both sides of an `or`)."""
+    if isinstance(expr, promql_parser.ParenExpr):
+        return output_labels(expr.expr)
+    if isinstance(expr, promql_parser.BinaryExpr) and str(expr.op) == "or":
+        left, right = output_labels(expr.lhs), output_labels(expr.rhs)
+        assert left == right, f"both sides of `or` must group by the same labels: {expr}"
+        return left
+    assert isinstance(expr, promql_parser.AggregateExpr), f"not an aggregation: {expr}"
+    assert expr.modifier is not None and expr.modifier.type == promql_parser.AggModifierType.By
+    return frozenset(expr.modifier.labels)
+
+
+@pytest.mark.parametrize("panel", table_panels(), ids=lambda panel: panel["title"])
+def test_table_queries_join_on_the_label_columns_they_show(panel: dict[str, Any]) -> None:
+    # Grafana's merge transformation joins rows whose label columns are equal, so every
+    # query must yield the same labels, and nothing else (no __name__, job, instance).
+    targets = panel["targets"]
+    assert len(targets) >= 2
+    assert all(t["format"] == "table" and t["instant"] for t in targets)
+    labels = {output_labels(promql_parser.parse(substitute_variables(t["expr"]))) for t in targets}
+    assert len(labels) == 1
+    (merge, organize) = panel["transformations"]
+    assert merge["id"] == "merge"
+    assert organize["id"] == "organize"
+    shown_labels = frozenset(
+        name for name in organize["options"]["indexByName"] if not name.startswith("Value #")
+    )
+    assert labels == {shown_labels}
+    renamed = organize["options"]["renameByName"]
+    assert sorted(renamed) == [f"Value #{t['refId']}" for t in targets]
+    overridden = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]}
+    assert overridden == set(renamed.values())
+    assert panel["options"]["sortBy"][0]["displayName"] in set(renamed.values()) | shown_labels
+
+
 def test_kri_dashboard_breaks_down_by_group_and_phisher_severity() -> None:
     metrics = queried_metrics(KRI_DASHBOARD)
     assert GROUP_METRICS | {"kb4_department_ppp_delta_ratio"} <= metrics
@@ -347,7 +438,18 @@ def test_health_dashboard_covers_freshness_budget_errors_and_truncation() -> Non
         "kb4_api_requests_total",
         "kb4_refresh_errors_total",
         "kb4_truncated",
+        "kb4_breakdown_capped",
     } <= queried_metrics(HEALTH_DASHBOARD)
+
+
+def test_health_dashboard_shows_the_user_event_api_quota_beside_the_budgets() -> None:
+    titles = [panel["title"] for panel in query_panels(HEALTH_DASHBOARD)]
+    budget = titles.index("API budget left")
+    assert titles[budget + 1] == "User Event API quota"
+    (quota,) = [p for p in query_panels(HEALTH_DASHBOARD) if p["title"] == "User Event API quota"]
+    for target in quota["targets"]:
+        for selector in vector_selectors(substitute_variables(target["expr"])):
+            assert label_matcher(selector, "api") == (promql_parser.MatchOp.Equal, "user_events")
 
 
 def test_every_panel_title_is_documented() -> None:
@@ -467,7 +569,10 @@ def test_panel_query_returns_data_from_a_real_prometheus(
     result = query(
         prometheus_with_sample, substitute_variables(panel_query.expr, LIVE_SUBSTITUTIONS)
     )
-    assert result, f"{panel_query.panel!r} returned no data"
+    if panel_query.panel in PANELS_WITHOUT_DEMO_DATA:
+        assert not result, f"{panel_query.panel!r} has demo data now: update the list"
+    else:
+        assert result, f"{panel_query.panel!r} returned no data"
 
 
 @pytest.mark.slow

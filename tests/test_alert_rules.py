@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import promql_parser
@@ -228,3 +229,44 @@ def test_promtool_unit_tests_catch_a_changed_threshold(
     )
     assert result.returncode != 0
     assert "Kb4PhishingProneRatioHigh" in result.stdout + result.stderr
+
+
+# --- the sudden inventory change -----------------------------------------------------------
+
+SUDDEN_CHANGE = "Kb4InventorySuddenChange"
+# The fraction and the minimum change (in whole objects) of its documentation.
+SUDDEN_CHANGE_FRACTION, SUDDEN_CHANGE_MINIMUM = 0.2, 10
+
+
+def sudden_change_limits() -> dict[str, tuple[float, float, timedelta]]:
+    """metric -> (fraction, floor, offset) of each `clamp_min(<fraction> * <metric>
+    offset <offset>, <floor>)` in the alert: the limit a change must exceed."""
+    (rule,) = [rule for rule in RULES if rule.name == SUDDEN_CHANGE]
+    limits: dict[str, tuple[float, float, timedelta]] = {}
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.Call) and node.func.name == "clamp_min":
+            scaled, floor = node.args
+            assert isinstance(scaled, promql_parser.BinaryExpr)
+            assert isinstance(scaled.lhs, promql_parser.NumberLiteral)
+            assert isinstance(scaled.rhs, promql_parser.VectorSelector)
+            assert isinstance(floor, promql_parser.NumberLiteral)
+            assert scaled.rhs.offset is not None, "the baseline must be a day-old value"
+            limits[str(scaled.rhs.name)] = (scaled.lhs.val, floor.val, scaled.rhs.offset)
+
+    promql_parser.walk(promql_parser.parse(rule.expr), visit)
+    return limits
+
+
+def test_sudden_change_compares_users_and_objects_with_a_day_earlier_as_documented() -> None:
+    # The floor is exceeded, not reached: counts are whole, so "> 9" means "at least 10".
+    expected = (SUDDEN_CHANGE_FRACTION, SUDDEN_CHANGE_MINIMUM - 1, timedelta(days=1))
+    assert sudden_change_limits() == {
+        "kb4_users": expected,
+        "kb4_inventory_objects": expected,
+    }
+    runbook = RUNBOOK_PATH.read_text(encoding="utf-8")
+    percent = f"{SUDDEN_CHANGE_FRACTION:.0%}"
+    assert f"more than {percent} (and at least {SUDDEN_CHANGE_MINIMUM}) in a day" in runbook
+    (rule,) = [rule for rule in RULES if rule.name == SUDDEN_CHANGE]
+    assert f"(threshold {percent})" in rule.annotations["summary"]

@@ -16,6 +16,7 @@ from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
+from kb4_exporter.exposition import CachedExposition
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
 
@@ -93,10 +94,10 @@ def run_daemon(settings: Settings) -> int:
     runtimes = build_runtimes(settings, stop)
     for runtime in runtimes:
         runtime.load_state()
-    registry = build_registry(runtimes)
+    exposition = CachedExposition(lambda: [runtime.view() for runtime in runtimes])
     server = ExporterServer(
         listen_address=settings.listen_address,
-        render_metrics=metrics_renderer(registry),
+        render_metrics=exposition.render,
         is_ready=lambda: all(r.refresher.results.ready for r in runtimes),
         landing_page=LandingPage(
             title="KnowBe4 Exporter",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -338,6 +339,19 @@ class TestControl:
             for page in (1, 2, 3):
                 response = session.get(server.base_url + "/v1/users", params={"page": page})
                 assert response.status_code == 200
+
+    def test_small_answers_are_not_held_back_by_nagles_algorithm(
+        self, server: SimulatorServer
+    ) -> None:
+        request = b"GET /v1/account HTTP/1.1\r\nHost: sim\r\nAuthorization: " + (
+            AUTH["Authorization"].encode() + b"\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(request)
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+            assert server._http is not None
+            (connection,) = server._http._connections
+            assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
     def test_repr_and_urls_hide_the_tokens(self, server: SimulatorServer) -> None:
         assert "token" not in repr(server)

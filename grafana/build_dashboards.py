@@ -777,6 +777,7 @@ def phishing_panels() -> list[Panel]:
             "days (kb4_phishing_click_ratio_90d).",
             [target(click, "{{account}}")],
             unit="percentunit",
+            height=8,
             colour_mode="none",
         ),
         stat(
@@ -785,6 +786,7 @@ def phishing_panels() -> list[Panel]:
             "days (kb4_phishing_report_ratio_90d): higher is better.",
             [target(report, "{{account}}")],
             unit="percentunit",
+            height=8,
             colour_mode="none",
         ),
         timeseries(
@@ -802,7 +804,7 @@ def phishing_panels() -> list[Panel]:
         table(
             "Recent phishing tests",
             "Summary counts and phish-prone percentage of each phishing security test "
-            "started in the last 90 days, newest first "
+            "started in the last 90 days, highest test id (newest) first "
             f"(kb4_phishing_test_recipients, kb4_phishing_test_phish_prone_ratio). {CAPPED_NOTE}",
             ["pst", "pst_id", "campaign_id", "account"],
             [
@@ -836,6 +838,7 @@ def training_panels() -> list[Panel]:
             "Training campaigns not Completed, Cancelled or Closed "
             "(kb4_training_campaigns_active).",
             [target(f"kb4_training_campaigns_active{{{ACCOUNT}}}", "{{account}}")],
+            height=8,
             colour_mode="none",
         ),
         bar_gauge(

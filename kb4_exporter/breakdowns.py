@@ -315,11 +315,22 @@ def user_event_counts(
     for event in snapshot.user_events:
         if event.occurred_at is not None and event.occurred_at < now - USER_EVENT_WINDOW:
             continue
-        level = "unknown" if event.risk_level is None else str(event.risk_level)
+        level = _risk_level_label(event.risk_level)
         by_type[event.event_type] += 1
         by_pair[(event.event_type, level)] += 1
     kept = {name for name, _ in sorted(by_type.items(), key=lambda i: (-i[1], i[0]))[:limit]}
     return {pair: n for pair, n in by_pair.items() if pair[0] in kept}, len(by_type)
+
+
+# Risk levels outside this range share one label, so a misbehaving API cannot grow the
+# number of series without bound.
+RISK_LEVEL_RANGE = range(-10, 11)
+
+
+def _risk_level_label(level: int | None) -> str:
+    if level is None:
+        return "unknown"
+    return str(level) if level in RISK_LEVEL_RANGE else "out_of_range"
 
 
 def unresolved_by_severity(

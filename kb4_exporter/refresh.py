@@ -151,8 +151,8 @@ class AccountRefresher:
             for name, status in sources.items()
             if name in self._results.refresh_intervals
         }
-        if snapshot.account is not None and self._settings.daily_budget is None:
-            self._apply_seat_budget(snapshot.account.seats)
+        if snapshot.account is not None:
+            self._apply_seat_budgets(snapshot.account.seats)
         core_loaded = snapshot.users is not None and snapshot.enrollments is not None
         self._publish(
             replace(self._results, sources=restored, ready=core_loaded),
@@ -171,8 +171,7 @@ class AccountRefresher:
             account = run.source("account", self._reporting.account)
             if account is not None:
                 fields["account"] = account
-                if self._settings.daily_budget is None:
-                    self._apply_seat_budget(account.seats)
+                self._apply_seat_budgets(account.seats)
             for source, fetch in (
                 ("users", self._reporting.users),
                 ("groups", self._reporting.groups),
@@ -313,11 +312,14 @@ class AccountRefresher:
         stop = failed if failed is not None and failed.reason in _STOPPING_REASONS else None
         return summaries, stop
 
-    def _apply_seat_budget(self, seats: int | None) -> None:
-        budget = BASE_DAILY_BUDGET + (seats or 0)
-        self._reporting.session.set_daily_budget(budget)
-        if self._phisher is not None:
-            self._phisher.session.set_daily_budget(budget)
+    def _apply_seat_budgets(self, seats: int | None) -> None:
+        """Budgets that follow the seats: Reporting and PhishER unless configured, and the
+        User Event API's quota always (--kb4.daily-budget is the Reporting API's)."""
+        if self._settings.daily_budget is None:
+            budget = BASE_DAILY_BUDGET + (seats or 0)
+            self._reporting.session.set_daily_budget(budget)
+            if self._phisher is not None:
+                self._phisher.session.set_daily_budget(budget)
         if self._user_events is not None and seats:
             self._user_events.session.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)
 

@@ -182,3 +182,9 @@ def test_user_events_counted_by_type_and_level_for_the_busiest_types() -> None:
     counts, types = user_event_counts(Snapshot(user_events=events), NOW, limit=2)
     assert types == 3
     assert counts == {("phish", "5"): 2, ("phish", "unknown"): 1, ("badge", "1"): 1}
+
+
+def test_risk_levels_outside_the_known_range_share_one_label() -> None:
+    events = tuple(UserEvent("phish", level, NOW - 60) for level in (10, -10, 11, 999, -50))
+    counts, _ = user_event_counts(Snapshot(user_events=events), NOW, limit=5)
+    assert counts == {("phish", "10"): 1, ("phish", "-10"): 1, ("phish", "out_of_range"): 3}

@@ -267,3 +267,21 @@ def test_user_events_refresh_counts_the_last_day_and_uses_the_seat_quota(
     quota = {usage.api: usage for usage in runtime.view().apis}["user_events"]
     assert quota.budget_limit == 10 * 4  # ten calls per seat, 4 seats
     assert quota.budget_remaining == 40 - 1
+
+
+def test_user_event_quota_follows_seats_even_with_a_configured_reporting_budget(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    from kb4_exporter.config import UserEventsConfig
+    from kb4_exporter.secrets import Secret
+
+    account = fakes.account_config(
+        daily_budget=500,
+        user_events=UserEventsConfig(
+            "https://api.events.knowbe4.com", Secret.inline("user-events-SENTINEL-0003")
+        ),
+    )
+    runtime = fakes.runtime_for(clock, account=account)
+    runtime.refresher.refresh_core()
+    limits = {usage.api: usage.budget_limit for usage in runtime.view().apis}
+    assert limits == {"reporting": 500, "phisher": 500, "user_events": 40}

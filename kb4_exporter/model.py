@@ -61,6 +61,16 @@ def read_float(value: Any) -> float | None:
     return number
 
 
+def read_percentage(value: Any) -> float | None:
+    """A percentage in 0..100; anything outside is not a percentage and reads as None.
+
+    Ratios derived from it are exported as 0..1, so one bogus value must not push a
+    mean (or a spread between groups) out of that range.
+    """
+    number = read_float(value)
+    return number if number is not None and 0.0 <= number <= 100.0 else None
+
+
 def read_int(value: Any) -> int | None:
     number = read_float(value)
     if number is None or not number.is_integer():
@@ -134,7 +144,7 @@ class User:
             activity = parse_timestamp(obj.get("last_sign_in"))
         return cls(
             id=_required_id(obj, "user", "id"),
-            phish_prone_percentage=read_float(obj.get("phish_prone_percentage")),
+            phish_prone_percentage=read_percentage(obj.get("phish_prone_percentage")),
             risk_score=read_float(obj.get("current_risk_score")),
             groups=groups,
             last_activity=activity,

@@ -70,3 +70,19 @@ def test_deeply_nested_json_is_a_bad_response_not_a_crash(
     reason = "bad_response" if status == 200 else "server_error"
     assert results.errors == {("groups", reason): 1}
     assert results.sources["users"].up and results.sources["enrollments"].up
+
+
+def test_phish_prone_percentages_outside_0_to_100_are_ignored(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    org = fakes.small_org()
+    org.users[0]["phish_prone_percentage"] = 150.0  # group 100 only
+    org.users[3]["phish_prone_percentage"] = -5.0  # group 200 only
+    fakes.serve_org(api, org)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    values = {kri.spec.slug: kri for kri in runtime.refresher.results.kris}
+    # Only user 2 (PPP 30, in both groups) is left: a mean of 0.30, no spread.
+    prone = values["kb4_phishing_prone_pct"]
+    assert (prone.value, prone.sample_size) == (pytest.approx(0.30), 1)
+    assert values["kb4_department_ppp_delta_pct"].value == 0.0

@@ -5,6 +5,10 @@ Every function here reads an immutable `Snapshot` and `now` (epoch seconds) and 
 refresh and the collector only ever reads the results. A value of None means the KRI is
 absent (its input was never fetched or its population is empty), never a fake 0.
 
+Sums of floats use `math.fsum`, which is exactly rounded: a plain running sum rounds
+differently in another order, and the order of rows from the API must never change a
+KRI, not even in its last bit.
+
 Units follow the metric contract: ratios are 0..1 (the API's percentages / 100),
 durations are seconds, counts are counts. Each `KriValue` carries the size of the
 population it was computed over, so callers can tell a 0 of 3 from a 0 of 30,000.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import math
 import re
 import statistics
 from collections import Counter
@@ -183,7 +188,7 @@ def phishing_prone(snapshot: Snapshot) -> KriValue:
     values = [u.phish_prone_percentage for u in users if u.phish_prone_percentage is not None]
     if not values:
         return KriValue(PHISHING_PRONE, None, None)
-    return KriValue(PHISHING_PRONE, sum(values) / len(values) / 100, len(values))
+    return KriValue(PHISHING_PRONE, math.fsum(values) / len(values) / 100, len(values))
 
 
 def high_risk_users(snapshot: Snapshot) -> KriValue:
@@ -220,18 +225,16 @@ def department_ppp_delta(snapshot: Snapshot) -> KriValue:
     in each of them. Groups come from each user's `groups` ids. Absent with fewer than two
     groups having at least one member with a PPP. sample_size = groups used.
     """
-    sums: dict[int, float] = {}
-    counts: Counter[int] = Counter()
+    values: dict[int, list[float]] = {}
     for user in active_users(snapshot) or []:
         ppp = user.phish_prone_percentage
         if ppp is None:
             continue
         for group_id in user.groups:
-            sums[group_id] = sums.get(group_id, 0.0) + ppp
-            counts[group_id] += 1
-    if len(sums) < 2:
+            values.setdefault(group_id, []).append(ppp)
+    if len(values) < 2:
         return KriValue(DEPARTMENT_PPP_DELTA, None, None)
-    means = [total / counts[group_id] for group_id, total in sums.items()]
+    means = [math.fsum(group) / len(group) for group in values.values()]
     return KriValue(DEPARTMENT_PPP_DELTA, (max(means) - min(means)) / 100, len(means))
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import kb4_fakes as fakes
 import pytest
 import requests_mock
 
+from kb4_exporter.kris import KriValue, compute_kris
+from kb4_exporter.model import Snapshot, User
+
+REMEDIAL = re.compile("remedial", re.IGNORECASE)
 OPEN_PST_RECIPIENTS = f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients"
 
 
@@ -86,3 +92,17 @@ def test_phish_prone_percentages_outside_0_to_100_are_ignored(
     prone = values["kb4_phishing_prone_pct"]
     assert (prone.value, prone.sample_size) == (pytest.approx(0.30), 1)
     assert values["kb4_department_ppp_delta_pct"].value == 0.0
+
+
+def test_ppp_kris_do_not_depend_on_the_order_of_users() -> None:
+    # Plain float sums round differently by order: 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1.
+    users = [
+        User(uid, ppp, None, (1,) if uid < 4 else (2,), None, "active")
+        for uid, ppp in enumerate([0.1, 0.2, 0.3, 0.0], start=1)
+    ]
+
+    def kris(order: list[User]) -> tuple[KriValue, ...]:
+        snapshot = Snapshot(users=tuple(order))
+        return compute_kris(snapshot, fakes.NOW, remedial_pattern=REMEDIAL, phisher_enabled=False)
+
+    assert kris(users) == kris(list(reversed(users)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -116,11 +117,23 @@ def _build(cls: type[Any], values: Any, kind: str) -> Any:
     return cls(*(tuple(v) if isinstance(v, list) else v for v in values))
 
 
+def _is_number(value: Any) -> bool:
+    """A JSON number that is also a finite float: every number read from the file ends up
+    in a metric, and 1e400 written out as an integer, or NaN/Infinity (which Python's json
+    accepts), would break or poison every scrape."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 _SCALARS: Mapping[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
     "bool": lambda v: isinstance(v, bool),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and _is_number(v),
+    "float": _is_number,
 }
 
 
@@ -232,7 +245,8 @@ def read_state(path: Path, account: str) -> AccountState | None:
         return None
     except (OSError, UnicodeDecodeError) as err:
         log.error("state file %s cannot be read (%s); starting without it", path, err)
-    except (StateCorruptError, ValueError, TypeError, KeyError, IndexError) as err:
+    # RecursionError: a line nested deeper than the JSON decoder's recursion can go.
+    except (StateCorruptError, ValueError, TypeError, KeyError, IndexError, RecursionError) as err:
         log.error("state file %s is corrupt (%s); ignoring it and starting cold", path, err)
     return None
 
@@ -284,9 +298,13 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
     handlers["account"] = lambda row: snapshot_fields.__setitem__(
         "account", _decode("account", row[1])
     )
-    handlers["phisher_window"] = lambda row: snapshot_fields.__setitem__(
-        "phisher_window", (float(row[1][0]), float(row[1][1]))
-    )
+
+    def phisher_window(row: list[Any]) -> None:
+        if not _matches(row[1], "tuple[float, ...]") or len(row[1]) != 2:
+            raise StateCorruptError("the PhishER window is not two timestamps")
+        snapshot_fields["phisher_window"] = (float(row[1][0]), float(row[1][1]))
+
+    handlers["phisher_window"] = phisher_window
     handlers["source"] = lambda row: state.sources.__setitem__(
         str(row[1]), _build(SourceStatus, row[2], "source")
     )

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import kb4_fakes as fakes
 import pytest
 import requests_mock
+from prometheus_client.exposition import generate_latest
 
+from kb4_exporter.config import Settings
+from kb4_exporter.daemon import build_registry
 from kb4_exporter.kris import KriValue, compute_kris
 from kb4_exporter.model import Snapshot, User
+from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.state import read_state, state_path
 
 REMEDIAL = re.compile("remedial", re.IGNORECASE)
 OPEN_PST_RECIPIENTS = f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients"
@@ -106,3 +112,51 @@ def test_ppp_kris_do_not_depend_on_the_order_of_users() -> None:
         return compute_kris(snapshot, fakes.NOW, remedial_pattern=REMEDIAL, phisher_enabled=False)
 
     assert kris(users) == kris(list(reversed(users)))
+
+
+def _saved_state_lines(tmp_path: Path, clock: fakes.FakeClock) -> tuple[Path, list[str]]:
+    account = fakes.account_config()
+    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
+    runtime = fakes.runtime_for(clock, settings=settings, account=account)
+    runtime.refresher.refresh_core()
+    runtime.refresher.refresh_phisher()
+    runtime.save_state()
+    path = state_path(str(tmp_path), account.name)
+    return path, path.read_text().splitlines()
+
+
+def _restart(tmp_path: Path, clock: fakes.FakeClock) -> AccountRuntime:
+    account = fakes.account_config()
+    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
+    return fakes.runtime_for(clock, settings=settings, account=account)
+
+
+@pytest.mark.parametrize(
+    ("seats", "risk_score"),
+    [("1" + "0" * 400, "31.5"), ("4", "NaN"), ("4", "Infinity")],
+    ids=["huge-int-seats", "nan-risk-score", "infinite-risk-score"],
+)
+def test_state_file_numbers_that_are_no_finite_float_make_it_corrupt(
+    api: requests_mock.Mocker,
+    clock: fakes.FakeClock,
+    tmp_path: Path,
+    seats: str,
+    risk_score: str,
+) -> None:
+    # The seats set the budget gauge: 10**400 made every later scrape raise OverflowError.
+    # NaN and Infinity (Python's json reads them) would be served as the risk score.
+    path, lines = _saved_state_lines(tmp_path, clock)
+    account_line = next(i for i, line in enumerate(lines) if line.startswith('["account"'))
+    lines[account_line] = f'["account", ["Acme", "Diamond", {seats}, {risk_score}]]'
+    path.write_text("\n".join(lines) + "\n")
+    restarted = _restart(tmp_path, clock)
+    assert not restarted.load_state()
+    generate_latest(build_registry([restarted]))
+
+
+def test_state_file_line_nested_past_the_recursion_limit_is_corrupt_not_fatal(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    path, lines = _saved_state_lines(tmp_path, clock)
+    path.write_text(lines[0] + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert read_state(path, "acme") is None

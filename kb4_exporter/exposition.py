@@ -5,6 +5,8 @@ escaping inside prometheus_client), and in a busy process every scrape also comp
 with the refresh for the interpreter. The collector's output is a pure function of the
 account views (results, request counters, remaining budget), so each format is
 rendered once per change of the views and the same bytes are served until the next.
+Renders run one at a time: scrapes that arrive together after a change share one
+render instead of each paying for their own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ MAX_FORMATS = 8
 
 @dataclass(frozen=True)
 class _Rendered:
+    number: int  # renders started before this one, plus one
     views: tuple[AccountView, ...]
     body: bytes
 
@@ -46,21 +49,35 @@ class CachedExposition:
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(Kb4Collector(views))
         self._rendered: dict[str, _Rendered] = {}
-        self._lock = threading.Lock()
+        self._renders_started = 0
+        self._lock = threading.Lock()  # guards the two fields above
+        self._render_lock = threading.Lock()  # one render at a time
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """(body, content type) for a request's Accept header."""
         encoder, content_type = choose_encoder(accept or "")
-        # Read before rendering: if the views change meanwhile, the body may be newer
-        # than its key, never older, and the next scrape renders again.
-        views = tuple(self._views())
         with self._lock:
             cached = self._rendered.get(content_type)
+            started_before_arrival = self._renders_started
+        views = tuple(self._views())
         if cached is not None and _unchanged(cached.views, views):
             return cached.body, content_type
-        body = encoder(self._registry)
-        with self._lock:
-            if content_type not in self._rendered and len(self._rendered) >= MAX_FORMATS:
-                self._rendered.clear()
-            self._rendered[content_type] = _Rendered(views, body)
+        with self._render_lock:
+            with self._lock:
+                cached = self._rendered.get(content_type)
+            # A render that started after this scrape arrived read views at least as new
+            # as the ones this scrape saw: serve it rather than render again.
+            if cached is not None and cached.number > started_before_arrival:
+                return cached.body, content_type
+            with self._lock:
+                self._renders_started += 1
+                number = self._renders_started
+            # Read before rendering: if the views change meanwhile, the body may be newer
+            # than its key, never older, and the next scrape renders again.
+            views = tuple(self._views())
+            body = encoder(self._registry)
+            with self._lock:
+                if content_type not in self._rendered and len(self._rendered) >= MAX_FORMATS:
+                    self._rendered.clear()
+                self._rendered[content_type] = _Rendered(number, views, body)
         return body, content_type

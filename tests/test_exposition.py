@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import kb4_fakes as fakes
 import pytest
 import requests_mock
+from prometheus_client import exposition as prometheus_exposition
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
+from kb4_exporter import exposition
+from kb4_exporter.collector import AccountView
 from kb4_exporter.daemon import build_registry
 from kb4_exporter.exposition import MAX_FORMATS, CachedExposition
 from kb4_exporter.runtime import AccountRuntime
@@ -93,3 +100,69 @@ def test_many_formats_do_not_grow_the_cache_without_bound(runtime: AccountRuntim
         assert f"version=1.{minor}.0" in content_type
         assert body.endswith(b"# EOF\n")
         assert len(cache._rendered) <= MAX_FORMATS
+
+
+def test_scrapes_arriving_together_after_a_change_share_one_render(
+    runtime: AccountRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scrapes = 8
+    views = GatedViews(runtime)
+    cache = CachedExposition(views)
+    cache.render(None)
+    runtime.refresher.reporting.account()  # a change: every scrape below misses
+    renders = count_renders(monkeypatch)
+    views.hold_next(scrapes)  # the scrapes all arrive before any of them renders
+    bodies: list[bytes] = []
+
+    def scrape() -> None:
+        bodies.append(cache.render(None)[0])
+
+    threads = [threading.Thread(target=scrape) for _ in range(scrapes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(bodies) == scrapes
+    assert renders == [1]
+    assert all(body is bodies[0] for body in bodies)
+    assert bodies[0] == generate_latest(build_registry([runtime]))
+
+
+class GatedViews:
+    """A runtime's views; `hold_next(n)` makes the next n reads wait for one another."""
+
+    def __init__(self, runtime: AccountRuntime) -> None:
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._held = 0
+        self._barrier: threading.Barrier | None = None
+
+    def hold_next(self, reads: int) -> None:
+        with self._lock:
+            self._held = reads
+            self._barrier = threading.Barrier(reads, timeout=10)
+
+    def __call__(self) -> Sequence[AccountView]:
+        with self._lock:
+            barrier = self._barrier if self._held > 0 else None
+            self._held -= 1
+        if barrier is not None:
+            barrier.wait()
+        return [self._runtime.view()]
+
+
+def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    renders = [0]
+    choose = prometheus_exposition.choose_encoder
+
+    def counting_choose(accept: str) -> tuple[Callable[[Any], bytes], str]:
+        encoder, content_type = choose(accept)
+
+        def counting_encoder(registry: Any) -> bytes:
+            renders[0] += 1
+            return encoder(registry)
+
+        return counting_encoder, content_type
+
+    monkeypatch.setattr(exposition, "choose_encoder", counting_choose)
+    return renders

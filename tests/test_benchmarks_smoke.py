@@ -65,8 +65,10 @@ def test_one_size_end_to_end_renders_every_table_and_target(tiny_org: Org) -> No
     assert result.probe.peak_rss_bytes >= result.probe.startup_rss_bytes
     assert result.probe.idle.scrapes == options.scrapers * options.scrapes
     assert result.probe.idle.failures == 0
-    assert 0 < result.probe.saturated.scrapes <= options.scrapers * options.scrapes
-    assert result.probe.refreshes_during_load >= 1
+    for loaded in (result.probe.stress_saturated, result.probe.stress_steady):
+        assert 0 < loaded.scrapes <= options.scrapers * max(options.scrapes, options.steady_scrapes)
+    assert 0 < result.probe.paced_steady.scrapes <= options.scrapers * options.steady_scrapes
+    assert result.probe.stress_refreshes >= 1
     report = render_report([result], options)
     for title in ("API calls", "Refresh wall time", "memory", "/metrics", "Targets"):
         assert title in report

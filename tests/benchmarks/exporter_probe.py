@@ -5,9 +5,13 @@ real exporter runtime (raised page caps, pacing off, a state dir as in productio
 against a simulator running in another process, and measures, in order:
 1. a cold refresh (core, then PhishER) and a warm core refresh, on the real clock;
 2. KRI computation (`compute_kris` and `compute_breakdowns`) on the resulting snapshot;
-3. /metrics from the real `ExporterServer` with concurrent scrapers in a separate
-   process: saturating it while idle, then, while core refreshes run back to back,
-   saturating it and scraping at a steady interval;
+3. /metrics from the real `ExporterServer`, scraped from a separate process:
+   - with no refresh running: saturated (scrapers back to back), then steady;
+   - stress: saturated, then at a steady interval, while unpaced core refreshes run
+     back to back (each saving state, as the daemon does), so the refresh keeps the
+     interpreter busy and every API call changes a counter on /metrics;
+   - as in production: at a steady interval while a core refresh runs under the real
+     pacing limits (4/s, 50/min), from the same data restored as after a restart;
 4. the process's peak resident memory over all of the above.
 It prints one JSON document (`ProbeResult`) on stdout.
 """
@@ -26,20 +30,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
-from kb4_exporter.config import Settings
-from kb4_exporter.daemon import build_registry, metrics_renderer
+from kb4_exporter.config import AccountConfig, Settings
+from kb4_exporter.daemon import interruptible_sleep
 from kb4_exporter.kris import compute_kris
 from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.server import ExporterServer, LandingPage
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
-from .child_module import module_command
 from .exporter_setup import account_config, exporter_runtime, truncated_sources
-from .latency_stats import LatencySummary, load_seconds, started_during
+from .latency_stats import LatencySummary
 from .memory import current_rss_bytes, peak_rss_bytes
-from .processes import run_json_child
-
-SCRAPE_LOAD_TIMEOUT = 600.0
+from .scrape_scenarios import ScrapeLoad, idle_load, loads_during, metrics_server
 
 
 @dataclass(frozen=True)
@@ -50,21 +50,23 @@ class ProbeResult:
     warm_seconds: float
     kris_seconds: float  # median of several runs
     breakdowns_seconds: float
-    idle: LatencySummary  # /metrics saturated, no refresh running
-    # Scrapes that started while a refresh ran: saturating, and at a steady interval.
-    saturated: LatencySummary
-    steady: LatencySummary
-    refreshes_during_load: int
+    # No refresh running: scrapers back to back, and each at a steady interval.
+    idle: LatencySummary
+    idle_steady: LatencySummary
+    # Scrapes that started while a refresh ran (see the module docstring).
+    stress_saturated: LatencySummary
+    stress_steady: LatencySummary
+    stress_refreshes: int
+    paced_steady: LatencySummary
     truncated: tuple[str, ...]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProbeResult:
+        summaries = ("idle", "idle_steady", "stress_saturated", "stress_steady", "paced_steady")
         return cls(
             **{
                 **data,
-                "idle": LatencySummary(**data["idle"]),
-                "saturated": LatencySummary(**data["saturated"]),
-                "steady": LatencySummary(**data["steady"]),
+                **{name: LatencySummary(**data[name]) for name in summaries},
                 "truncated": tuple(data["truncated"]),
             }
         )
@@ -105,63 +107,34 @@ def _kri_seconds(runtime: AccountRuntime, settings: Settings, repeats: int) -> t
     return statistics.median(kris), statistics.median(breakdowns)
 
 
-@dataclass(frozen=True)
-class ScrapeLoad:
-    scrapers: int
-    scrapes: int  # per scraper
-    interval: float  # seconds between a scraper's scrapes; 0: back to back
+def _stress(
+    runtime: AccountRuntime, saturating: ScrapeLoad, steady: ScrapeLoad
+) -> tuple[LatencySummary, LatencySummary, int]:
+    def refresh_and_save() -> None:
+        runtime.refresher.refresh_core()
+        runtime.save_state()
 
-    def run(self, port: int) -> dict[str, Any]:
-        command = module_command(
-            "scrape_load",
-            f"--port={port}",
-            f"--scrapers={self.scrapers}",
-            f"--scrapes={self.scrapes}",
-            f"--interval={self.interval}",
+    with metrics_server(runtime) as port:
+        (saturated, steady_summary), refreshes = loads_during(
+            refresh_and_save, port, (saturating, steady)
         )
-        result: dict[str, Any] = run_json_child(command, SCRAPE_LOAD_TIMEOUT)
-        return result
+    return saturated, steady_summary, refreshes
 
 
-def _summary(load: dict[str, Any], samples: list[tuple[float, float]]) -> LatencySummary:
-    everything = [(start, latency) for start, latency in load["samples"]]
-    return LatencySummary.of(
-        samples,
-        failures=load["failures"],
-        body_bytes=load["body_bytes"],
-        load_seconds=load_seconds(everything),
-    )
-
-
-def _scrapes_during_refreshes(
-    runtime: AccountRuntime, port: int, loads: tuple[ScrapeLoad, ...]
-) -> tuple[list[LatencySummary], int]:
-    """Each load in turn, under core refreshes back to back (each saving state, as the
-    daemon does); only the scrapes that started while a refresh ran are summarised."""
-    intervals: list[tuple[float, float]] = []
-    done = threading.Event()
-
-    def refresh_loop() -> None:
-        while not done.is_set():
-            started = time.monotonic()
-            runtime.refresher.refresh_core()
-            intervals.append((started, time.monotonic()))
-            runtime.save_state()
-
-    thread = threading.Thread(target=refresh_loop, name="bench-refresh", daemon=True)
-    thread.start()
+def _during_paced_refresh(
+    source: AccountRuntime, account: AccountConfig, steady: ScrapeLoad
+) -> LatencySummary:
+    stop = threading.Event()
+    paced = exporter_runtime(account, clock=time.time, sleep=interruptible_sleep(stop))
+    results = source.refresher.results
+    paced.refresher.restore(results.snapshot, results.sources, source.refresher.recipient_cache)
     try:
-        results = [load.run(port) for load in loads]
+        with metrics_server(paced) as port:
+            (summary,), _ = loads_during(paced.refresher.refresh_core, port, (steady,), stop)
     finally:
-        done.set()
-        thread.join()
-    summaries = []
-    for result in results:
-        during = [(s, lat) for s, lat in result["samples"] if started_during(s, intervals)]
-        if not during:
-            raise RuntimeError("no scrape started while a refresh was running")
-        summaries.append(_summary(result, during))
-    return summaries, len(intervals)
+        for session in paced.sessions:
+            session.close()
+    return summary
 
 
 def probe(
@@ -173,37 +146,35 @@ def probe(
     kri_repeats: int,
 ) -> ProbeResult:
     startup_rss = current_rss_bytes()
-    with tempfile.TemporaryDirectory(prefix="kb4-bench-state-") as state_dir:
-        account = account_config(
+
+    def account(paced: bool) -> AccountConfig:
+        return account_config(
             base_url=base_url,
             phisher_url=phisher_url,
             token=DEFAULT_TOKEN,
             phisher_token=DEFAULT_PHISHER_TOKEN,
-            paced=False,
+            paced=paced,
         )
-        runtime = exporter_runtime(account, clock=time.time, sleep=time.sleep, state_dir=state_dir)
+
+    with tempfile.TemporaryDirectory(prefix="kb4-bench-state-") as state_dir:
+        runtime = exporter_runtime(
+            account(paced=False), clock=time.time, sleep=time.sleep, state_dir=state_dir
+        )
         refresher = runtime.refresher
-        cold = _timed(refresher.refresh_core)
-        refresher.refresh_phisher()
-        runtime.save_state()
-        warm = _timed(refresher.refresh_core)
-        runtime.save_state()
-        kris, breakdowns = _kri_seconds(runtime, Settings(accounts=(account,)), kri_repeats)
-        server = ExporterServer(
-            listen_address="127.0.0.1:0",
-            render_metrics=metrics_renderer(build_registry([runtime])),
-            is_ready=lambda: refresher.results.ready,
-            landing_page=LandingPage("kb4_exporter benchmark", "bench", "benchmark"),
-        )
-        server.start()
         try:
-            idle_load = saturating.run(server.port)
-            idle = _summary(idle_load, [(s, lat) for s, lat in idle_load["samples"]])
-            (saturated, steady_summary), refreshes = _scrapes_during_refreshes(
-                runtime, server.port, (saturating, steady)
-            )
+            cold = _timed(refresher.refresh_core)
+            refresher.refresh_phisher()
+            runtime.save_state()
+            warm = _timed(refresher.refresh_core)
+            runtime.save_state()
+            settings = Settings(accounts=(runtime.config,))
+            kris, breakdowns = _kri_seconds(runtime, settings, kri_repeats)
+            with metrics_server(runtime) as port:
+                idle = idle_load(port, saturating)
+                idle_steady = idle_load(port, steady)
+            saturated, stress_steady, refreshes = _stress(runtime, saturating, steady)
+            paced_steady = _during_paced_refresh(runtime, account(paced=True), steady)
         finally:
-            server.shutdown()
             for session in runtime.sessions:
                 session.close()
         truncated = truncated_sources(refresher.results)
@@ -215,9 +186,11 @@ def probe(
         kris_seconds=kris,
         breakdowns_seconds=breakdowns,
         idle=idle,
-        saturated=saturated,
-        steady=steady_summary,
-        refreshes_during_load=refreshes,
+        idle_steady=idle_steady,
+        stress_saturated=saturated,
+        stress_steady=stress_steady,
+        stress_refreshes=refreshes,
+        paced_steady=paced_steady,
         truncated=truncated,
     )
 

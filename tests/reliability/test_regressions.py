@@ -96,7 +96,8 @@ def test_phish_prone_percentages_outside_0_to_100_are_ignored(
     values = {kri.spec.slug: kri for kri in runtime.refresher.results.kris}
     # Only user 2 (PPP 30, in both groups) is left: a mean of 0.30, no spread.
     prone = values["kb4_phishing_prone_pct"]
-    assert (prone.value, prone.sample_size) == (pytest.approx(0.30), 1)
+    assert prone.value == pytest.approx(0.30)
+    assert prone.sample_size == 1
     assert values["kb4_department_ppp_delta_pct"].value == 0.0
 
 

@@ -59,15 +59,17 @@ class CachedExposition:
         with self._lock:
             cached = self._rendered.get(content_type)
             started_before_arrival = self._renders_started
-        views = tuple(self._views())
-        if cached is not None and _unchanged(cached.views, views):
+        arrival_views = tuple(self._views())
+        if cached is not None and _unchanged(cached.views, arrival_views):
             return cached.body, content_type
         with self._render_lock:
             with self._lock:
                 cached = self._rendered.get(content_type)
-            # A render that started after this scrape arrived read views at least as new
-            # as the ones this scrape saw: serve it rather than render again.
-            if cached is not None and cached.number > started_before_arrival:
+            # Fresh enough for this scrape: a render of the views it saw on arrival (one
+            # that was already running then), or one that started after it arrived.
+            if cached is not None and (
+                cached.number > started_before_arrival or _unchanged(cached.views, arrival_views)
+            ):
                 return cached.body, content_type
             with self._lock:
                 self._renders_started += 1

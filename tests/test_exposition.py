@@ -128,6 +128,37 @@ def test_scrapes_arriving_together_after_a_change_share_one_render(
     assert bodies[0] == generate_latest(build_registry([runtime]))
 
 
+def test_a_scrape_arriving_during_a_render_of_the_same_views_shares_it(
+    runtime: AccountRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late_arrived = threading.Event()
+
+    def views() -> Sequence[AccountView]:
+        if threading.current_thread().name == "late":
+            late_arrived.set()
+        return [runtime.view()]
+
+    cache = CachedExposition(views)
+    # The first render waits until the late scrape, started once that render is under
+    # way, has read the (unchanged) views.
+    render_started = threading.Event()
+    renders = count_renders(monkeypatch, hold_first=late_arrived, first_started=render_started)
+    bodies: dict[str, bytes] = {}
+
+    def scrape() -> None:
+        bodies[threading.current_thread().name] = cache.render(None)[0]
+
+    first = threading.Thread(target=scrape, name="first")
+    late = threading.Thread(target=scrape, name="late")
+    first.start()
+    assert render_started.wait(10)
+    late.start()
+    first.join(10)
+    late.join(10)
+    assert renders == [1]
+    assert bodies["late"] is bodies["first"]
+
+
 class GatedViews:
     """A runtime's views; `hold_next(n)` makes the next n reads wait for one another."""
 
@@ -151,7 +182,12 @@ class GatedViews:
         return [self._runtime.view()]
 
 
-def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def count_renders(
+    monkeypatch: pytest.MonkeyPatch,
+    hold_first: threading.Event | None = None,
+    first_started: threading.Event | None = None,
+) -> list[int]:
+    """Counts renders; the first one sets `first_started`, then waits for `hold_first`."""
     renders = [0]
     choose = prometheus_exposition.choose_encoder
 
@@ -160,6 +196,10 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
         def counting_encoder(registry: Any) -> bytes:
             renders[0] += 1
+            if renders[0] == 1 and first_started is not None:
+                first_started.set()
+            if renders[0] == 1 and hold_first is not None:
+                assert hold_first.wait(10)
             return encoder(registry)
 
         return counting_encoder, content_type

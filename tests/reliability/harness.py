@@ -1,10 +1,10 @@
 """The real exporter runtime wired to the simulator over loopback, and /metrics as data.
 
 Tests drive what `kb4-exporter serve` runs (`build_runtime`: paced sessions, retries,
-request ledger, refresher; `build_registry`: the collector) against `SimulatorServer`,
-the fault injector. Both run on one `FakeClock`: the exporter's pacing and back-off sleep
-by advancing it and the simulator's pacing windows read it, so nothing waits on wall time
-except socket read timeouts, which are real by nature and kept short.
+request ledger, refresher; `CachedExposition`: the collector behind /metrics) against
+`SimulatorServer`, the fault injector. Both run on one `FakeClock`: the exporter's pacing
+and back-off sleep by advancing it and the simulator's pacing windows read it, so nothing
+waits on wall time except socket read timeouts, which are real by nature and kept short.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from kb4_fakes import FakeClock
-from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
-from kb4_exporter.daemon import build_registry, metrics_renderer
+from kb4_exporter.exposition import CachedExposition
 from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
@@ -104,16 +103,14 @@ class Scrape:
 
 @dataclass
 class Exporter:
-    """One account's runtime and the registry `/metrics` renders."""
+    """One account's runtime and the /metrics renderer the daemon serves it with."""
 
     runtime: AccountRuntime
     clock: FakeClock
-    registry: CollectorRegistry = field(init=False)
-    _render: Callable[[str | None], tuple[bytes, str]] = field(init=False, repr=False)
+    exposition: CachedExposition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.registry = build_registry([self.runtime])
-        self._render = metrics_renderer(self.registry)
+        self.exposition = CachedExposition(lambda: [self.runtime.view()])
 
     def refresh(self) -> None:
         """What the scheduler runs when both tasks are due: core, PhishER, state file."""
@@ -124,7 +121,7 @@ class Exporter:
 
     def scrape(self) -> Scrape:
         """Render /metrics exactly as the HTTP server does, and parse it."""
-        body, content_type = self._render(None)
+        body, content_type = self.exposition.render(None)
         assert content_type.startswith("text/plain")
         return Scrape(body.decode("utf-8"))
 

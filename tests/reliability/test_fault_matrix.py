@@ -23,6 +23,7 @@ from kb4_fakes import FakeClock
 from kb4_exporter.results import CORE_SOURCES, TRUNCATABLE_SOURCES
 from kb4_exporter.simulator import Fault, Org, PacingLimits, SimulatorServer
 from reliability.harness import (
+    ACCOUNT,
     Exporter,
     Scrape,
     account_for,
@@ -72,6 +73,8 @@ class Case:
     limits: PacingLimits = field(default_factory=PacingLimits)
     arm: Callable[[World], None] | None = None
     heal: Callable[[World], None] | None = None
+    # The endpoint the log line names; by default the path the fault is injected on.
+    endpoint: str = ""
 
     def expected_down(self) -> set[str]:
         if self.source is None:
@@ -79,6 +82,9 @@ class Case:
         if not self.stops:
             return {self.source}
         return set(CORE_SOURCES[CORE_SOURCES.index(self.source) :])
+
+    def logged_endpoint(self) -> str:
+        return self.endpoint or self.faults[0].path_prefix.rstrip("/")
 
     def expected_truncated(self) -> set[str]:
         if self.reason != "budget_exhausted":
@@ -191,6 +197,7 @@ CASES = [
         reason="rate_limited",
         stops=True,
         heal=roll_simulator_day,
+        endpoint="/v1/training/campaigns",
     ),
     Case(
         "daily-budget-spent-in-the-exporter-ledger",
@@ -198,6 +205,7 @@ CASES = [
         source="training_campaigns",
         reason="budget_exhausted",
         stops=True,
+        endpoint="/v1/training/campaigns",
     ),
     *_server_error_cases(),
     Case(
@@ -261,6 +269,7 @@ CASES = [
         reason="auth",
         stops=True,
         heal=rotate_token_file,
+        endpoint=ENROLLMENTS,
     ),
     Case(
         "phisher-down-reporting-fine",
@@ -372,6 +381,11 @@ def test_fault(
             assert len(lines) == 1, lines
             assert f"source={case.source}" in lines[0]
             assert f"reason={case.reason}" in lines[0]
+            assert case.logged_endpoint() in lines[0]
+        remaining = faulted.value("kb4_api_budget_remaining", account=ACCOUNT, api="reporting")
+        assert remaining is not None and remaining >= 0
+        if case.reason == "budget_exhausted":
+            assert remaining == 0
         assert clock.slept - slept >= case.min_backoff
         assert world.sim.token not in caplog.text
         assert REVOKED_TOKEN not in caplog.text

@@ -180,6 +180,7 @@ def test_scrapes_during_refreshes_always_see_one_whole_result() -> None:
         exporter.close()
 
     observations = [observation for mine in seen for observation in mine]
+    print(f"concurrency: {len(observations)} scrapes during {CYCLES} refresh rounds")
     assert len(observations) >= SCRAPERS, "the scrapers ran during the refreshes"
     assert len(refresher.served_core) == CYCLES + 2
     for observation in observations:
@@ -216,6 +217,7 @@ def test_scrapes_never_wait_for_a_refresh_stalled_in_a_request(org: Org, clock: 
             stalled.join(JOIN_SECONDS)
         exporter.close()
     assert not stalled.is_alive()
+    print(f"stalled refresh: slowest of {len(latencies)} scrapes {max(latencies) * 1000:.1f} ms")
     assert max(latencies) < SCRAPE_SECONDS, latencies
     assert all(scrape.kris() == healthy.kris() for scrape in scrapes)
     assert all(scrape.up() == 1 for scrape in scrapes), "nothing published mid-refresh"

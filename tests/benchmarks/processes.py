@@ -28,7 +28,7 @@ _REPORTING_LINE = re.compile(r"^Reporting API:\s+(\S+)")
 _PHISHER_LINE = re.compile(r"^PhishER GraphQL:\s+(\S+)")
 
 
-class ChildProcessError(RuntimeError):
+class BenchmarkChildError(RuntimeError):
     pass
 
 
@@ -84,9 +84,9 @@ def _read_endpoints(stdout: IO[str]) -> SimulatorEndpoints:
         try:
             line = lines.get(timeout=SIMULATOR_START_TIMEOUT)
         except queue.Empty:
-            raise ChildProcessError("the simulator did not report its address in time") from None
+            raise BenchmarkChildError("the simulator did not report its address in time") from None
         if line is None:
-            raise ChildProcessError("the simulator exited before it was ready")
+            raise BenchmarkChildError("the simulator exited before it was ready")
         if found := _REPORTING_LINE.match(line):
             base_url = found.group(1)
         elif found := _PHISHER_LINE.match(line):
@@ -106,16 +106,16 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
 
 def run_json_child(command: Sequence[str], timeout: float) -> Any:
     """Run a child that prints one JSON document on stdout; its stderr passes through."""
+    name = " ".join(command[1:3])  # "-m package.module"
     process = subprocess.Popen(
         list(command), stdout=subprocess.PIPE, text=True, env=child_environment()
     )
     try:
         stdout, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        stop_process(process)
-        raise ChildProcessError(f"{command[2:4]} did not finish in {timeout:.0f} s") from None
+        raise BenchmarkChildError(f"{name} did not finish in {timeout:.0f} s") from None
     finally:
         stop_process(process)
     if process.returncode != 0:
-        raise ChildProcessError(f"{command[2:4]} exited with status {process.returncode}")
+        raise BenchmarkChildError(f"{name} exited with status {process.returncode}")
     return json.loads(stdout)

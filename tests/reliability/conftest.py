@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: the simulated org, a fake clock, a fast simulator."""
+"""Fixtures of the reliability suite: the simulated org and a fake clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from kb4_fakes import FakeClock
 
 from kb4_exporter.simulator import Org
-from reliability.harness import START, answer_without_nagle, make_org
+from reliability.harness import START, make_org
 
 
 @pytest.fixture(scope="session")
@@ -17,8 +17,3 @@ def org() -> Org:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
-
-
-@pytest.fixture(autouse=True)
-def _fast_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    answer_without_nagle(monkeypatch)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from kb4_fakes import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,7 +24,6 @@ from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
 from kb4_exporter.simulator import Org, OrgSpec, SimulatorServer, generate_org
-from kb4_exporter.simulator import server as simulator_server
 
 # The org's "now". The simulator keeps every timestamp over 2 h from a KRI boundary, so
 # KRIs computed anywhere in [NOW, NOW + 2 h] are the same: tests stay inside that span.
@@ -42,15 +40,6 @@ SIMULATOR_LOGGER = "kb4_exporter.simulator"
 
 def make_org(spec: OrgSpec = ORG_SPEC) -> Org:
     return generate_org(spec, NOW)
-
-
-def answer_without_nagle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """TCP_NODELAY on the simulator's sockets.
-
-    Without it every keep-alive response waits ~40 ms for a delayed ACK (headers and
-    body leave in two segments), which makes a refresh of 17 calls take half a second.
-    """
-    monkeypatch.setattr(simulator_server._Handler, "disable_nagle_algorithm", True)
 
 
 class Scrape:

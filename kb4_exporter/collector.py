@@ -21,6 +21,13 @@ from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.model import PHISHER_SEVERITIES
 from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
 
+# The two parts of the exposition: what changes once per refresh (RESULTS), and the request
+# counters and budgets (USAGE), which change with every API call while a refresh runs.
+RESULTS = "results"
+USAGE = "usage"
+ALL_PARTS = frozenset({RESULTS, USAGE})
+
+
 CACHED = "Cached by the exporter and refreshed in the background, not per scrape."
 
 
@@ -149,17 +156,22 @@ class _Families:
         )
         self.breakdown = BreakdownFamilies()
 
-    def all(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def all(self, parts: frozenset[str]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        if RESULTS in parts:
+            yield from self.results()
+        if USAGE in parts:
+            yield from self.usage()
+
+    def usage(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from (self.budget_limit, self.budget_remaining, self.requests, self.throttled)
+
+    def results(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self.kris.values()
         yield from (
             self.kri_up,
             self.kri_sample_size,
             self.phisher_unresolved,
             self.truncated,
-            self.budget_limit,
-            self.budget_remaining,
-            self.requests,
-            self.throttled,
             self.refresh_errors,
             self.up,
             self.source_up,
@@ -177,18 +189,21 @@ class _Families:
 
 
 class Kb4Collector(Collector):
-    def __init__(self, views: ViewProvider) -> None:
+    """Every family, or only those of `parts` (RESULTS first, then USAGE)."""
+
+    def __init__(self, views: ViewProvider, parts: frozenset[str] = ALL_PARTS) -> None:
         self._views = views
+        self._parts = parts
 
     def describe(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
-        return list(_Families().all())
+        return list(_Families().all(self._parts))
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         families = _Families()
         for view in self._views():
             _add_account(families, view)
         families.build_info.add_metric([__version__], 1)
-        return list(families.all())
+        return list(families.all(self._parts))
 
 
 def _add_account(f: _Families, view: AccountView) -> None:

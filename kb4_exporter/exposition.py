@@ -1,43 +1,50 @@
-"""The /metrics body, rendered once per change of what it shows and reused until then.
+"""The /metrics body: the part that changes once per refresh is rendered once and reused.
 
-Formatting the exposition costs milliseconds of CPU per scrape (most of it label
-escaping inside prometheus_client), and in a busy process every scrape also competes
-with the refresh for the interpreter. The collector's output is a pure function of the
-account views (results, request counters, remaining budget), so each format is
-rendered once per change of the views and the same bytes are served until the next.
-Renders run one at a time: scrapes that arrive together after a change share one
-render instead of each paying for their own.
+Formatting the exposition costs milliseconds of CPU (most of it label escaping inside
+prometheus_client), and every scrape competes with the refresh thread for the
+interpreter. The body has two parts: the results (KRIs, breakdowns, source statuses,
+error counters), which change only when a refresh publishes new results, and the API
+usage (request counters and budgets, a handful of samples), which changes with every API
+call while a refresh runs. The results part is rendered once per change of the results,
+one render at a time, and the scrapes waiting for it share it; the usage part is rendered
+on every scrape.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from kb4_exporter.collector import AccountView, Kb4Collector, ViewProvider
+from kb4_exporter.collector import RESULTS, USAGE, Kb4Collector, ViewProvider
+from kb4_exporter.results import AccountResults
 
 # Distinct formats a client can ask for (text, OpenMetrics versions, escapings) are few;
 # past this many the cache starts over rather than grow.
 MAX_FORMATS = 8
+# OpenMetrics ends the exposition with this line; only the last part may keep it.
+OPENMETRICS_EOF = b"# EOF\n"
 
 
 @dataclass(frozen=True)
 class _Rendered:
     number: int  # renders started before this one, plus one
-    views: tuple[AccountView, ...]
+    results: tuple[AccountResults, ...]
     body: bytes
 
 
-def _unchanged(old: Sequence[AccountView], new: Sequence[AccountView]) -> bool:
-    # Results are immutable and replaced on every change, so identity says "same data"
-    # without comparing snapshots; API usage is small and compared by value.
-    return len(old) == len(new) and all(
-        a.results is b.results and a.apis == b.apis for a, b in zip(old, new, strict=True)
-    )
+def _same(old: tuple[AccountResults, ...], new: tuple[AccountResults, ...]) -> bool:
+    # Results are immutable and replaced on every change: identity says "same data".
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+
+
+def _registry(views: ViewProvider, part: str) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Kb4Collector(views, parts=frozenset({part})))
+    return registry
 
 
 class CachedExposition:
@@ -45,41 +52,52 @@ class CachedExposition:
 
     def __init__(self, views: ViewProvider) -> None:
         self._views = views
-        # Only our collector, which reads nothing but the views: the cache relies on it.
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(Kb4Collector(views))
+        self._results_registry = _registry(views, RESULTS)
+        self._usage_registry = _registry(views, USAGE)
         self._rendered: dict[str, _Rendered] = {}
         self._renders_started = 0
         self._lock = threading.Lock()  # guards the two fields above
-        self._render_lock = threading.Lock()  # one render at a time
+        self._render_lock = threading.Lock()  # one results render at a time
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """(body, content type) for a request's Accept header."""
         encoder, content_type = choose_encoder(accept or "")
+        head = self._results_part(encoder, content_type)
+        if head.endswith(OPENMETRICS_EOF):
+            head = head[: -len(OPENMETRICS_EOF)]
+        return head + encoder(self._usage_registry), content_type
+
+    def _current_results(self) -> tuple[AccountResults, ...]:
+        return tuple(view.results for view in self._views())
+
+    def _results_part(
+        self, encoder: Callable[[CollectorRegistry], bytes], content_type: str
+    ) -> bytes:
         with self._lock:
             cached = self._rendered.get(content_type)
             started_before_arrival = self._renders_started
-        arrival_views = tuple(self._views())
-        if cached is not None and _unchanged(cached.views, arrival_views):
-            return cached.body, content_type
+        arrived_with = self._current_results()
+        if cached is not None and _same(cached.results, arrived_with):
+            return cached.body
         with self._render_lock:
             with self._lock:
                 cached = self._rendered.get(content_type)
-            # Fresh enough for this scrape: a render of the views it saw on arrival (one
-            # that was already running then), or one that started after it arrived.
+            # A render that started after this scrape arrived read results at least as new
+            # as the ones this scrape saw, and one of those very results is just as good:
+            # serve it rather than render again.
             if cached is not None and (
-                cached.number > started_before_arrival or _unchanged(cached.views, arrival_views)
+                cached.number > started_before_arrival or _same(cached.results, arrived_with)
             ):
-                return cached.body, content_type
+                return cached.body
             with self._lock:
                 self._renders_started += 1
                 number = self._renders_started
-            # Read before rendering: if the views change meanwhile, the body may be newer
+            # Read before rendering: if the results change meanwhile, the body may be newer
             # than its key, never older, and the next scrape renders again.
-            views = tuple(self._views())
-            body = encoder(self._registry)
+            results = self._current_results()
+            body = encoder(self._results_registry)
             with self._lock:
                 if content_type not in self._rendered and len(self._rendered) >= MAX_FORMATS:
                     self._rendered.clear()
-                self._rendered[content_type] = _Rendered(number, views, body)
-        return body, content_type
+                self._rendered[content_type] = _Rendered(number, results, body)
+        return body

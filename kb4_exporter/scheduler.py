@@ -7,9 +7,11 @@ run one at a time, so its budget and pacing are never shared across threads.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
@@ -19,6 +21,28 @@ from kb4_exporter.runtime import AccountRuntime
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 300.0
+
+
+@contextmanager
+def collections_deferred() -> Iterator[None]:
+    """No automatic garbage collection while a refresh builds a new snapshot.
+
+    A refresh allocates a snapshot's worth of objects, which sets off several full
+    collections that traverse every live record and stop every thread, scrapes included
+    (about 0.1 s each at 25k users). Records form no reference cycles, so nothing waits
+    to be collected meanwhile. Afterwards one collection runs in this thread, and the
+    survivors (the new snapshot) are frozen out of later full collections; they are still
+    freed by reference counting when the next snapshot replaces them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.collect()
+            gc.freeze()
+            gc.enable()
 
 
 @dataclass
@@ -108,7 +132,8 @@ class AccountScheduler:
                 continue
             started = self._clock()
             try:
-                succeeded = task.run()
+                with collections_deferred():
+                    succeeded = task.run()
             except Interrupted:
                 break
             except Exception:

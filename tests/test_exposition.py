@@ -1,4 +1,5 @@
-"""The cached /metrics body: reused while nothing changes, rendered again on any change."""
+"""The /metrics body: its results part is rendered once per change of the results and
+reused; the API usage part (request counters, budgets) is rendered on every scrape."""
 
 from __future__ import annotations
 
@@ -40,14 +41,16 @@ def cache_for(runtime: AccountRuntime) -> CachedExposition:
 
 
 def test_body_is_what_the_registry_renders_and_is_reused_while_nothing_changes(
-    runtime: AccountRuntime,
+    runtime: AccountRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = cache_for(runtime)
     body, content_type = cache.render(None)
     assert content_type.startswith("text/plain; version=0.0.4")
     assert body == generate_latest(build_registry([runtime]))
+    renders = count_renders(monkeypatch, cache)
     again, _ = cache.render(None)
-    assert again is body
+    assert again == body
+    assert renders == [0]
 
 
 def test_a_refresh_renders_again(runtime: AccountRuntime, clock: fakes.FakeClock) -> None:
@@ -61,13 +64,17 @@ def test_a_refresh_renders_again(runtime: AccountRuntime, clock: fakes.FakeClock
     assert b'kb4_source_up{account="acme",source="phisher"} 1.0' in after
 
 
-def test_an_api_request_counted_since_renders_again(runtime: AccountRuntime) -> None:
+def test_an_api_request_shows_at_once_without_rendering_the_results_again(
+    runtime: AccountRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = cache_for(runtime)
     before, _ = cache.render(None)
+    renders = count_renders(monkeypatch, cache)
     runtime.refresher.reporting.account()  # one more request, results unchanged
     after, _ = cache.render(None)
     assert after != before
     assert after == generate_latest(build_registry([runtime]))
+    assert renders == [0]
 
 
 def test_budget_expiring_from_the_ledger_renders_again(
@@ -88,8 +95,9 @@ def test_each_format_is_cached_on_its_own(runtime: AccountRuntime) -> None:
     assert text_type == TEXT_FORMAT
     assert openmetrics_type.startswith("application/openmetrics-text")
     assert openmetrics.endswith(b"# EOF\n") and not text.endswith(b"# EOF\n")
-    assert cache.render("text/plain")[0] is text
-    assert cache.render(OPENMETRICS)[0] is openmetrics
+    assert openmetrics.count(b"# EOF") == 1
+    assert cache.render("text/plain")[0] == text
+    assert cache.render(OPENMETRICS)[0] == openmetrics
 
 
 def test_many_formats_do_not_grow_the_cache_without_bound(runtime: AccountRuntime) -> None:
@@ -109,8 +117,8 @@ def test_scrapes_arriving_together_after_a_change_share_one_render(
     views = GatedViews(runtime)
     cache = CachedExposition(views)
     cache.render(None)
-    runtime.refresher.reporting.account()  # a change: every scrape below misses
-    renders = count_renders(monkeypatch)
+    runtime.refresher.refresh_phisher()  # a change: every scrape below misses
+    renders = count_renders(monkeypatch, cache)
     views.hold_next(scrapes)  # the scrapes all arrive before any of them renders
     bodies: list[bytes] = []
 
@@ -124,7 +132,7 @@ def test_scrapes_arriving_together_after_a_change_share_one_render(
         thread.join(10)
     assert len(bodies) == scrapes
     assert renders == [1]
-    assert all(body is bodies[0] for body in bodies)
+    assert all(body == bodies[0] for body in bodies)
     assert bodies[0] == generate_latest(build_registry([runtime]))
 
 
@@ -142,7 +150,9 @@ def test_a_scrape_arriving_during_a_render_of_the_same_views_shares_it(
     # The first render waits until the late scrape, started once that render is under
     # way, has read the (unchanged) views.
     render_started = threading.Event()
-    renders = count_renders(monkeypatch, hold_first=late_arrived, first_started=render_started)
+    renders = count_renders(
+        monkeypatch, cache, hold_first=late_arrived, first_started=render_started
+    )
     bodies: dict[str, bytes] = {}
 
     def scrape() -> None:
@@ -156,7 +166,7 @@ def test_a_scrape_arriving_during_a_render_of_the_same_views_shares_it(
     first.join(10)
     late.join(10)
     assert renders == [1]
-    assert bodies["late"] is bodies["first"]
+    assert bodies["late"] == bodies["first"]
 
 
 class GatedViews:
@@ -184,10 +194,12 @@ class GatedViews:
 
 def count_renders(
     monkeypatch: pytest.MonkeyPatch,
+    cache: CachedExposition,
     hold_first: threading.Event | None = None,
     first_started: threading.Event | None = None,
 ) -> list[int]:
-    """Counts renders; the first one sets `first_started`, then waits for `hold_first`."""
+    """Counts renders of the results part; the first sets `first_started`, then waits for
+    `hold_first`."""
     renders = [0]
     choose = prometheus_exposition.choose_encoder
 
@@ -195,6 +207,8 @@ def count_renders(
         encoder, content_type = choose(accept)
 
         def counting_encoder(registry: Any) -> bytes:
+            if registry is not cache._results_registry:
+                return encoder(registry)
             renders[0] += 1
             if renders[0] == 1 and first_started is not None:
                 first_started.set()

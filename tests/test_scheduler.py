@@ -126,3 +126,38 @@ def test_stop_during_wait_ends_the_loop(api: requests_mock.Mocker, clock: fakes.
     )
     scheduler.run()
     assert api.request_history == []
+
+
+def test_garbage_collection_is_deferred_during_a_refresh_and_resumes_after(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(phisher=False))
+    seen: list[bool] = []
+    original = runtime.refresher.refresh_core
+
+    def observed() -> bool:
+        seen.append(gc.isenabled())
+        return original()
+
+    monkeypatch.setattr(runtime.refresher, "refresh_core", observed)
+    assert gc.isenabled()
+    run_for(runtime, clock, 10)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_garbage_collection_resumes_after_a_failing_refresh(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(phisher=False))
+
+    def broken() -> bool:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(runtime.refresher, "refresh_core", broken)
+    run_for(runtime, clock, 10)
+    assert gc.isenabled()

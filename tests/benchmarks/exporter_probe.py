@@ -34,6 +34,7 @@ from kb4_exporter.config import AccountConfig, Settings
 from kb4_exporter.daemon import interruptible_sleep
 from kb4_exporter.kris import compute_kris
 from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.scheduler import collections_deferred
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
 from .exporter_setup import account_config, exporter_runtime, truncated_sources
@@ -111,7 +112,9 @@ def _stress(
     runtime: AccountRuntime, saturating: ScrapeLoad, steady: ScrapeLoad
 ) -> tuple[LatencySummary, LatencySummary, int]:
     def refresh_and_save() -> None:
-        runtime.refresher.refresh_core()
+        # As the daemon's scheduler runs a refresh: no automatic collections meanwhile.
+        with collections_deferred():
+            runtime.refresher.refresh_core()
         runtime.save_state()
 
     with metrics_server(runtime) as port:
@@ -128,9 +131,14 @@ def _during_paced_refresh(
     paced = exporter_runtime(account, clock=time.time, sleep=interruptible_sleep(stop))
     results = source.refresher.results
     paced.refresher.restore(results.snapshot, results.sources, source.refresher.recipient_cache)
+
+    def paced_refresh() -> None:
+        with collections_deferred():
+            paced.refresher.refresh_core()
+
     try:
         with metrics_server(paced) as port:
-            (summary,), _ = loads_during(paced.refresher.refresh_core, port, (steady,), stop)
+            (summary,), _ = loads_during(paced_refresh, port, (steady,), stop)
     finally:
         for session in paced.sessions:
             session.close()

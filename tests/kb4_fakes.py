@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -246,10 +247,10 @@ def serve_org(mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500) -
     mocker.get(f"{BASE_URL}/v1/training/campaigns", json=pager(lambda: org.training_campaigns))
     mocker.get(f"{BASE_URL}/v1/training/enrollments", json=pager(lambda: org.enrollments))
     mocker.get(f"{BASE_URL}/v1/phishing/security_tests", json=pager(lambda: org.security_tests))
-    for pst_id in org.recipients:
+    for pst_id, rows in org.recipients.items():
         mocker.get(
             f"{BASE_URL}/v1/phishing/security_tests/{pst_id}/recipients",
-            json=pager(lambda pst_id=pst_id: org.recipients[pst_id]),
+            json=pager(functools.partial(list, rows)),
         )
 
     def graphql(request: Any, context: Any) -> Any:

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import kb4_fakes as fakes
-import pytest
 import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,11 +24,6 @@ def assert_golden(name: str, body: bytes) -> None:
     if UPDATE:
         path.write_bytes(body)
     assert body.decode() == path.read_text()
-
-
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
 
 
 def test_refreshed_account_matches_golden(

@@ -24,11 +24,6 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
 def runtime(requests_mock: requests_mock.Mocker, clock: fakes.FakeClock) -> AccountRuntime:
     fakes.serve_org(requests_mock, fakes.small_org())
     runtime = fakes.runtime_for(clock)

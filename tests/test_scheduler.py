@@ -56,17 +56,6 @@ def count(api: requests_mock.Mocker, path: str) -> int:
     )
 
 
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, fakes.small_org())
-    return requests_mock
-
-
 def test_core_daily_and_phisher_hourly(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
     runtime = fakes.runtime_for(clock)
     run_for(runtime, clock, 2 * 86400 - 1)

@@ -15,17 +15,6 @@ from kb4_exporter.config import Settings
 from kb4_exporter.state import read_state, state_path, write_state
 
 
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, fakes.small_org())
-    return requests_mock
-
-
 def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> fakes.AccountRuntime:
     account = fakes.account_config()
     settings = Settings(accounts=(account,), state_dir=str(state_dir))

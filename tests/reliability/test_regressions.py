@@ -21,17 +21,6 @@ REMEDIAL = re.compile("remedial", re.IGNORECASE)
 OPEN_PST_RECIPIENTS = f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients"
 
 
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, fakes.small_org())
-    return requests_mock
-
-
 def test_failed_recipients_fetch_keeps_that_psts_last_good_recipients(
     api: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.exposition import generate_latest
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
@@ -47,16 +47,6 @@ def build_registry(runtimes: Sequence[AccountRuntime]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Kb4Collector(lambda: [runtime.view() for runtime in runtimes]))
     return registry
-
-
-def metrics_renderer(
-    registry: CollectorRegistry,
-) -> Callable[[str | None], tuple[bytes, str]]:
-    def render(accept: str | None) -> tuple[bytes, str]:
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(registry), content_type
-
-    return render
 
 
 def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:

@@ -22,7 +22,8 @@ from kb4_exporter.model import PHISHER_SEVERITIES
 from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
 
 # The two parts of the exposition: what changes once per refresh (RESULTS), and the request
-# counters and budgets (USAGE), which change with every API call while a refresh runs.
+# counters, budgets and state-write failures (USAGE), which change outside of refreshes
+# too, e.g. with every API call while a refresh runs.
 RESULTS = "results"
 USAGE = "usage"
 ALL_PARTS = frozenset({RESULTS, USAGE})
@@ -46,6 +47,7 @@ class ApiUsage:
 class AccountView:
     results: AccountResults
     apis: Sequence[ApiUsage]
+    state_write_errors: int = 0
 
 
 ViewProvider = Callable[[], Sequence[AccountView]]
@@ -163,7 +165,13 @@ class _Families:
             yield from self.usage()
 
     def usage(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        yield from (self.budget_limit, self.budget_remaining, self.requests, self.throttled)
+        yield from (
+            self.budget_limit,
+            self.budget_remaining,
+            self.requests,
+            self.throttled,
+            self.state_write_errors,
+        )
 
     def results(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self.kris.values()
@@ -182,7 +190,6 @@ class _Families:
             self.account_info,
             self.seats,
             self.risk_score,
-            self.state_write_errors,
         )
         yield from self.breakdown.all()
         yield self.build_info
@@ -260,5 +267,5 @@ def _add_account(f: _Families, view: AccountView) -> None:
             f.seats.add_metric([name], account.seats)
         if account.risk_score is not None:
             f.risk_score.add_metric([name], account.risk_score)
-    f.state_write_errors.add_metric([name], results.state_write_errors)
+    f.state_write_errors.add_metric([name], view.state_write_errors)
     f.breakdown.add(name, results.breakdowns)

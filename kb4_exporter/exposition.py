@@ -3,11 +3,11 @@
 Formatting the exposition costs milliseconds of CPU (most of it label escaping inside
 prometheus_client), and every scrape competes with the refresh thread for the
 interpreter. The body has two parts: the results (KRIs, breakdowns, source statuses,
-error counters), which change only when a refresh publishes new results, and the API
-usage (request counters and budgets, a handful of samples), which changes with every API
-call while a refresh runs. The results part is rendered once per change of the results,
-one render at a time, and the scrapes waiting for it share it; the usage part is rendered
-on every scrape.
+error counters), which change only when a refresh publishes new results, and the usage
+(request counters, budgets, state-write failures: a handful of samples), which changes
+with every API call while a refresh runs. The results part is rendered once per change
+of the results, one render at a time, and the scrapes waiting for it share it; the usage
+part is rendered on every scrape.
 """
 
 from __future__ import annotations

@@ -261,10 +261,6 @@ class AccountRefresher:
         self._publish(run.results(ready=self._results.ready), snapshot, now)
         return run.sources[source].up
 
-    def note_state_write_error(self) -> None:
-        results = self._results
-        self._results = replace(results, state_write_errors=results.state_write_errors + 1)
-
     def _refresh_recipients(
         self, run: _Run, tests: tuple[SecurityTest, ...] | None, now: float
     ) -> tuple[Mapping[int, PstRecipients] | None, ApiError | None]:

@@ -73,7 +73,6 @@ class AccountResults:
     # (source, reason) -> failures since start; the collector exposes them as counters.
     errors: Mapping[tuple[str, str], int] = field(default_factory=dict)
     refresh_intervals: Mapping[str, float] = field(default_factory=dict)
-    state_write_errors: int = 0
     # True once the core sources were refreshed successfully or loaded from state.
     ready: bool = False
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb4_exporter import __version__
@@ -37,6 +38,10 @@ class AccountRuntime:
     ledgers: dict[str, RequestLedger]
     state_file: Path | None
     clock: Callable[[], float]
+    # Kept here, not in the refresher's results: at shutdown the main thread saves while
+    # a refresh may still publish, and a counter in the results could undo that publish.
+    state_write_errors: int = 0
+    _errors_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def view(self) -> AccountView:
         apis = []
@@ -51,7 +56,7 @@ class AccountRuntime:
                     budget_remaining=session.budget_remaining(),
                 )
             )
-        return AccountView(self.refresher.results, tuple(apis))
+        return AccountView(self.refresher.results, tuple(apis), self.state_write_errors)
 
     def load_state(self) -> bool:
         """Adopt the persisted state, if any; True when data was loaded."""
@@ -87,7 +92,8 @@ class AccountRuntime:
         try:
             write_state(self.state_file, state, self.config.name)
         except OSError as err:
-            self.refresher.note_state_write_error()
+            with self._errors_lock:
+                self.state_write_errors += 1
             log.error(
                 "account=%s cannot write state file %s: %s; the previous file is kept",
                 self.config.name,

@@ -115,7 +115,7 @@ def test_failed_write_keeps_previous_file_and_counts(
     runtime.refresher.refresh_phisher()
     runtime.save_state()
     assert path.read_bytes() == good
-    assert runtime.refresher.results.state_write_errors == 1
+    assert runtime.state_write_errors == 1
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
 
 
@@ -127,7 +127,7 @@ def test_unwritable_state_dir_is_not_fatal(
     runtime = runtime_with_state(clock, blocker / "state")
     runtime.refresher.refresh_core()
     runtime.save_state()
-    assert runtime.refresher.results.state_write_errors == 1
+    assert runtime.state_write_errors == 1
 
 
 def test_state_file_is_json_lines_without_tokens(

@@ -3,9 +3,10 @@
 All KnowBe4 traffic of an account goes through its refresher, one refresh at a time.
 A failed source keeps its last good records (never blanks them); an auth failure or an
 exhausted budget (ours, or KnowBe4's: a 429 that outlasts the retries) stops the refresh
-early, since every further call would fail the same way or overspend. Recipients of
-closed PSTs are cached by a fingerprint of their summary counts, and PSTs whose counts
-show no clicks and no reports are not fetched at all.
+early, since every further call would fail the same way or overspend. Recipients are
+cached by a fingerprint of their PST's summary counts: a closed PST's for as long as the
+fingerprint holds, an open PST's for at most a day. PSTs whose counts show no clicks and
+no reports are not fetched at all.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ KRI_PHISHER_WINDOW_SECONDS = 86400.0
 USER_EVENT_WINDOW_SECONDS = 86400.0
 # The User Event API allows ten calls per seat per day.
 USER_EVENT_CALLS_PER_SEAT = 10
+# An open PST whose summary counts have not moved is re-read at least this often, in
+# case KnowBe4 updates the counts later than the recipient rows behind them.
+OPEN_PST_RECIPIENTS_MAX_AGE = 86400.0
 # Failures after which the rest of a refresh cannot succeed or would overspend. A 429
 # that outlasted every retry counts: KnowBe4's limits are account-wide, so every
 # further call would be refused too (and spend ledger entries and back-off on it).
@@ -51,6 +55,14 @@ _STOPPING_REASONS = frozenset({"auth", "budget_exhausted", "rate_limited"})
 class CachedRecipients:
     fingerprint: str
     summary: PstRecipients
+    # When the rows behind the summary were read; 0 when unknown (older state files).
+    fetched_at: float = 0.0
+
+    def still_valid(self, pst: SecurityTest, now: float) -> bool:
+        """True when the PST's recipients need not be read again."""
+        if self.fingerprint != pst_fingerprint(pst):
+            return False
+        return pst.is_closed or 0.0 <= now - self.fetched_at < OPEN_PST_RECIPIENTS_MAX_AGE
 
 
 def pst_fingerprint(pst: SecurityTest) -> str:
@@ -282,11 +294,8 @@ class AccountRefresher:
         for pst in in_window:
             if not pst.may_have_clicks_or_reports:
                 continue
-            fingerprint = pst_fingerprint(pst)
             cached = self._recipient_cache.get(pst.pst_id)
-            if cached is not None and (
-                failed is not None or (pst.is_closed and cached.fingerprint == fingerprint)
-            ):
+            if cached is not None and (failed is not None or cached.still_valid(pst, now)):
                 cache[pst.pst_id] = cached
                 continue
             if failed is not None:
@@ -301,7 +310,7 @@ class AccountRefresher:
                 continue
             truncated = truncated or listing.truncated
             summary = PstRecipients.summarise(pst.pst_id, list(listing.records))
-            cache[pst.pst_id] = CachedRecipients(fingerprint, summary)
+            cache[pst.pst_id] = CachedRecipients(pst_fingerprint(pst), summary, now)
         self._recipient_cache = cache
         run.finish("recipients", started, failed, truncated)
         summaries = {pst_id: entry.summary for pst_id, entry in cache.items()}

@@ -191,6 +191,7 @@ def _lines(state: AccountState, account: str) -> Iterator[str]:
                 sorted(summary.clicker_keys),
                 list(summary.report_delays),
                 summary.recipient_count,
+                cached.fetched_at,
             ]
         )
     for name, status in state.sources.items():
@@ -280,18 +281,26 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
         current_kind = _SNAPSHOT_SECTIONS[row[1]]
 
     def recipients(row: list[Any]) -> None:
-        _, pst_id, fingerprint, clickers, delays, count = row
+        # Files written before the fetch time was kept have no seventh value.
+        if len(row) == 6:
+            row = [*row, 0.0]
+        if len(row) != 7:
+            raise StateCorruptError("a recipients line has the wrong number of values")
+        _, pst_id, fingerprint, clickers, delays, count, fetched_at = row
         checks = (
             (pst_id, "int"),
             (fingerprint, "str"),
             (clickers, "tuple[str, ...]"),
             (delays, "tuple[float, ...]"),
             (count, "int"),
+            (fetched_at, "float"),
         )
         if not all(_matches(value, declared) for value, declared in checks):
             raise StateCorruptError("a recipients line has values of the wrong type")
         summary = PstRecipients(int(pst_id), frozenset(clickers), tuple(delays), int(count))
-        state.recipient_cache[int(pst_id)] = CachedRecipients(str(fingerprint), summary)
+        state.recipient_cache[int(pst_id)] = CachedRecipients(
+            str(fingerprint), summary, float(fetched_at)
+        )
 
     handlers["section"] = section
     handlers["recipients"] = recipients

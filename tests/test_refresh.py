@@ -20,6 +20,7 @@ import pytest
 import requests_mock
 
 from kb4_exporter.kris import KriValue
+from kb4_exporter.refresh import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.results import CORE_SOURCES
 
 EXPECTED = {
@@ -104,7 +105,7 @@ def test_cold_refresh_fetches_each_listing_once_and_skips_quiet_psts(
     assert users_query == {"status": ["active"], "per_page": ["500"], "page": ["1"]}
 
 
-def test_warm_refresh_reuses_closed_pst_recipients(
+def test_warm_refresh_with_unchanged_counts_reads_no_recipients(
     api: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
@@ -112,10 +113,11 @@ def test_warm_refresh_reuses_closed_pst_recipients(
     api.reset_mock()
     clock.advance(3600)
     runtime.refresher.refresh_core()
-    recipient_calls = [p for p in paths(api) if p.endswith("/recipients")]
-    # Closed PST 11 comes from the cache; open PST 12 is fetched again.
-    assert recipient_calls == ["/v1/phishing/security_tests/12/recipients"]
-    assert kri_values(runtime.refresher.results.kris)["kb4_repeat_clickers_90d"] == 1
+    # Closed PST 11 and open PST 12 both come from the cache: their counts did not move.
+    assert [p for p in paths(api) if p.endswith("/recipients")] == []
+    values = kri_values(runtime.refresher.results.kris)
+    assert values["kb4_repeat_clickers_90d"] == EXPECTED["kb4_repeat_clickers_90d"]
+    assert values["kb4_phish_time_to_report_hours"] == EXPECTED["kb4_phish_time_to_report_hours"]
 
 
 def test_changed_counts_of_a_closed_pst_refetch_its_recipients(
@@ -126,7 +128,56 @@ def test_changed_counts_of_a_closed_pst_refetch_its_recipients(
     org.security_tests[0]["reported_count"] = 2
     api.reset_mock()
     runtime.refresher.refresh_core()
-    assert "/v1/phishing/security_tests/11/recipients" in paths(api)
+    assert [p for p in paths(api) if p.endswith("/recipients")] == [
+        "/v1/phishing/security_tests/11/recipients"
+    ]
+
+
+def test_changed_counts_of_an_open_pst_refetch_its_recipients(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    open_pst = next(t for t in org.security_tests if t["pst_id"] == 12)
+    open_pst["delivered_count"] = open_pst.get("delivered_count", 0) + 1
+    api.reset_mock()
+    clock.advance(60)
+    runtime.refresher.refresh_core()
+    assert [p for p in paths(api) if p.endswith("/recipients")] == [
+        "/v1/phishing/security_tests/12/recipients"
+    ]
+
+
+def test_an_open_pst_with_unchanged_counts_is_reread_after_a_day(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    clock.advance(OPEN_PST_RECIPIENTS_MAX_AGE - 1)
+    api.reset_mock()
+    runtime.refresher.refresh_core()
+    assert [p for p in paths(api) if p.endswith("/recipients")] == []
+    clock.advance(1)
+    api.reset_mock()
+    runtime.refresher.refresh_core()
+    # Only the open PST expires; the closed one stays cached while its counts hold.
+    assert [p for p in paths(api) if p.endswith("/recipients")] == [
+        "/v1/phishing/security_tests/12/recipients"
+    ]
+
+
+def test_an_open_pst_cached_in_the_future_is_reread(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    # The wall clock stepped back (NTP, VM restore): the fetch time cannot be trusted.
+    clock.advance(-3600)
+    api.reset_mock()
+    runtime.refresher.refresh_core()
+    assert [p for p in paths(api) if p.endswith("/recipients")] == [
+        "/v1/phishing/security_tests/12/recipients"
+    ]
 
 
 def test_failed_source_keeps_last_good_data_and_counts_the_reason(

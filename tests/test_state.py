@@ -44,7 +44,7 @@ def test_round_trip_restores_snapshot_kris_cache_and_ledger(
     assert len(api.request_history) == calls_before  # loading made no call
 
 
-def test_warm_restart_skips_closed_pst_recipients(
+def test_warm_restart_reads_no_recipients_while_counts_hold(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
     first = runtime_with_state(clock, tmp_path)
@@ -54,6 +54,29 @@ def test_warm_restart_skips_closed_pst_recipients(
     second = runtime_with_state(clock, tmp_path)
     second.load_state()
     second.refresher.refresh_core()
+    assert [r.path for r in api.request_history if r.path.endswith("/recipients")] == []
+
+
+def test_state_without_fetch_times_rereads_open_pst_recipients(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    first = runtime_with_state(clock, tmp_path)
+    first.refresher.refresh_core()
+    first.save_state()
+    # Files written before fetch times were kept: recipients lines of six values.
+    path = state_path(str(tmp_path), "acme")
+    lines = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if isinstance(row, list) and row[0] == "recipients":
+            line = json.dumps(row[:6])
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    api.reset_mock()
+    second = runtime_with_state(clock, tmp_path)
+    assert second.load_state()
+    second.refresher.refresh_core()
+    # The open PST's cache age is unknown, so it is read again; the closed one is not.
     fetched = [r.path for r in api.request_history if r.path.endswith("/recipients")]
     assert fetched == ["/v1/phishing/security_tests/12/recipients"]
 

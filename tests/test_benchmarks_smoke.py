@@ -35,6 +35,8 @@ def test_call_counts_are_consistent_with_the_minimum_and_each_other(tiny_org: Or
     assert calls.cold.total >= minimum.cold
     assert minimum.warm <= calls.warm.total <= calls.cold.total
     assert calls.warm.recipients < calls.cold.recipients <= calls.naive.recipients
+    # Nothing changed between the two refreshes, so no PST's recipients are read again.
+    assert calls.warm.recipients == 0
     assert calls.naive.total >= calls.warm.total
     assert calls.phisher >= minimum.phisher
     assert calls.truncated == ()

@@ -4,8 +4,8 @@ Computed from the generated org alone, not from the exporter: each listing the
 refresh reads costs ceil(rows / 500) pages and at least one (an empty listing still
 takes a request to learn that it is empty); recipients are needed only for PSTs
 started in the last 90 days whose summary counts show clicks or reports; the account
-and its risk-score history are one request each. A warm refresh could at best skip
-the recipients of closed PSTs, whose counts (and so recipients) no longer change.
+and its risk-score history are one request each. A warm refresh with no data change
+could at best skip every PST's recipients: no summary count moved, so no recipient did.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class MinimumPages:
 
     @property
     def warm(self) -> int:
-        return self.listings + self.single_objects + self.recipients_open
+        return self.listings + self.single_objects
 
 
 def minimum_pages(org: Org, now: float) -> MinimumPages:

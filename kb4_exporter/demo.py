@@ -1,4 +1,8 @@
-"""Demo mode: the built-in simulator in-process, with one account pointed at it."""
+"""Demo mode: the built-in simulator in-process, with one account pointed at it.
+
+The account uses all three simulated APIs (Reporting, PhishER and the User Event API),
+so every metric and dashboard panel has data.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.config import AccountConfig, PhisherConfig, Settings, UserEventsConfig
 from kb4_exporter.secrets import Secret
 from kb4_exporter.simulator.org import OrgSpec, generate_org
 from kb4_exporter.simulator.server import SimulatorServer
@@ -21,10 +25,12 @@ DEMO_SEED = 1
 # Tokens of the in-process simulator only; they open nothing else.
 DEMO_TOKEN = "demo-reporting-token"  # noqa: S105
 DEMO_PHISHER_TOKEN = "demo-phisher-token"  # noqa: S105
+DEMO_USER_EVENTS_TOKEN = "demo-user-events-token"  # noqa: S105
 
 
-# The org is generated for one moment; regenerating it keeps its timestamps (and the
-# PhishER backlog reported 4-24 h ago) current when a demo runs for days.
+# The org is generated for one moment; regenerating it keeps its timestamps (the
+# PhishER backlog reported 4-24 h ago, the user events of the last day) current when a
+# demo runs for days.
 REGENERATE_SECONDS = 6 * 3600.0
 
 
@@ -33,7 +39,10 @@ def demo_settings(settings: Settings) -> Iterator[Settings]:
     """Start the simulator on a free loopback port; yield settings that use it."""
     spec = OrgSpec(users=DEMO_USERS, seed=DEMO_SEED)
     server = SimulatorServer(
-        generate_org(spec, time.time()), token=DEMO_TOKEN, phisher_token=DEMO_PHISHER_TOKEN
+        generate_org(spec, time.time()),
+        token=DEMO_TOKEN,
+        phisher_token=DEMO_PHISHER_TOKEN,
+        user_events_token=DEMO_USER_EVENTS_TOKEN,
     )
     server.start()
     stop = threading.Event()
@@ -50,6 +59,9 @@ def demo_settings(settings: Settings) -> Iterator[Settings]:
         base_url=server.base_url,
         api_token=Secret.inline(DEMO_TOKEN),
         phisher=PhisherConfig(url=server.phisher_url, token=Secret.inline(DEMO_PHISHER_TOKEN)),
+        user_events=UserEventsConfig(
+            url=server.user_events_url, token=Secret.inline(DEMO_USER_EVENTS_TOKEN)
+        ),
     )
     try:
         yield settings.with_accounts((account,))

@@ -5,7 +5,9 @@ answering fault (status, retry_after, reset, html_200) if one is due; check the
 method, the bearer token (401), the Accept header (406) and the pacing limits (429);
 serve the endpoint; apply a transforming fault (timeout, malformed_json, wrong_shape,
 repeat_page). Each token belongs to one API: the Reporting token only works under
-/v1, the PhishER token only on /graphql, and each has its own pacing counters.
+/v1, the PhishER token only on /graphql, the User Event API token only on
+/user-events/events, and each has its own pacing counters. The User Event API's daily
+budget is its own quota (ten calls per seat unless a budget is configured).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import phisher_api, routes
+from . import phisher_api, routes, user_events_api
 from .faults import ANSWERING_KINDS, Fault, FaultBook
 from .org import Org
 from .pacing import Pacer, PacingLimits, Throttle
@@ -67,14 +69,22 @@ class SimulatorApp:
         *,
         token: str,
         phisher_token: str,
+        user_events_token: str,
         limits: PacingLimits,
         faults: Sequence[Fault],
         clock: Callable[[], float],
         phisher_max_per: int = phisher_api.DEFAULT_MAX_PER,
     ) -> None:
         self._org = org
-        self._tokens = {"reporting": token, "phisher": phisher_token}
+        self._tokens = {
+            "reporting": token,
+            "phisher": phisher_token,
+            "user_events": user_events_token,
+        }
         self._pacer = Pacer(limits, clock, seats=org.seats)
+        self._event_pacer = Pacer(
+            limits, clock, seats=org.seats, budget_for=limits.user_event_budget_for
+        )
         self._faults = FaultBook(faults)
         self._phisher_max_per = phisher_max_per
         self._lock = threading.Lock()
@@ -87,6 +97,7 @@ class SimulatorApp:
     def set_org(self, org: Org) -> None:
         self._org = org
         self._pacer.set_seats(org.seats)
+        self._event_pacer.set_seats(org.seats)
 
     def set_faults(self, faults: Sequence[Fault]) -> None:
         self._faults.replace(faults)
@@ -108,6 +119,10 @@ class SimulatorApp:
     @property
     def daily_budget(self) -> int | None:
         return self._pacer.daily_budget
+
+    @property
+    def user_events_daily_budget(self) -> int | None:
+        return self._event_pacer.daily_budget
 
     # --- requests -------------------------------------------------------------------
 
@@ -134,7 +149,7 @@ class SimulatorApp:
         org = self._org  # one org for the whole request, even if swapped meanwhile
         if template == UNKNOWN_ENDPOINT:
             return _json(404, {"message": "Not Found"})
-        api = "phisher" if template == PHISHER_PATH else "reporting"
+        api = api_of(template)
         if request.method != ("POST" if api == "phisher" else "GET"):
             return _json(405, {"message": "Method Not Allowed"})
         if not self._authorised(api, request.headers.get("authorization", "")):
@@ -143,11 +158,14 @@ class SimulatorApp:
             return _json(401, {"message": "Unauthorized"})
         if api == "reporting" and not accepts_json(request.headers.get("accept", "")):
             return _json(406, {"message": "The output must be in JSON format"})
-        throttle = self._pacer.admit(api)
+        pacer = self._event_pacer if api == "user_events" else self._pacer
+        throttle = pacer.admit(api)
         if throttle is not None:
             return _throttled(api, throttle)
         if api == "phisher":
             reply = phisher_api.execute(org, request.body, max_per=self._phisher_max_per)
+        elif api == "user_events":
+            reply = user_events_api.list_events(org, routes.Params(request.query))
         else:
             found = routes.match(request.path)
             assert found is not None  # the template matched
@@ -165,8 +183,19 @@ class SimulatorApp:
 def endpoint_template(path: str) -> str:
     if path.rstrip("/") == PHISHER_PATH:
         return PHISHER_PATH
+    if path.rstrip("/") == user_events_api.EVENTS_PATH:
+        return user_events_api.EVENTS_PATH
     found = routes.match(path)
     return found[0].template if found else UNKNOWN_ENDPOINT
+
+
+def api_of(template: str) -> str:
+    """The API (and so the token and pacing counters) an endpoint template belongs to."""
+    if template == PHISHER_PATH:
+        return "phisher"
+    if template == user_events_api.EVENTS_PATH:
+        return "user_events"
+    return "reporting"
 
 
 def accepts_json(accept: str) -> bool:
@@ -185,6 +214,9 @@ def _throttled(api: str, throttle: Throttle) -> Response:
     headers = () if throttle.retry_after is None else (("Retry-After", str(throttle.retry_after)),)
     if api == "phisher":
         return _json(429, {"errors": [{"message": "Too Many Requests"}]}, headers)
+    if api == "user_events" and throttle.limit == "day":
+        # The quota's own wording, which clients look for.
+        return _json(429, {"message": "Limit Exceeded"}, headers)
     return _json(429, {"message": "Too Many Requests"}, headers)
 
 

@@ -13,7 +13,12 @@ import click
 from .faults import KINDS, Fault
 from .org import OrgSpec, generate_org
 from .pacing import PacingLimits
-from .server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN, SimulatorServer
+from .server import (
+    DEFAULT_PHISHER_TOKEN,
+    DEFAULT_TOKEN,
+    DEFAULT_USER_EVENTS_TOKEN,
+    SimulatorServer,
+)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -48,8 +53,9 @@ def _limit(value: int) -> int | None:
 @click.command(
     "simulate",
     help=(
-        "Serve a simulated KnowBe4 Reporting API and PhishER GraphQL API over a generated "
-        "org, with the real API's pacing limits, for demos, tests and benchmarks."
+        "Serve a simulated KnowBe4 Reporting API, PhishER GraphQL API and User Event API "
+        "over a generated org, with the real APIs' pacing limits, for demos, tests and "
+        "benchmarks."
     ),
 )
 @click.option(
@@ -88,7 +94,10 @@ def _limit(value: int) -> int | None:
     "--daily-budget",
     type=click.IntRange(min=0),
     default=None,
-    help="Requests per token per 24 h [default: 2000 + seats]; 0: no limit.",
+    help=(
+        "Requests per token per 24 h [default: 2000 + seats; the User Event API token "
+        "10 per seat]; 0: no limit."
+    ),
 )
 @click.option(
     "--fault",
@@ -105,6 +114,12 @@ def _limit(value: int) -> int | None:
     envvar="KB4_SIMULATOR_PHISHER_TOKEN",
     show_default=True,
 )
+@click.option(
+    "--user-events-token",
+    default=DEFAULT_USER_EVENTS_TOKEN,
+    envvar="KB4_SIMULATOR_USER_EVENTS_TOKEN",
+    show_default=True,
+)
 def simulate(
     listen: tuple[str, int],
     users: int,
@@ -118,6 +133,7 @@ def simulate(
     faults: tuple[Fault, ...],
     token: str,
     phisher_token: str,
+    user_events_token: str,
 ) -> None:
     started = time.monotonic()
     spec = OrgSpec(users=users, seed=seed, phisher_backlog=phisher_backlog)
@@ -127,6 +143,7 @@ def simulate(
         org,
         token=token,
         phisher_token=phisher_token,
+        user_events_token=user_events_token,
         limits=limits,
         latency=latency,
         faults=faults,
@@ -137,14 +154,15 @@ def simulate(
         server.start()
     except OSError as error:
         raise click.ClickException(f"cannot listen on {listen[0]}:{listen[1]}: {error}") from None
-    budget = server.daily_budget
     click.echo(
         f"Simulated org: {users} users, seed {seed}, generated in "
         f"{time.monotonic() - started:.1f} s\n"
         f"Reporting API:   {server.base_url}  (token: {token})\n"
         f"PhishER GraphQL: {server.phisher_url}  (token: {phisher_token})\n"
-        f"Limits: {per_second or 'no limit'}/s, {per_minute or 'no limit'}/min, "
-        f"{budget if budget is not None else 'no limit'}/day per token"
+        f"User Event API:  {server.user_events_url}  (token: {user_events_token})\n"
+        f"Limits per token: {per_second or 'no limit'}/s, {per_minute or 'no limit'}/min, "
+        f"{_per_day(server.daily_budget)}/day (Reporting, PhishER), "
+        f"{_per_day(server.user_events_daily_budget)}/day (User Event API)"
         + (f"; faults: {len(faults)}" if faults else "")
         + "\nPress Ctrl+C to stop.",
     )
@@ -152,6 +170,10 @@ def simulate(
         wait_for_signal()
     finally:
         server.stop()
+
+
+def _per_day(budget: int | None) -> str:
+    return "no limit" if budget is None else str(budget)
 
 
 def wait_for_signal(ready: Callable[[], None] | None = None) -> None:

@@ -80,6 +80,11 @@ class Dice:
     def pick(self, slot: int, choices: Sequence[T]) -> T:
         return choices[self.below(slot, len(choices))]
 
+    def uuid(self) -> str:
+        """A version-4-shaped UUID from slots 0-3."""
+        digits = "".join(f"{int(self.unit(slot) * (1 << 32)):08x}" for slot in range(4))
+        return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-8{digits[17:20]}-{digits[20:32]}"
+
     def weighted(self, slot: int, choices: Sequence[T], weights: Sequence[float]) -> T:
         point = self.unit(slot) * sum(weights)
         for choice, weight in zip(choices, weights, strict=True):

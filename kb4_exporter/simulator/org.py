@@ -35,8 +35,10 @@ from .records import (
     StorePurchase,
     TrainingCampaign,
     User,
+    UserEvent,
 )
 from .training import COMPLETED, PASSED, generate_training
+from .user_event_data import generate_user_events
 
 # Above this many enrollments a campaign reports completion_percentage -1 ("too large
 # to calculate"), as the real API does for big campaigns.
@@ -58,6 +60,10 @@ class OrgSpec:
     # PhishER messages are spread over this many days before `now`.
     phisher_days: float = 10.0
     subscription_level: str = "Diamond"
+    # User Event API events; None: users // 20, at least 30.
+    user_events: int | None = None
+    # User events are spread over this many days before `now` (at least two).
+    user_event_days: float = 3.0
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -66,6 +72,8 @@ class OrgSpec:
             raise ValueError("archived_ratio must be in [0, 1)")
         if self.phisher_backlog < 0 or (self.phisher_messages or 0) < 0:
             raise ValueError("message counts cannot be negative")
+        if (self.user_events or 0) < 0:
+            raise ValueError("the number of user events cannot be negative")
 
 
 class Org:
@@ -89,6 +97,7 @@ class Org:
         phisher_messages: Sequence[PhisherMessage] = (),
         account_risk_history: Sequence[RiskPoint] = (),
         group_risk_history: Mapping[int, Sequence[RiskPoint]] | None = None,
+        user_events: Sequence[UserEvent] = (),
         seed: int = 0,
     ) -> None:
         self.now = now
@@ -108,6 +117,10 @@ class Org:
         )
         self.account_risk_history = tuple(account_risk_history)
         self.group_risk_history: Mapping[int, Sequence[RiskPoint]] = group_risk_history or {}
+        # Newest first, as the User Event API lists them by default.
+        self.user_events = tuple(
+            sorted(user_events, key=lambda e: (e.occurred_date, e.id), reverse=True)
+        )
 
         self.users_by_id = {user.id: user for user in self.users}
         self.active_users = tuple(u for u in self.users if u.status == ACTIVE)
@@ -175,6 +188,12 @@ def generate_org(spec: OrgSpec, now: float) -> Org:
     messages = generate_messages(
         spec.seed, now, people.users, message_count, spec.phisher_backlog, spec.phisher_days
     )
+    event_count = spec.user_events
+    if event_count is None:
+        event_count = max(30, spec.users // 20)
+    user_events = generate_user_events(
+        spec.seed, now, people.users, event_count, spec.user_event_days
+    )
     active = [u for u in people.users if u.status == ACTIVE]
     scores = [u.current_risk_score for u in active if u.current_risk_score is not None]
     account_score = round(sum(scores) / len(scores), 3) if scores else 0.0
@@ -197,6 +216,7 @@ def generate_org(spec: OrgSpec, now: float) -> Org:
         group_risk_history={
             g.id: risk_history(spec.seed, g.id, now, g.current_risk_score) for g in people.groups
         },
+        user_events=user_events,
     )
 
 

@@ -1,7 +1,9 @@
-"""The Reporting API's rate limits, enforced per token with the injected clock.
+"""The KnowBe4 APIs' rate limits, enforced per token with the injected clock.
 
 Accepted requests are remembered per token in sliding windows: at most `per_second`
-in any second, `per_minute` in any minute, and `daily_budget` in any 24 hours. A
+in any second, `per_minute` in any minute, and a daily budget in any 24 hours: by
+default 2000 + seats for the Reporting API (and PhishER), and the User Event API's
+quota of ten calls per seat; a configured `daily_budget` applies to every token. A
 request over a short-window limit gets 429 with Retry-After (whole seconds until the
 window frees a slot); over the daily budget, 429 without Retry-After. Rejected requests
 do not count against the limits.
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 DAY_SECONDS = 86_400.0
 BASE_DAILY_BUDGET = 2000
+USER_EVENT_CALLS_PER_SEAT = 10
 # A request exactly one window after another must not be refused for float rounding.
 _CLOCK_SLACK = 1e-6
 
@@ -39,6 +42,12 @@ class PacingLimits:
             return BASE_DAILY_BUDGET + seats
         return self.daily_budget or None
 
+    def user_event_budget_for(self, seats: int) -> int | None:
+        """The User Event API's daily quota: ten calls per seat unless a budget is set."""
+        if self.daily_budget is None:
+            return USER_EVENT_CALLS_PER_SEAT * seats
+        return self.daily_budget or None
+
 
 @dataclass(frozen=True)
 class Throttle:
@@ -51,16 +60,26 @@ class Throttle:
 class Pacer:
     """Admits or throttles requests, per key (token). Thread-safe."""
 
-    def __init__(self, limits: PacingLimits, clock: Callable[[], float], *, seats: int = 0) -> None:
+    def __init__(
+        self,
+        limits: PacingLimits,
+        clock: Callable[[], float],
+        *,
+        seats: int = 0,
+        budget_for: Callable[[int], int | None] | None = None,
+    ) -> None:
+        """`budget_for` gives the daily budget for a number of seats (default:
+        `limits.budget_for`)."""
         self._limits = limits
         self._clock = clock
-        self._budget = limits.budget_for(seats)
+        self._budget_for = budget_for if budget_for is not None else limits.budget_for
+        self._budget = self._budget_for(seats)
         self._accepted: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def set_seats(self, seats: int) -> None:
         with self._lock:
-            self._budget = self._limits.budget_for(seats)
+            self._budget = self._budget_for(seats)
 
     @property
     def daily_budget(self) -> int | None:

@@ -118,6 +118,4 @@ def _message(
 
 
 def _uuid(seed: int, index: int, part: int) -> str:
-    dice = Dice(seed, 42, index, part)
-    digits = "".join(f"{int(dice.unit(slot) * (1 << 32)):08x}" for slot in range(4))
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-8{digits[17:20]}-{digits[20:32]}"
+    return Dice(seed, 42, index, part).uuid()

@@ -297,6 +297,25 @@ class PhisherMessage:
         return next(e.created_at for e in self.events if e.event_type == "CREATED")
 
 
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """A custom risk event pushed to the User Event API about one user."""
+
+    id: str
+    event_type: str
+    user_id: int
+    user_email: str
+    user_archived: bool
+    occurred_date: int
+    risk_level: int
+    # 0: the risk stays until it expires; 1: it fades out over time (simulated meaning).
+    risk_decay_mode: int
+    risk_expire_date: int | None
+    external_id: str | None
+    source: str | None
+    description: str | None
+
+
 # --- lazy sequences ------------------------------------------------------------------
 
 

@@ -1,9 +1,11 @@
 """The simulated KnowBe4 APIs served over HTTP on a background thread.
 
-One server answers both APIs: the Reporting API under `base_url` (paths /v1/...) and
-PhishER GraphQL at `phisher_url` (/graphql). HTTP/1.1 keep-alive works as with the real
-API. stop() returns within a few seconds whatever the clients do: it wakes requests
-held by a timeout fault or by latency, and shuts down idle keep-alive connections.
+One server answers the three APIs: the Reporting API under `base_url` (paths /v1/...),
+PhishER GraphQL at `phisher_url` (/graphql) and the User Event API under
+`user_events_url` (/user-events, so its listing is /user-events/events). HTTP/1.1
+keep-alive works as with the real API. stop() returns within a few seconds whatever
+the clients do: it wakes requests held by a timeout fault or by latency, and shuts
+down idle keep-alive connections.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .app import Request, Response, SimulatorApp
 from .faults import Fault
 from .org import Org
 from .pacing import PacingLimits
+from .user_events_api import PREFIX as USER_EVENTS_PREFIX
 
 __all__ = ["Fault", "PacingLimits", "SimulatorServer"]
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "simulated-reporting-token"  # noqa: S105 - a fixed demo credential
 DEFAULT_PHISHER_TOKEN = "simulated-phisher-token"  # noqa: S105 - a fixed demo credential
+DEFAULT_USER_EVENTS_TOKEN = "simulated-user-events-token"  # noqa: S105 - a fixed demo credential
 STOP_TIMEOUT = 5.0
 
 
@@ -41,6 +45,7 @@ class SimulatorServer:
         *,
         token: str = DEFAULT_TOKEN,
         phisher_token: str = DEFAULT_PHISHER_TOKEN,
+        user_events_token: str = DEFAULT_USER_EVENTS_TOKEN,
         limits: PacingLimits = PacingLimits(),  # noqa: B008 - frozen, safe to share
         latency: float = 0.0,
         faults: Sequence[Fault] = (),
@@ -58,6 +63,7 @@ class SimulatorServer:
             org,
             token=token,
             phisher_token=phisher_token,
+            user_events_token=user_events_token,
             limits=limits,
             faults=faults,
             clock=clock,
@@ -65,6 +71,7 @@ class SimulatorServer:
         )
         self._token = token
         self._phisher_token = phisher_token
+        self._user_events_token = user_events_token
         self._latency = latency
         self._host = host
         self._port = port
@@ -126,6 +133,11 @@ class SimulatorServer:
         return f"{self.base_url}/graphql"
 
     @property
+    def user_events_url(self) -> str:
+        """The User Event API's base URL: clients ask for `<user_events_url>/events`."""
+        return f"{self.base_url}{USER_EVENTS_PREFIX}"
+
+    @property
     def port(self) -> int:
         return self._port
 
@@ -138,9 +150,18 @@ class SimulatorServer:
         return self._phisher_token
 
     @property
+    def user_events_token(self) -> str:
+        return self._user_events_token
+
+    @property
     def daily_budget(self) -> int | None:
-        """The daily request budget per token (None: unlimited)."""
+        """The daily request budget of the Reporting and PhishER tokens (None: unlimited)."""
         return self._app.daily_budget
+
+    @property
+    def user_events_daily_budget(self) -> int | None:
+        """The User Event API token's daily quota (None: unlimited)."""
+        return self._app.user_events_daily_budget
 
     # --- observation and control ------------------------------------------------------
 

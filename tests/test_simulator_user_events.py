@@ -66,7 +66,7 @@ def server(org: Org) -> Iterator[SimulatorServer]:
 
 
 def events(
-    server: SimulatorServer, headers: dict[str, str] = EVENTS_AUTH, **params: Any
+    server: SimulatorServer, headers: dict[str, str] = EVENTS_AUTH, /, **params: Any
 ) -> requests.Response:
     return requests.get(
         server.user_events_url + "/events", headers=headers, params=params, timeout=10
@@ -282,7 +282,7 @@ class TestFilters:
 class TestTokenAndMethods:
     def test_without_the_user_event_token_401(self, server: SimulatorServer) -> None:
         for headers in ({}, REPORTING_AUTH, {"Authorization": "Bearer wrong"}):
-            response = events(server, headers=headers)
+            response = events(server, headers)
             assert response.status_code == 401
             assert response.json() == {"message": "Unauthorized"}
 
@@ -298,7 +298,7 @@ class TestTokenAndMethods:
 
     def test_requests_are_counted_under_the_listing_path(self, server: SimulatorServer) -> None:
         page(server)
-        events(server, headers={})
+        events(server, {})
         assert server.request_counts() == {"/user-events/events": 2}
         assert server.status_counts() == {200: 1, 401: 1}
 

@@ -18,6 +18,9 @@ because its input is empty:
 - department_ppp_delta: fewer than two groups with an active member that has a PPP.
 "phisher_unresolved_by_severity" maps each of the five severities (zeros included) to
 the unresolved messages reported in the look-back window.
+
+`expected_user_events` counts the User Event API events of the last day by event type
+and risk level, and `user_event_quota` is the API's daily quota of ten calls per seat.
 """
 
 from __future__ import annotations
@@ -102,6 +105,25 @@ def expected_kris(
             org, now, phisher_lookback_seconds
         ),
     }
+
+
+def expected_user_events(org: Org, now: float) -> dict[tuple[str, str], float]:
+    """(event type, risk level label) -> events that occurred in the day before `now`.
+
+    The label is the level as text for the API's documented -10..10, else "out_of_range".
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    for event in org.user_events:
+        if now - DAY <= event.occurred_date <= now:
+            level = event.risk_level
+            label = str(level) if -10 <= level <= 10 else "out_of_range"
+            counts[(event.event_type, label)] += 1
+    return {pair: float(n) for pair, n in counts.items()}
+
+
+def user_event_quota(org: Org) -> float:
+    """The User Event API's daily quota: ten calls per licensed seat."""
+    return float(10 * (org.account.number_of_seats or 0))
 
 
 def _ratio(part: int, whole: int) -> float | None:

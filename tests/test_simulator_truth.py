@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
-from simulator_truth import DAY, HOUR, KRI_SLUGS, add_relative_duration, expected_kris
+from simulator_truth import (
+    DAY,
+    HOUR,
+    KRI_SLUGS,
+    add_relative_duration,
+    expected_kris,
+    expected_user_events,
+    user_event_quota,
+)
 
 from kb4_exporter.simulator.org import Org
 from kb4_exporter.simulator.records import (
@@ -21,6 +29,7 @@ from kb4_exporter.simulator.records import (
     StorePurchase,
     TrainingCampaign,
     User,
+    UserEvent,
     pst_counts,
 )
 
@@ -436,3 +445,44 @@ class TestPhisher:
         )
         assert isinstance(longer, dict)
         assert longer["HIGH"] == 1.0
+
+
+def user_event(kind: str, level: int, occurred: float) -> UserEvent:
+    return UserEvent(
+        id=f"{kind}-{level}-{occurred}",
+        event_type=kind,
+        user_id=1,
+        user_email="u1@tiny.example",
+        user_archived=False,
+        occurred_date=int(occurred),
+        risk_level=level,
+        risk_decay_mode=0,
+        risk_expire_date=None,
+        external_id=None,
+        source=None,
+        description=None,
+    )
+
+
+class TestUserEvents:
+    def test_last_day_by_type_and_level(self) -> None:
+        events = [
+            user_event("dlp", 5, NOW - HOUR),
+            user_event("dlp", 5, NOW - 23 * HOUR),
+            user_event("dlp", -3, NOW - 2 * HOUR),
+            user_event("call", 0, NOW - 10 * HOUR),
+            user_event("call", 12, NOW - 10 * HOUR),  # outside -10..10
+            user_event("dlp", 5, NOW - 25 * HOUR),  # older than a day
+            user_event("dlp", 5, NOW + HOUR),  # after now
+        ]
+        org = Org(now=NOW, account=ACCOUNT, users=[user(1)], user_events=events)
+        assert expected_user_events(org, NOW) == {
+            ("dlp", "5"): 2.0,
+            ("dlp", "-3"): 1.0,
+            ("call", "0"): 1.0,
+            ("call", "out_of_range"): 1.0,
+        }
+
+    def test_no_events_no_counts_and_the_quota_follows_the_seats(self) -> None:
+        assert expected_user_events(org_of(), NOW) == {}
+        assert user_event_quota(org_of()) == 10 * 10  # ACCOUNT has ten seats

@@ -18,7 +18,7 @@ from pathlib import Path
 from kb4_fakes import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.config import AccountConfig, PhisherConfig, Settings, UserEventsConfig
 from kb4_exporter.exposition import CachedExposition
 from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.runtime import AccountRuntime, build_runtime
@@ -102,10 +102,12 @@ class Exporter:
         self.exposition = CachedExposition(lambda: [self.runtime.view()])
 
     def refresh(self) -> None:
-        """What the scheduler runs when both tasks are due: core, PhishER, state file."""
+        """What the scheduler runs when every task is due: core, PhishER, user events (a
+        no-op without a User Event API token), state file."""
         refresher = self.runtime.refresher
         refresher.refresh_core()
         refresher.refresh_phisher()
+        refresher.refresh_user_events()
         self.runtime.save_state()
 
     def scrape(self) -> Scrape:
@@ -124,9 +126,12 @@ def account_for(
     *,
     token_file: Path | None = None,
     daily_budget: int | None = None,
+    user_events: bool = False,
 ) -> AccountConfig:
-    """An account on the simulator with the exporter's default pacing (4/s, 50/min)."""
+    """An account on the simulator with the exporter's default pacing (4/s, 50/min);
+    with `user_events`, on its User Event API too."""
     token = Secret("file", str(token_file)) if token_file else Secret.inline(sim.token)
+    events = UserEventsConfig(sim.user_events_url, Secret.inline(sim.user_events_token))
     return AccountConfig(
         name=ACCOUNT,
         region="us",
@@ -134,6 +139,7 @@ def account_for(
         api_token=token,
         phisher=PhisherConfig(sim.phisher_url, Secret.inline(sim.phisher_token)),
         daily_budget=daily_budget,
+        user_events=events if user_events else None,
     )
 
 

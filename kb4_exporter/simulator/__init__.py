@@ -1,4 +1,5 @@
-"""A simulated KnowBe4 Reporting API and PhishER GraphQL API, served on loopback.
+"""A simulated KnowBe4 Reporting API, PhishER GraphQL API and User Event API, served on
+loopback.
 
 It is an implementation of the APIs independent of the exporter's client code, so
 tests and benchmarks against it exercise the real request/response path. See

@@ -207,14 +207,31 @@ class Kb4Collector(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         families = _Families()
+        # Fill only the families of our parts: the usage part is rendered on every scrape,
+        # and building the results families there too would make it several times dearer.
         for view in self._views():
-            _add_account(families, view)
+            if RESULTS in self._parts:
+                _add_results(families, view.results)
+            if USAGE in self._parts:
+                _add_usage(families, view)
         families.build_info.add_metric([__version__], 1)
         return list(families.all(self._parts))
 
 
-def _add_account(f: _Families, view: AccountView) -> None:
-    results = view.results
+def _add_usage(f: _Families, view: AccountView) -> None:
+    name = view.results.name
+    for api in view.apis:
+        if api.budget_limit is not None:
+            f.budget_limit.add_metric([name, api.api], api.budget_limit)
+        if api.budget_remaining is not None:
+            f.budget_remaining.add_metric([name, api.api], api.budget_remaining)
+        for code, count in sorted(api.requests_by_code.items()):
+            f.requests.add_metric([name, api.api, code], count)
+        f.throttled.add_metric([name, api.api], api.throttled)
+    f.state_write_errors.add_metric([name], view.state_write_errors)
+
+
+def _add_results(f: _Families, results: AccountResults) -> None:
     name = results.name
     for kri in results.kris:
         present = kri.value is not None
@@ -232,14 +249,6 @@ def _add_account(f: _Families, view: AccountView) -> None:
         if source in enabled:
             status = results.sources.get(source, SourceStatus())
             f.truncated.add_metric([name, source], 1.0 if status.truncated else 0.0)
-    for api in view.apis:
-        if api.budget_limit is not None:
-            f.budget_limit.add_metric([name, api.api], api.budget_limit)
-        if api.budget_remaining is not None:
-            f.budget_remaining.add_metric([name, api.api], api.budget_remaining)
-        for code, count in sorted(api.requests_by_code.items()):
-            f.requests.add_metric([name, api.api, code], count)
-        f.throttled.add_metric([name, api.api], api.throttled)
     for source in enabled:
         for reason in REASONS:
             f.refresh_errors.add_metric(
@@ -267,5 +276,4 @@ def _add_account(f: _Families, view: AccountView) -> None:
             f.seats.add_metric([name], account.seats)
         if account.risk_score is not None:
             f.risk_score.add_metric([name], account.risk_score)
-    f.state_write_errors.add_metric([name], view.state_write_errors)
     f.breakdown.add(name, results.breakdowns)

@@ -29,6 +29,7 @@ import secrets
 import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 RenderMetrics = Callable[[str | None], tuple[bytes, str]]
 Clock = Callable[[], float]
+
+# How often a busy thread must offer the interpreter lock while the server runs.
+SCRAPE_SWITCH_INTERVAL = 0.001
 
 _ALLOWED_METHODS = ("GET", "HEAD")
 _ALLOW_HEADER = ", ".join(_ALLOWED_METHODS)
@@ -454,6 +458,7 @@ class ExporterServer:
         self._connections: dict[int, _Connection] = {}
         self._connections_lock = threading.Lock()
         self._at_capacity_logged = False
+        self._previous_switch_interval: float | None = None
         self._handlers: Mapping[str, Callable[[_Request], _Response]] = {
             "/": self._landing_page,
             "/metrics": self._metrics,
@@ -474,6 +479,11 @@ class ExporterServer:
             target=self._accept_loop, name="kb4-http-accept", daemon=True
         )
         self._accept_thread.start()
+        self._previous_switch_interval = sys.getswitchinterval()
+        # A refresh parses pages in a busy thread; a scrape waiting for the interpreter
+        # lock waits up to one switch interval each time it needs it, and the default 5 ms
+        # made up most of the /metrics tail latency while a refresh ran.
+        sys.setswitchinterval(min(self._previous_switch_interval, SCRAPE_SWITCH_INTERVAL))
         log.debug("listening on %s", self.url)
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -495,6 +505,9 @@ class ExporterServer:
         for connection in connections:
             if connection.thread is not None:
                 connection.thread.join(max(0.0, deadline - time.monotonic()))
+        if self._previous_switch_interval is not None:
+            sys.setswitchinterval(self._previous_switch_interval)
+            self._previous_switch_interval = None
 
     @property
     def port(self) -> int:

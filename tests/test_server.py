@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import requests
 import trustme
 
 from kb4_exporter.server import (
+    SCRAPE_SWITCH_INTERVAL,
     BasicAuthenticator,
     ExporterServer,
     LandingPage,
@@ -245,6 +247,24 @@ def test_port_before_start_is_an_error() -> None:
     )
     with pytest.raises(RuntimeError):
         _ = srv.port
+
+
+def test_a_running_server_shortens_the_switch_interval_and_restores_it() -> None:
+    # Scrapes must not wait 5 ms for the interpreter lock at each step while a refresh
+    # thread parses pages; the setting is the process's, so shutdown puts it back.
+    before = sys.getswitchinterval()
+    srv = ExporterServer(
+        listen_address="127.0.0.1:0",
+        render_metrics=FakeExporter().render,
+        is_ready=FakeExporter().is_ready,
+        landing_page=LANDING,
+    )
+    srv.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(min(before, SCRAPE_SWITCH_INTERVAL))
+    finally:
+        srv.shutdown()
+    assert sys.getswitchinterval() == pytest.approx(before)
 
 
 def test_broken_web_config_fails_at_construction(tmp_path: Path) -> None:

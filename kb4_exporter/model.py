@@ -417,6 +417,8 @@ class UserEvent:
     @classmethod
     def parse(cls, raw: Any) -> UserEvent:
         obj = _object(raw, "user event")
+        if obj.get("event_type") is None and obj.get("occurred_date") is None:
+            raise RecordError("a user event has neither event_type nor occurred_date")
         kind = obj.get("event_type")
         name = read_str(kind.get("name")) if isinstance(kind, Mapping) else read_str(kind)
         risk = obj.get("risk")

@@ -62,6 +62,22 @@ def test_wrong_shape_is_a_bad_response(requests_mock: requests_mock.Mocker) -> N
         client().events_since(fakes.NOW - 86400)
 
 
+def test_a_bare_list_is_a_bad_response(requests_mock: requests_mock.Mocker) -> None:
+    # Not the documented envelope: reading it as events would count whatever it holds.
+    requests_mock.get(f"{URL}/events", json=[page([event(1)], None)])
+    with pytest.raises(BadResponseError, match="/events"):
+        client().events_since(fakes.NOW - 86400)
+
+
+def test_a_row_with_neither_type_nor_date_is_skipped(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    requests_mock.get(f"{URL}/events", json=page([event(1), {"id": "x"}], None))
+    listing = client().events_since(fakes.NOW - 86400)
+    assert [e.event_type for e in listing.records] == ["phish"]
+    assert listing.skipped == 1
+
+
 def test_probe_reads_the_total(requests_mock: requests_mock.Mocker) -> None:
     requests_mock.get(f"{URL}/events", json=page([], None))
     assert client().total_count() == 99

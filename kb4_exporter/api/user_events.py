@@ -76,11 +76,10 @@ class UserEventsClient:
 
 
 def _envelope(body: Any) -> tuple[list[Any], Mapping[str, Any]]:
+    # Only the documented envelope: a bare list would be read as events whatever it holds.
     if isinstance(body, Mapping) and isinstance(body.get("data"), list):
         meta = body.get("meta")
         return body["data"], meta if isinstance(meta, Mapping) else {}
-    if isinstance(body, list):
-        return body, {}
     raise BadResponseError(
         f"{EVENTS_PATH} returned a JSON {type(body).__name__}, expected {{data, meta}}",
         endpoint=EVENTS_PATH,

@@ -55,14 +55,6 @@ from kb4_exporter.breakdowns import Breakdowns
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.demo import DEMO_ACCOUNT
 
-# Panels whose every query is on User Event API series. Demo mode has no User Event API
-# token (the built-in simulator does not serve /events), so against the demo exporter
-# these panels must return no data; every other panel must return some.
-# tests/test_end_to_end_alerting.py uses the same list.
-PANELS_WITHOUT_DEMO_DATA = frozenset(
-    {"User events by type", "User events by risk level", "User Event API quota"}
-)
-
 
 def user_event_label_names() -> dict[str, frozenset[str]]:
     """Labels of kb4_user_events_24h, which the demo sample lacks: the exporter's own
@@ -359,17 +351,6 @@ def test_every_metric_the_exporter_exposes_is_on_a_dashboard() -> None:
     assert exporter_metric_names() - queried == set()
 
 
-def test_panels_without_demo_data_are_exactly_the_user_event_api_panels() -> None:
-    # The list may only excuse what demo mode cannot have: User Event API series.
-    user_event_api = {
-        q.panel for q in QUERIES if "kb4_user_events_24h" in q.expr or 'api="user_events"' in q.expr
-    }
-    assert user_event_api == PANELS_WITHOUT_DEMO_DATA
-    for q in QUERIES:
-        if q.panel in PANELS_WITHOUT_DEMO_DATA:
-            assert "kb4_user_events_24h" in q.expr or 'api="user_events"' in q.expr, q
-
-
 def table_panels() -> list[dict[str, Any]]:
     return [
         panel
@@ -569,10 +550,7 @@ def test_panel_query_returns_data_from_a_real_prometheus(
     result = query(
         prometheus_with_sample, substitute_variables(panel_query.expr, LIVE_SUBSTITUTIONS)
     )
-    if panel_query.panel in PANELS_WITHOUT_DEMO_DATA:
-        assert not result, f"{panel_query.panel!r} has demo data now: update the list"
-    else:
-        assert result, f"{panel_query.panel!r} returned no data"
+    assert result, f"{panel_query.panel!r} returned no data"
 
 
 @pytest.mark.slow

@@ -19,9 +19,11 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
+from kb4_exporter.config import UserEventsConfig
 from kb4_exporter.kris import KriValue
 from kb4_exporter.refresh import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.results import CORE_SOURCES
+from kb4_exporter.secrets import Secret
 
 EXPECTED = {
     "kb4_phishing_prone_pct": 0.30,
@@ -336,3 +338,19 @@ def test_user_event_quota_follows_seats_even_with_a_configured_reporting_budget(
     runtime.refresher.refresh_core()
     limits = {usage.api: usage.budget_limit for usage in runtime.view().apis}
     assert limits == {"reporting": 500, "phisher": 500, "user_events": 40}
+
+
+def test_user_event_quota_follows_the_seats_even_with_a_configured_reporting_budget(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+) -> None:
+    events_url = "https://api.events.knowbe4.com"
+    api.get(f"{events_url}/events", json={"data": [], "meta": {"count": 0}})
+    account = fakes.account_config(
+        daily_budget=300,
+        user_events=UserEventsConfig(events_url, Secret.inline("user-events-token")),
+    )
+    runtime = fakes.runtime_for(clock, account=account)
+    runtime.refresher.refresh_core()
+    budgets = {usage.api: usage.budget_limit for usage in runtime.view().apis}
+    seats = org.account["number_of_seats"]
+    assert budgets == {"reporting": 300, "phisher": 300, "user_events": 10 * seats}

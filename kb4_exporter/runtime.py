@@ -21,7 +21,13 @@ from kb4_exporter.config import AccountConfig, Settings
 from kb4_exporter.logs import register_secret
 from kb4_exporter.refresh import AccountRefresher, RefreshSettings
 from kb4_exporter.secrets import Secret, SecretError
-from kb4_exporter.state import AccountState, read_state, state_path, write_state
+from kb4_exporter.state import (
+    AccountState,
+    read_state,
+    remove_stale_temp_files,
+    state_path,
+    write_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,13 @@ class AccountRuntime:
         """Adopt the persisted state, if any; True when data was loaded."""
         if self.state_file is None:
             return False
+        removed = remove_stale_temp_files(self.state_file, self.clock())
+        if removed:
+            log.info(
+                "account=%s removed %d temporary state files left by an interrupted write",
+                self.config.name,
+                removed,
+            )
         state = read_state(self.state_file, self.config.name)
         if state is None:
             return False

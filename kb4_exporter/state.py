@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "kb4_exporter-state"
 VERSION = 1
+# No write takes this long: an older temp file is the remains of a killed process. Younger
+# ones may be a write in progress (say, of a second exporter sharing the directory).
+STALE_TEMP_FILE_SECONDS = 3600.0
 
 
 class StateCorruptError(ValueError):
@@ -219,6 +222,24 @@ def write_state(path: Path, state: AccountState, account: str) -> None:
         Path(handle.name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temp_files(path: Path, now: float) -> int:
+    """Delete what writes of `path` killed midway left behind; returns how many."""
+    prefix = f".{path.name}."
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return 0
+    removed = 0
+    for candidate in candidates:
+        try:
+            if now - candidate.stat().st_mtime >= STALE_TEMP_FILE_SECONDS:
+                candidate.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests_mock
 
 from kb4_exporter.config import Settings
-from kb4_exporter.state import read_state, state_path, write_state
+from kb4_exporter.state import STALE_TEMP_FILE_SECONDS, read_state, state_path, write_state
 
 
 def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> fakes.AccountRuntime:
@@ -175,3 +175,29 @@ def test_write_then_read_empty_state(tmp_path: Path) -> None:
     write_state(path, AccountState(), "acme")
     loaded = read_state(path, "acme")
     assert loaded is not None and loaded.snapshot.users is None
+
+
+def test_load_removes_temp_files_of_killed_writes_but_not_of_writes_in_progress(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    first = runtime_with_state(clock, tmp_path)
+    first.refresher.refresh_core()
+    first.save_state()
+    path = state_path(str(tmp_path), "acme")
+    killed = tmp_path / f".{path.name}.killed"
+    in_progress = tmp_path / f".{path.name}.writing"
+    other_account = tmp_path / ".other.state.jsonl.killed"
+    for leftover in (killed, in_progress, other_account):
+        leftover.write_text('{"format": "kb4_exporter-state"')
+    old = clock.now - STALE_TEMP_FILE_SECONDS
+    os.utime(killed, (old, old))
+    os.utime(other_account, (old, old))
+    os.utime(in_progress, (clock.now - 5, clock.now - 5))
+
+    second = runtime_with_state(clock, tmp_path)
+    assert second.load_state()
+    assert not killed.exists()
+    assert in_progress.exists()
+    # Another account's files are its own runtime's business.
+    assert other_account.exists()
+    assert path.exists()

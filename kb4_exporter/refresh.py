@@ -156,10 +156,15 @@ class AccountRefresher:
         sources: Mapping[str, SourceStatus],
         recipient_cache: Mapping[int, CachedRecipients],
     ) -> None:
-        """Adopt persisted data; sources come back as not up until refreshed again."""
+        """Adopt persisted data; each source keeps the outcome of its latest refresh.
+
+        A restart does not make good data worse: a source whose latest refresh succeeded
+        stays up (its last-success time shows the age), so a routine restart or deploy
+        does not report every source down until its next refresh is due.
+        """
         self._recipient_cache = dict(recipient_cache)
         restored = {
-            name: replace(status, up=False)
+            name: status
             for name, status in sources.items()
             if name in self._results.refresh_intervals
         }

@@ -62,12 +62,19 @@ class _Task:
             self.due = now + min(self.interval, backoff)
 
 
-def first_due(results: AccountResults, sources: tuple[str, ...], interval: float) -> float:
-    """After a warm restart, refresh only when the persisted data is due; else at once."""
-    stamps = [results.sources[s].last_success for s in sources if s in results.sources]
-    if len(stamps) < len(sources) or any(stamp is None for stamp in stamps):
-        return 0.0
-    return min(stamp for stamp in stamps if stamp is not None) + interval
+def first_due(
+    results: AccountResults, sources: tuple[str, ...], interval: float, now: float
+) -> float:
+    """After a warm restart, refresh when the persisted data is due; at once when some
+    source was never refreshed or its latest refresh failed."""
+    statuses = [results.sources.get(s) for s in sources]
+    stamps = [status.last_success if status else None for status in statuses]
+    if any(status is None or not status.up for status in statuses) or None in stamps:
+        return now
+    due = min(stamp for stamp in stamps if stamp is not None) + interval
+    # A success time in the future (a clock stepped back, a state file from another
+    # host) must not postpone refreshes beyond one interval.
+    return min(due, now + interval)
 
 
 class AccountScheduler:
@@ -88,12 +95,13 @@ class AccountScheduler:
         self._wait = wait or stop.wait
         refresher = runtime.refresher
         results = refresher.results
+        now = clock()
         self._tasks = [
             _Task(
                 "core",
                 refresh_interval,
                 refresher.refresh_core,
-                first_due(results, KRI_SOURCES, refresh_interval),
+                first_due(results, KRI_SOURCES, refresh_interval, now),
             )
         ]
         if results.phisher_enabled:
@@ -102,7 +110,7 @@ class AccountScheduler:
                     "phisher",
                     phisher_interval,
                     refresher.refresh_phisher,
-                    first_due(results, (PHISHER_SOURCE,), phisher_interval),
+                    first_due(results, (PHISHER_SOURCE,), phisher_interval, now),
                 )
             )
         if results.user_events_enabled:
@@ -111,7 +119,7 @@ class AccountScheduler:
                     "user_events",
                     phisher_interval,
                     refresher.refresh_user_events,
-                    first_due(results, (USER_EVENTS_SOURCE,), phisher_interval),
+                    first_due(results, (USER_EVENTS_SOURCE,), phisher_interval, now),
                 )
             )
         self.thread = threading.Thread(

@@ -91,6 +91,53 @@ def test_warm_restart_waits_until_data_is_due(
     assert count(api, "/v1/users") == 1
 
 
+def test_warm_restart_keeps_sources_up_and_refreshes_a_failed_one_at_once(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    account = fakes.account_config(phisher=False)
+    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
+    first = fakes.runtime_for(clock, settings=settings, account=account)
+    first.refresher.refresh_core()
+    first.save_state()
+    second = fakes.runtime_for(clock, settings=settings, account=account)
+    second.load_state()
+    # A deploy is no outage: the restored sources stay up, so no alert fires.
+    assert second.refresher.results.up
+
+    api.get(f"{fakes.BASE_URL}/v1/groups", status_code=503)
+    clock.advance(86400)
+    second.refresher.refresh_core()
+    second.save_state()
+    api.reset_mock()
+    api.get(f"{fakes.BASE_URL}/v1/groups", json=[])
+    clock.advance(60)
+    third = fakes.runtime_for(clock, settings=settings, account=account)
+    third.load_state()
+    assert not third.refresher.results.sources["groups"].up
+    run_for(third, clock, 1)
+    # The failing source is not left waiting for the next interval after a restart.
+    assert count(api, "/v1/groups") == 1
+
+
+def test_a_success_time_in_the_future_delays_refreshes_by_one_interval_at_most(
+    api: requests_mock.Mocker, tmp_path: Path
+) -> None:
+    account = fakes.account_config(phisher=False)
+    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
+    future = fakes.FakeClock()
+    future.advance(30 * 86400)
+    first = fakes.runtime_for(future, settings=settings, account=account)
+    first.refresher.refresh_core()
+    first.save_state()
+    api.reset_mock()
+    # Back on the true clock, 30 days before the saved success time.
+    clock = fakes.FakeClock()
+    second = fakes.runtime_for(clock, settings=settings, account=account)
+    second.load_state()
+    run_for(second, clock, 86400 + 1)
+    assert count(api, "/v1/users") == 1
+
+
 def test_unexpected_exception_is_logged_and_retried(
     api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,10 +113,14 @@ class Account:
         obj = _object(raw, "account")
         domains = obj.get("domains")
         fallback = domains[0] if isinstance(domains, list) and domains else ""
+        seats = read_int(obj.get("number_of_seats"))
+        if seats is not None and seats < 0:
+            # The daily budgets are derived from the seats: a negative count is no count.
+            raise RecordError(f"number_of_seats is negative ({seats})")
         return cls(
             name=read_str(obj.get("name")) or read_str(fallback) or "",
             subscription_level=read_str(obj.get("subscription_level")),
-            seats=read_int(obj.get("number_of_seats")),
+            seats=seats,
             risk_score=read_float(obj.get("current_risk_score")),
         )
 

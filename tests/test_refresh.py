@@ -354,3 +354,19 @@ def test_user_event_quota_follows_the_seats_even_with_a_configured_reporting_bud
     budgets = {usage.api: usage.budget_limit for usage in runtime.view().apis}
     seats = org.account["number_of_seats"]
     assert budgets == {"reporting": 300, "phisher": 300, "user_events": 10 * seats}
+
+
+def test_a_negative_seat_count_fails_the_account_source_and_nothing_else(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    org.account["number_of_seats"] = -5000
+    clock.advance(86400)
+    # The budgets come from the seats: the bad count must not abort the refresh.
+    runtime.refresher.refresh_core()
+    results = runtime.refresher.results
+    assert results.errors == {("account", "bad_response"): 1}
+    assert not results.sources["account"].up
+    assert results.sources["users"].up
+    assert results.snapshot.account is not None and results.snapshot.account.seats == 4

@@ -58,8 +58,10 @@ DEFAULT_PAGE_CAPS: Mapping[str, int] = {
 }
 
 BASE_DAILY_BUDGET = 2000
+# The longest refresh interval or look-back accepted: a year and a day.
+MAX_DURATION_SECONDS = 366 * 86400.0
 DEFAULT_ACCOUNT = "default"
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 _LOG_FORMATS = ("logfmt", "json")
@@ -365,8 +367,12 @@ def _account(
     before = len(problems.items)
     for key in sorted(set(merged) - _ACCOUNT_KEYS, key=str):
         problems.add(f"{where}: unknown key {key!r}{_token_hint(key)}")
-    name = str(merged.get("name", DEFAULT_ACCOUNT))
-    if not _ACCOUNT_NAME.match(name):
+    raw_name = merged.get("name", DEFAULT_ACCOUNT)
+    name = str(raw_name)
+    if not isinstance(raw_name, str):
+        # YAML reads 0042 as 34 and 12:30 as 750: a name must be written as text.
+        problems.add(f"{where}: account name {name!r} must be a string (quote it in YAML)")
+    elif not _ACCOUNT_NAME.fullmatch(name):
         problems.add(f"{where}: account name {name!r} must be 1-63 letters, digits, '_', '.', '-'")
     region = str(merged.get("region", "us")).lower()
     if region not in REGIONS:
@@ -511,6 +517,10 @@ def _duration(text: str | None, default: str, flag: str, problems: _Problems) ->
         return parse_duration(default)
     if seconds <= 0:
         problems.add(f"{flag}: must be greater than 0")
+    elif seconds > MAX_DURATION_SECONDS:
+        # Longer is a typo, and would overflow date arithmetic and thread waits.
+        problems.add(f"{flag}: must be at most {format_duration(MAX_DURATION_SECONDS)}")
+        return parse_duration(default)
     return seconds
 
 

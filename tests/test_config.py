@@ -513,6 +513,8 @@ def test_demo_mode_still_reports_bad_flags() -> None:
             "--log.level: 'loud' is not one of debug, info, warn, warning, error",
         ),
         (RawOptions(log_format="xml"), "--log.format: 'xml' is not one of logfmt, json"),
+        (RawOptions(phisher_lookback="10000y"), "--phisher.lookback: must be at most 366d"),
+        (RawOptions(refresh_interval="367d"), "--refresh.interval: must be at most 366d"),
     ],
 )
 def test_each_bad_flag_is_one_clear_problem(raw: RawOptions, problem: str) -> None:
@@ -642,6 +644,18 @@ def test_accounts_must_be_a_non_empty_list(tmp_path: Path, text: str) -> None:
         (
             "accounts:\n  - name: acme corp\n",
             "FILE: accounts[0]: account name 'acme corp' must be 1-63 letters, digits",
+        ),
+        (
+            'accounts:\n  - name: "acme\\n"\n',
+            "FILE: accounts[0]: account name 'acme\\n' must be 1-63 letters, digits",
+        ),
+        (
+            "accounts:\n  - name: 0042\n",
+            "FILE: accounts[0]: account name '34' must be a string (quote it in YAML)",
+        ),
+        (
+            "accounts:\n  - name: 12:30\n",
+            "FILE: accounts[0]: account name '750' must be a string (quote it in YAML)",
         ),
         ("accounts:\n  - page_caps: 5\n", "FILE: accounts[0]: page_caps must be a mapping"),
         (

@@ -12,26 +12,28 @@ import sys
 import threading
 from datetime import UTC, datetime
 
-REDACTED = "<redacted>"
+from kb4_exporter.secrets import MIN_REDACTED_PREFIX, redact
+from kb4_exporter.secrets import REDACTED as REDACTED  # re-exported: the scrubbed marker
+
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
 
 def register_secret(value: str) -> None:
-    """Remember a token so it is scrubbed from every log line from now on."""
-    if len(value) >= 8:
+    """Remember a token so it is scrubbed from every log line from now on.
+
+    Shorter values are not tokens (e.g. "true") and scrubbing them would mangle lines.
+    """
+    if len(value) >= MIN_REDACTED_PREFIX:
         with _secrets_lock:
             _secrets.add(value)
 
 
 def scrub(text: str) -> str:
+    """`text` with every registered token redacted, whole copies and cut-off ones alike."""
     with _secrets_lock:
-        # Longest first: a token that contains another must not be left half-redacted.
-        known = sorted(_secrets, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+        known = tuple(_secrets)
+    return redact(text, known)
 
 
 class _ScrubbingFormatter(logging.Formatter):

@@ -1,19 +1,31 @@
 """API tokens: read from a file or an environment variable, never shown.
 
 A token file is re-read on every use so a rotated token takes effect without a restart.
-`Secret`'s repr and str never contain the token.
+`Secret`'s repr and str never contain the token, and neither do its error messages: a
+token pasted where a file path or variable name belongs is not echoed either.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+REDACTED = "<redacted>"
+
+# What a bearer token can contain without breaking the Authorization header (visible
+# ASCII). Requests are refused for any other token, so configuration checks use it too.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An editor's UTF-8 byte order mark is not part of the token.
+_BOM = "\ufeff"
 
 
 class SecretError(Exception):
@@ -40,13 +52,13 @@ class Secret:
     def describe(self) -> str:
         """Redacted description for logs and --config.check."""
         if self.kind == "file":
-            return f"file {self.ref}"
+            return f"file {_shown_path(self.ref)}"
         if self.kind == "env":
-            return f"env ${self.ref}"
+            return f"env ${_shown_env_name(self.ref)}"
         return "built-in demo token"
 
     def problem(self) -> str | None:
-        """Why the token cannot be read right now, or None; never raises."""
+        """Why the token cannot be read or sent right now, or None; never raises."""
         try:
             self.read()
         except SecretError as err:
@@ -59,52 +71,153 @@ class Secret:
         if self.kind == "inline":
             return self.ref
         environ = os.environ if self.environ is None else self.environ
-        value = environ.get(self.ref, "").strip()
+        name = _shown_env_name(self.ref)
+        value = environ.get(self.ref, "").removeprefix(_BOM).strip()
         if not value:
-            raise SecretError(f"environment variable {self.ref} is empty or unset")
+            raise SecretError(f"environment variable {name} is empty or unset")
+        problem = unsendable_reason(value)
+        if problem:
+            raise SecretError(f"environment variable {name} {problem}")
         return value
 
 
-# Missing "paths" this long without a directory part are not echoed: API tokens are long.
+def unsendable_reason(token: str) -> str | None:
+    """Why `token` cannot go in an Authorization header, or None; never quotes the token.
+
+    The reason names the first bad character by code point and position: such a character
+    is never part of a usable token, so naming it gives nothing away.
+    """
+    if not token:
+        return "is empty"
+    if _TOKEN_CHARS.fullmatch(token):
+        return None
+    position, char = next((i, c) for i, c in enumerate(token) if not _TOKEN_CHARS.match(c))
+    return (
+        f"holds a character a token cannot have (U+{ord(char):04X} at position {position + 1}: "
+        "a space, control or non-ASCII character); it must hold the token only"
+    )
+
+
+# Redaction also catches a cut-off copy of a token (a server or library may shorten
+# what it echoes, and one cut can leave the token's start at the end of a string). Any
+# run of at least this many leading token characters is redacted, extended for as long
+# as the text keeps matching the token. Eight characters of a random token are rare in
+# ordinary text, and a shorter cut-off start gives away at most seven characters (for a
+# JWT, only part of its public header).
+MIN_REDACTED_PREFIX = 8
+
+
+def redact(text: str, tokens: Iterable[str]) -> str:
+    """`text` with every whole or cut-off copy of each token replaced by REDACTED.
+
+    Spans are found for all tokens on the original text and merged, so redacting one
+    token can never hide (part of) another, overlapping one from its own redaction.
+    """
+    spans: list[tuple[int, int]] = []
+    for token in tokens:
+        spans.extend(_token_spans(text, token))
+    if not spans:
+        return text
+    spans.sort()
+    pieces: list[str] = []
+    cursor = 0
+    span_start, span_end = spans[0]
+    for start, end in spans[1:]:
+        if start <= span_end:
+            span_end = max(span_end, end)
+            continue
+        pieces += [text[cursor:span_start], REDACTED]
+        cursor = span_end
+        span_start, span_end = start, end
+    pieces += [text[cursor:span_start], REDACTED, text[span_end:]]
+    return "".join(pieces)
+
+
+def _token_spans(text: str, token: str) -> Iterable[tuple[int, int]]:
+    head = token[:MIN_REDACTED_PREFIX]
+    if not head:
+        return
+    start = text.find(head)
+    while start != -1:
+        end = start + len(head)
+        while end - start < len(token) and end < len(text) and text[end] == token[end - start]:
+            end += 1
+        yield start, end
+        start = text.find(head, end)
+
+
+# "Paths" this long without a directory part are never echoed: API tokens are long.
 _TOKEN_LIKE_LENGTH = 40
 _warned_permissions: set[str] = set()
 _warned_lock = threading.Lock()
 
 
 def _read_token_file(path: str) -> str:
+    hidden = _looks_like_token(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig drops a leading byte order mark, as some Windows editors write one.
+        with open(path, encoding="utf-8-sig") as handle:
             info = os.fstat(handle.fileno())
             text = handle.read()
     except FileNotFoundError:
-        if _looks_like_token(path):
-            raise SecretError(
-                "token file does not exist; its name is not shown because it looks like "
-                "a token (long, no '/'): give the path of a file holding the token"
-            ) from None
-        raise SecretError(f"token file {path} does not exist") from None
+        raise _file_error(path, hidden, "does not exist") from None
     except PermissionError:
-        raise SecretError(f"token file {path} is not readable by this user") from None
+        raise _file_error(path, hidden, "is not readable by this user") from None
     except IsADirectoryError:
-        raise SecretError(f"token file {path} is a directory") from None
+        raise _file_error(path, hidden, "is a directory") from None
     except UnicodeDecodeError:
-        raise SecretError(f"token file {path} is not UTF-8 text") from None
+        raise _file_error(path, hidden, "is not UTF-8 text") from None
+    except ValueError:  # open() refuses a path with a NUL character
+        raise _file_error(path, hidden, "is not a valid path") from None
     except OSError as err:
-        raise SecretError(f"token file {path} cannot be read: {err.strerror}") from None
+        # No file has a name too long to open, but a pasted token does.
+        hidden = hidden or err.errno == errno.ENAMETOOLONG
+        raise _file_error(path, hidden, f"cannot be read: {err.strerror}") from None
     _warn_if_shared(path, info.st_mode, info.st_gid)
     token = text.strip()
     if not token:
-        raise SecretError(f"token file {path} is empty")
+        raise _file_error(path, hidden, "is empty")
     if any(ch.isspace() for ch in token):
-        raise SecretError(
-            f"token file {path} holds more than one word; it must hold the token only"
-        )
+        raise _file_error(path, hidden, "holds more than one word; it must hold the token only")
+    problem = unsendable_reason(token)
+    if problem:
+        raise _file_error(path, hidden, problem)
     return token
 
 
+def _file_error(path: str, hidden: bool, what: str) -> SecretError:
+    if hidden:
+        return SecretError(
+            f"token file {what}; its name is not shown because it looks like a token: "
+            "give the path of a file holding the token"
+        )
+    return SecretError(f"token file {path} {what}")
+
+
+_HIDDEN_NAME = "(name not shown: it looks like a token)"
+
+
+def _shown_path(path: str) -> str:
+    """The path as it may appear in messages: a token pasted in its place is hidden."""
+    return _HIDDEN_NAME if _looks_like_token(path) else path
+
+
 def _looks_like_token(path: str) -> bool:
-    """A token pasted where a path belongs must not be echoed in an error message."""
+    """A token pasted where a path belongs must not be echoed in any message."""
     return len(path) >= _TOKEN_LIKE_LENGTH and os.sep not in path
+
+
+def _shown_env_name(name: str) -> str:
+    """The variable name as it may appear in messages: a token pasted in its place is hidden.
+
+    Long names are accepted in the conventional form only (upper case with '_'): a long
+    name with lower-case letters or without '_', or anything that is not a variable name
+    at all, is treated as a token.
+    """
+    conventional = name.isupper() and "_" in name
+    if _ENV_NAME.fullmatch(name) and (len(name) < _TOKEN_LIKE_LENGTH or conventional):
+        return name
+    return _HIDDEN_NAME
 
 
 def _warn_if_shared(path: str, mode: int, gid: int) -> None:
@@ -120,6 +233,6 @@ def _warn_if_shared(path: str, mode: int, gid: int) -> None:
         _warned_permissions.add(path)
     log.warning(
         "token file %s is readable by other users (mode %o); chmod 600 it",
-        path,
+        _shown_path(path),
         stat.S_IMODE(mode),
     )

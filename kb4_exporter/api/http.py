@@ -38,6 +38,7 @@ from kb4_exporter.api.errors import (
     ServerError,
 )
 from kb4_exporter.api.pacing import Clock, RateLimiter, RequestLedger, Sleep
+from kb4_exporter.secrets import redact, unsendable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_READ_TIMEOUT: Final = 60.0
 
-# Server-provided text is quoted in messages; keep it short and on one line.
+# Server-provided text is quoted in messages; keep it short and on one line. It is
+# redacted before it is cut: a cut first could leave a part of an echoed token that
+# no longer matches the whole token.
 _MAX_QUOTED_CHARS: Final = 200
+_MAX_HEADER_CHARS: Final = 100
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")
-# RFC 7230 token68-ish: what a bearer token can contain without breaking the header.
-_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
 
 # requests errors that mean the request can never succeed as built: retrying is pointless.
 _PERMANENT_TRANSPORT_ERRORS: Final = (
@@ -154,6 +156,7 @@ class PacedSession:
         self._daily_budget: int | None = None
         self._requests_by_code: dict[str, int] = {}
         self._throttled = 0
+        self._last_token = ""  # the token of the latest request, to redact its replies
         self.set_daily_budget(daily_budget)
 
     # --- public interface ---------------------------------------------------------
@@ -190,6 +193,11 @@ class PacedSession:
                 requests_by_code=types.MappingProxyType(dict(self._requests_by_code)),
                 throttled=self._throttled,
             )
+
+    def quote_server_text(self, text: str, limit: int = _MAX_QUOTED_CHARS) -> str:
+        """Server-provided `text` made fit to quote in a message: the token of the latest
+        request redacted (whole or cut off), then on one line and at most `limit` chars."""
+        return _quoted(text, self._last_token, limit)
 
     def close(self) -> None:
         """Release pooled connections (of a session this object created)."""
@@ -232,7 +240,7 @@ class PacedSession:
                 self._count(response.status_code)
                 if 200 <= response.status_code < 300:
                     return self._decode(response, call, token)
-                failure = self._status_failure(response)
+                failure = self._status_failure(response, token)
 
             if not failure.retryable or attempt == self._max_attempts:
                 raise self._error(call, failure, attempts=attempt, token=token)
@@ -280,13 +288,15 @@ class PacedSession:
     def _read_token(self, call: _Call) -> str:
         # Read per request: token files are rotated while the exporter runs.
         token = self._token().strip()
-        if not _TOKEN_CHARS.match(token):
-            # Never echo the value: requests would put it in an InvalidHeader message.
+        # The same rule as configuration checks (`unsendable_reason`). Never echo the
+        # value: requests would put it in an InvalidHeader message.
+        if unsendable_reason(token):
             raise AuthError(
                 f"{self._where(call)}: the {self.api} API token is empty or contains spaces, "
                 "control or non-ASCII characters; check the token file or variable",
                 endpoint=call.endpoint,
             )
+        self._last_token = token
         return token
 
     def _headers(self, token: str) -> dict[str, str]:
@@ -329,14 +339,14 @@ class PacedSession:
             )
         return _Failure(ApiConnectionError, f"connection failed: {exc}", retryable=True)
 
-    def _status_failure(self, response: requests.Response) -> _Failure:
+    def _status_failure(self, response: requests.Response, token: str) -> _Failure:
         status = response.status_code
-        request_id = _header_value(response, "X-Request-Id")
-        server_message = _server_message(response)
+        request_id = _header_value(response, "X-Request-Id", token)
+        server_message = _server_message(response, token)
         retry_after = None
         if status in RETRIED_STATUSES:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._clock())
-        error_type, hint = self._classify_status(status, response)
+        error_type, hint = self._classify_status(status, response, token)
         detail = f"HTTP {status} {_phrase(status)}: {hint}"
         if server_message:
             detail += f"; the server says {server_message!r}"
@@ -350,7 +360,7 @@ class PacedSession:
         )
 
     def _classify_status(
-        self, status: int, response: requests.Response
+        self, status: int, response: requests.Response, token: str
     ) -> tuple[type[ApiError], str]:
         if status == 401:
             return AuthError, (
@@ -372,7 +382,7 @@ class PacedSession:
         if status >= 500:
             return ServerError, "KnowBe4 server error; try again later"
         if 300 <= status < 400:
-            location = _header_value(response, "Location") or "nowhere"
+            location = _header_value(response, "Location", token) or "nowhere"
             return BadResponseError, f"redirected to {location}; check the base URL"
         if status == 406:
             return BadResponseError, "the API refused the requested format (it serves JSON)"
@@ -393,7 +403,7 @@ class PacedSession:
                 f"(Content-Type {content_type}, {len(response.content)} bytes)",
                 retryable=False,
                 status=response.status_code,
-                request_id=_header_value(response, "X-Request-Id"),
+                request_id=_header_value(response, "X-Request-Id", token),
             )
             raise self._error(call, failure, attempts=1, token=token) from None
 
@@ -419,7 +429,7 @@ class PacedSession:
 
 def _redact(text: str, token: str) -> str:
     """Belt and braces: servers and libraries may echo what they were sent."""
-    return text.replace(token, "<redacted>")
+    return redact(text, (token,))
 
 
 def _phrase(status: int) -> str:
@@ -429,14 +439,14 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _header_value(response: requests.Response, name: str) -> str | None:
+def _header_value(response: requests.Response, name: str, token: str) -> str | None:
     value = response.headers.get(name)
     if not value:
         return None
-    return _one_line(value, 100)
+    return _quoted(value, token, _MAX_HEADER_CHARS)
 
 
-def _server_message(response: requests.Response) -> str | None:
+def _server_message(response: requests.Response, token: str) -> str | None:
     """The `message` of a JSON-object error body; HTML pages and other shapes are not quoted."""
     try:
         body = response.json()
@@ -445,7 +455,12 @@ def _server_message(response: requests.Response) -> str | None:
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str) or not message.strip():
         return None
-    return _one_line(message, _MAX_QUOTED_CHARS)
+    return _quoted(message, token, _MAX_QUOTED_CHARS)
+
+
+def _quoted(text: str, token: str, limit: int) -> str:
+    """Server-provided text, redacted first and only then cut (see _MAX_QUOTED_CHARS)."""
+    return _one_line(_redact(text, token), limit)
 
 
 def _one_line(text: str, limit: int) -> str:

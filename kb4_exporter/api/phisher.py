@@ -8,7 +8,7 @@ client-side.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,13 +94,13 @@ class PhisherClient:
     def total_count(self) -> int | None:
         """All messages (empty Lucene query), for `check`: proves the token and URL work."""
         body = self._session.post_json("", {"query": PROBE_QUERY, "variables": {"query": ""}})
-        result = _phisher_messages(body)
+        result = _phisher_messages(body, self._session.quote_server_text)
         return _int(_mapping(result.get("pagination")).get("totalCount"))
 
     def _messages_page(self, query: str, page: int) -> Mapping[str, Any]:
         variables = {"query": query, "page": page, "per": self._per}
         body = self._session.post_json("", {"query": MESSAGES_QUERY, "variables": variables})
-        return _phisher_messages(body)
+        return _phisher_messages(body, self._session.quote_server_text)
 
 
 def _warn_skipped(skipped: int) -> None:
@@ -108,23 +108,25 @@ def _warn_skipped(skipped: int) -> None:
         log.warning("PhishER: skipped %d unusable message node(s) (not objects)", skipped)
 
 
-def _phisher_messages(body: Any) -> Mapping[str, Any]:
+def _phisher_messages(body: Any, quote: Callable[[str], str]) -> Mapping[str, Any]:
+    """`data.phisherMessages`; `quote` makes server text fit to quote (token redacted)."""
     if not isinstance(body, Mapping):
         raise BadResponseError("PhishER returned a non-object GraphQL response", endpoint=ENDPOINT)
     errors = body.get("errors")
     data = _mapping(body.get("data"))
     result = data.get("phisherMessages")
     if errors and not isinstance(result, Mapping):
-        raise _graphql_error(errors)
+        raise _graphql_error(errors, quote)
     if not isinstance(result, Mapping):
         raise BadResponseError("PhishER response has no data.phisherMessages", endpoint=ENDPOINT)
     return result
 
 
-def _graphql_error(errors: Any) -> ApiError:
+def _graphql_error(errors: Any, quote: Callable[[str], str]) -> ApiError:
     first = errors[0] if isinstance(errors, list) and errors else errors
     message = first.get("message") if isinstance(first, Mapping) else None
-    text = str(message)[:200] if message else "unknown error"
+    # Servers echo what they were sent: redacted before it is cut, so no part survives.
+    text = quote(str(message)) if message else "unknown error"
     lowered = text.lower()
     if "unauthorized" in lowered or "authenticat" in lowered or "not authorized" in lowered:
         return AuthError(

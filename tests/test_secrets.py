@@ -6,8 +6,13 @@ import logging
 import os
 from pathlib import Path
 
+import kb4_fakes as fakes
 import pytest
+import requests_mock
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kb4_exporter.api.errors import AuthError
 from kb4_exporter.secrets import Secret, SecretError
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
@@ -216,3 +221,160 @@ def test_token_file_readable_by_a_foreign_group_warns(
     with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
         assert Secret("file", str(path)).read() == SENTINEL
     assert "readable by other users (mode 640)" in caplog.text
+
+
+# --- a token pasted where a path or variable name belongs is never echoed ----------------
+
+PASTED = "eyJhbGciOiJIUzI1NiJ9." + "c2VudGluZWwtcGF5bG9hZC1zaWduYXR1cmU" * 13  # 476 chars
+
+
+def token_pieces(text: str, token: str = PASTED) -> list[str]:
+    """The 8-character pieces of `token` found in `text`."""
+    return sorted({token[i : i + 8] for i in range(len(token) - 7)} & _pieces(text))
+
+
+def _pieces(text: str) -> set[str]:
+    return {text[i : i + 8] for i in range(len(text) - 7)}
+
+
+def test_a_token_too_long_to_be_a_file_name_is_not_echoed() -> None:
+    # The real operating-system refusal (ENAMETOOLONG), not the "does not exist" path.
+    message = read_error(Secret("file", PASTED))
+    assert "File name too long" in message
+    assert "its name is not shown because it looks like a token" in message
+    assert token_pieces(message) == []
+
+
+def test_a_name_too_long_to_open_is_hidden_even_with_a_directory_part(tmp_path: Path) -> None:
+    # Standard base64 tokens may contain '/', so the length the system refuses decides.
+    pasted = f"{tmp_path}/{PASTED}"
+    message = read_error(Secret("file", pasted))
+    assert "File name too long" in message
+    assert token_pieces(message) == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        FileNotFoundError(2, "No such file or directory"),
+        PermissionError(13, "Permission denied"),
+        IsADirectoryError(21, "Is a directory"),
+        OSError(5, "Input/output error"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        ValueError("embedded null byte"),
+    ],
+    ids=lambda refusal: type(refusal).__name__ + str(getattr(refusal, "errno", "")),
+)
+def test_every_way_opening_a_token_like_path_fails_keeps_it_hidden(
+    monkeypatch: pytest.MonkeyPatch, refusal: Exception
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr("kb4_exporter.secrets.open", refuse, raising=False)
+    message = read_error(Secret("file", PASTED))
+    assert message.startswith("token file ")
+    assert "its name is not shown" in message
+    assert token_pieces(message) == []
+
+
+@pytest.mark.parametrize("text", ["", "two words\n", "tok\x01en-value\n"])
+def test_a_readable_file_with_a_token_like_name_is_not_named_in_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = PASTED[:60]
+    token_file(tmp_path, text, name=name)
+    message = read_error(Secret("file", name))
+    assert token_pieces(message, name) == []
+
+
+def test_a_token_like_file_name_is_hidden_in_the_permission_warning_and_description(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = PASTED[:60]
+    token_file(tmp_path, SENTINEL, mode=0o644, name=name)
+    secret = Secret("file", name)
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+        assert secret.read() == SENTINEL
+    assert "readable by other users" in caplog.text
+    shown = caplog.text + secret.describe() + repr(secret)
+    assert token_pieces(shown, name) == []
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "0123456789ABCDEF0123456789ABCDEF01234567",  # a hex token: valid variable syntax
+        "abcdefghijklmnopqrstuvwxyz0123456789abcdef",
+        PASTED,
+    ],
+)
+def test_a_token_pasted_as_a_variable_name_is_not_echoed(pasted: str) -> None:
+    secret = Secret("env", pasted, {})
+    message = read_error(secret)
+    assert message.endswith("is empty or unset")
+    assert token_pieces(message + secret.describe(), pasted) == []
+
+
+def test_long_conventional_variable_names_are_still_shown() -> None:
+    name = "KB4_PHISHER_API_TOKEN_FOR_THE_PRODUCTION_ACCOUNT"
+    secret = Secret("env", name, {})
+    assert read_error(secret) == f"environment variable {name} is empty or unset"
+    assert secret.describe() == f"env ${name}"
+
+
+# --- byte order marks and characters a request would refuse --------------------------------
+
+
+def test_a_byte_order_mark_before_the_token_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"\xef\xbb\xbfabcdefghijklmnop1234\r\n")
+    path.chmod(0o600)
+    assert Secret("file", str(path)).read() == "abcdefghijklmnop1234"
+    assert Secret("file", str(path)).problem() is None
+
+
+def test_a_byte_order_mark_before_an_env_token_is_dropped() -> None:
+    secret = Secret("env", "ACME_TOKEN", {"ACME_TOKEN": "\ufeffabcdefghijklmnop1234\n"})
+    assert secret.read() == "abcdefghijklmnop1234"
+
+
+@pytest.mark.parametrize(
+    ("token", "described"),
+    [
+        ("abc\x01defghij", "U+0001 at position 4"),
+        ("abc\u200bdefghij", "U+200B at position 4"),
+        ("t\u00f6kendefghij", "U+00F6 at position 2"),
+        ("abcdefghij\x7f", "U+007F at position 11"),
+    ],
+)
+def test_a_token_a_request_would_refuse_is_a_problem_that_does_not_echo_it(
+    tmp_path: Path, token: str, described: str
+) -> None:
+    path = token_file(tmp_path, token + "\n")
+    from_file = Secret("file", str(path))
+    from_env = Secret("env", "ACME_TOKEN", {"ACME_TOKEN": token})
+    for secret, where in ((from_file, f"token file {path}"), (from_env, "variable ACME_TOKEN")):
+        problem = secret.problem()
+        assert problem is not None
+        assert where in problem and described in problem
+        assert "defghij" not in problem
+
+
+@given(st.text(max_size=40))
+def test_configuration_checks_and_requests_accept_the_same_tokens(token: str) -> None:
+    # A token the configuration check passes must never be refused at request time.
+    stripped = token.removeprefix("\ufeff").strip()
+    accepted_by_check = Secret("env", "ACME_TOKEN", {"ACME_TOKEN": token}).problem() is None
+    session = fakes.unpaced_session("reporting", fakes.BASE_URL, stripped)
+    with requests_mock.Mocker() as mock:
+        mock.get(f"{fakes.BASE_URL}/v1/account", json={})
+        try:
+            session.get_json("/v1/account")
+        except AuthError:
+            sent = False
+        else:
+            sent = mock.last_request.headers["Authorization"] == f"Bearer {stripped}"
+    assert accepted_by_check == sent

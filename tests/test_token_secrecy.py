@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from kb4_exporter.cli import main
+from kb4_exporter.secrets import Secret
 from kb4_exporter.simulator.org import OrgSpec, generate_org
 from kb4_exporter.simulator.server import Fault, PacingLimits, SimulatorServer
 
@@ -110,3 +113,61 @@ def test_server_errors_and_resets_never_show_the_token(
         simulator.set_faults([])
     assert "FAILED" in output
     assert_secret(output)
+
+
+# --- configuration errors: fast, in-process ----------------------------------------------
+
+PASTED_JWT = "eyJhbGciOiJIUzI1NiJ9." + "U0VOVElORUwtcGFzdGVkLWluLXBsYWNlLW9mLWEtcGF0aA" * 10
+
+
+def run_in_process(args: list[str], env: dict[str, str] | None = None) -> Result:
+    base_env = {"KB4_API_TOKEN": "", "KB4_PHISHER_TOKEN": "", "KB4_USER_EVENTS_TOKEN": ""}
+    return CliRunner().invoke(main, args, env={**base_env, **(env or {})}, catch_exceptions=False)
+
+
+def pieces_of(token: str, output: str) -> list[str]:
+    """Every 8-character piece of `token` that `output` shows."""
+    return sorted({token[i : i + 8] for i in range(len(token) - 7)} & _windows(output))
+
+
+def _windows(text: str) -> set[str]:
+    return {text[i : i + 8] for i in range(len(text) - 7)}
+
+
+@pytest.mark.parametrize("command", [["check"], ["serve", "--config.check"], ["once"]])
+def test_a_token_given_in_place_of_its_file_path_is_never_shown(command: list[str]) -> None:
+    result = run_in_process([*command, "--kb4.api-token-file", PASTED_JWT])
+    assert result.exit_code == 2
+    assert "File name too long" in result.output
+    assert pieces_of(PASTED_JWT, result.output) == []
+
+
+def test_a_token_file_with_a_byte_order_mark_passes_the_check_and_reads_without_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"\xef\xbb\xbfabcdefghijklmnop1234\r\n")
+    path.chmod(0o600)
+    checked = run_in_process(["serve", "--config.check", "--kb4.api-token-file", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert "abcdefghijklmnop1234" not in checked.output
+    assert Secret("file", str(path)).read() == "abcdefghijklmnop1234"
+
+
+@pytest.mark.parametrize("token", ["abcdefgh\x01ijklmnop", "abcdefgh\u200bijklmnop"])
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_a_token_a_request_would_refuse_fails_the_configuration_check_unshown(
+    tmp_path: Path, token: str, source: str
+) -> None:
+    path = tmp_path / "token"
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    if source == "file":
+        args, env = ["--kb4.api-token-file", str(path)], {}
+    else:
+        args, env = [], {"KB4_API_TOKEN": token}
+    for command in (["serve", "--config.check"], ["once"]):
+        result = run_in_process([*command, *args], env)
+        assert result.exit_code == 2, result.output
+        assert "holds a character a token cannot have" in result.output
+        assert "ijklmnop" not in result.output and "abcdefgh" not in result.output

@@ -148,6 +148,7 @@ class _EchoingHandler(BaseHTTPRequestHandler):
 
     def _refuse(self) -> None:
         authorization = self.headers.get("Authorization", "")
+        body: dict[str, object]
         if self.path.startswith("/graphql"):
             status, body = 200, {"errors": [{"message": f"Not authorized: {authorization}"}]}
         else:

@@ -2,6 +2,10 @@
 
 One thread accepts connections; each connection gets its own thread, so a slow or
 stalled client only ever holds its own thread, and every read runs against a deadline.
+Connection slots are kept for clients that are being served: a connection that waits
+for a request (new, or kept alive between requests) is closed, oldest first, when a new
+client needs its slot, keep-alive stops near the cap, and a 401 closes the connection.
+So clients that connect and wait, with or without credentials, cannot lock out scrapes.
 The request parser is deliberately small and strict: GET and HEAD on four paths,
 bounded request line and headers, and no byte of the request is echoed back.
 
@@ -22,10 +26,10 @@ import functools
 import gzip
 import hmac
 import html
-import io
 import logging
 import re
 import secrets
+import select
 import selectors
 import socket
 import ssl
@@ -76,13 +80,19 @@ class Limits:
     max_header_line: int = 8192
     max_header_bytes: int = 32768
     max_headers: int = 100
-    # Time for the TLS handshake plus the first request's line and headers.
+    # Time for the TLS handshake plus the first request's line and headers; for later
+    # requests on a kept-alive connection, the time from its first byte to its last header.
     read_timeout: float = 10.0
     # How long a kept-alive connection may wait for its next request.
     idle_timeout: float = 90.0
     # A client that does not read its response is dropped after this long.
     write_timeout: float = 30.0
+    # At the cap a new connection closes the longest-waiting idle one; if every
+    # connection is mid-request, the new one is refused.
     max_connections: int = 256
+    # Keep-alive is offered only while fewer than this share of max_connections are
+    # open: near the cap a connection closes after its response instead of idling.
+    keep_alive_share: float = 0.75
 
 
 # --------------------------------------------------------------------------------------
@@ -248,26 +258,49 @@ class _Request:
         return self.version == b"HTTP/1.1" and not self.has_body and "close" not in tokens
 
 
-class _DeadlineReader(io.RawIOBase):
-    """Socket reads that fail once a deadline passes, however slowly bytes trickle in."""
+class _SocketReader:
+    """Buffered line reads from a socket that fail once a deadline passes, however
+    slowly bytes trickle in. Unlike `io.BufferedReader` it tells whether bytes of a next
+    request are already buffered, which decides if the connection is idle."""
 
     def __init__(self, sock: socket.socket, clock: Clock) -> None:
         self._sock = sock
         self._clock = clock
+        self._buffer = bytearray()
         self.deadline = clock()
 
-    def readable(self) -> bool:
-        return True
+    @property
+    def has_unread(self) -> bool:
+        if self._buffer:
+            return True
+        # TLS may hold decrypted bytes that the socket no longer shows as readable.
+        return isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
 
-    def readinto(self, buffer: Any) -> int:
+    def readline(self, limit: int) -> bytes:
+        """Up to `limit` bytes ending in a newline; fewer, without one, at end of stream."""
+        while True:
+            end = self._buffer.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit or not self._fill():
+                return self._take(limit)
+
+    def _take(self, size: int) -> bytes:
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def _fill(self) -> bool:
         remaining = self.deadline - self._clock()
         if remaining <= 0:
             raise TimeoutError("read deadline passed")
         self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        chunk = self._sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
 
 
-def _read_request(reader: io.BufferedIOBase, limits: Limits) -> _Request | None:
+def _read_request(reader: _SocketReader, limits: Limits) -> _Request | None:
     """Read one request head; None when the client closed an idle connection."""
     line = reader.readline(limits.max_request_line + 1)
     if line in (b"\r\n", b"\n"):  # one stray empty line before a request is allowed
@@ -313,7 +346,7 @@ def _path_of(target: bytes) -> str:
     return text.partition("?")[0].partition("#")[0]
 
 
-def _read_headers(reader: io.BufferedIOBase, limits: Limits) -> dict[str, str]:
+def _read_headers(reader: _SocketReader, limits: Limits) -> dict[str, str]:
     headers: dict[str, str] = {}
     total = 0
     while True:
@@ -426,7 +459,21 @@ def _landing_html(page: LandingPage) -> bytes:
 class _Connection:
     sock: socket.socket
     peer: str
+    accepted_at: float
+    # Set while the connection waits for a request and nothing of it has arrived (a new
+    # connection, or one kept alive between requests): only then may it be closed to
+    # admit another client. None while a request is read or answered.
+    waiting_since: float | None
+    evicted: bool = False
     thread: threading.Thread | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ConnectionCounts:
+    """Open connections, and how many of them wait for a request (and may be evicted)."""
+
+    open: int
+    waiting: int
 
 
 class ExporterServer:
@@ -457,7 +504,8 @@ class ExporterServer:
         self._stopping = threading.Event()
         self._connections: dict[int, _Connection] = {}
         self._connections_lock = threading.Lock()
-        self._at_capacity_logged = False
+        self._refusing_logged = False
+        self._evicting_logged = False
         self._previous_switch_interval: float | None = None
         self._handlers: Mapping[str, Callable[[_Request], _Response]] = {
             "/": self._landing_page,
@@ -529,6 +577,11 @@ class ExporterServer:
             host = f"[{host}]"
         return f"{scheme}://{host}:{self.port}"
 
+    def connection_counts(self) -> ConnectionCounts:
+        with self._connections_lock:
+            waiting = sum(c.waiting_since is not None for c in self._connections.values())
+            return ConnectionCounts(open=len(self._connections), waiting=waiting)
+
     # -- accepting ---------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
@@ -548,19 +601,11 @@ class ExporterServer:
                 self._start_connection(sock, _format_peer(address))
 
     def _start_connection(self, sock: socket.socket, peer: str) -> None:
-        connection = _Connection(sock, peer)
-        with self._connections_lock:
-            if len(self._connections) >= self._limits.max_connections:
-                if not self._at_capacity_logged:
-                    log.warning(
-                        "connection limit (%d) reached; refusing new connections",
-                        self._limits.max_connections,
-                    )
-                    self._at_capacity_logged = True
-                sock.close()
-                return
-            self._at_capacity_logged = False
-            self._connections[id(connection)] = connection
+        now = self._clock()
+        connection = _Connection(sock, peer, accepted_at=now, waiting_since=now)
+        if not self._admit(connection):
+            sock.close()
+            return
         connection.thread = threading.Thread(
             target=self._serve_connection, args=(connection,), name="kb4-http", daemon=True
         )
@@ -572,14 +617,89 @@ class ExporterServer:
             with self._connections_lock:
                 self._connections.pop(id(connection), None)
 
+    def _admit(self, connection: _Connection) -> bool:
+        """Register a new connection, at the cap in place of the longest-waiting one."""
+        limit = self._limits.max_connections
+        with self._connections_lock:
+            if len(self._connections) < limit:
+                self._refusing_logged = self._evicting_logged = False
+            else:
+                victim = self._longest_waiting()
+                if victim is None:
+                    if not self._refusing_logged:
+                        log.warning(
+                            "connection limit (%d) reached and every connection is busy; "
+                            "refusing new connections",
+                            limit,
+                        )
+                        self._refusing_logged = True
+                    return False
+                if not self._evicting_logged:
+                    log.warning(
+                        "connection limit (%d) reached; closing idle connections to admit new ones",
+                        limit,
+                    )
+                    self._evicting_logged = True
+                log.debug("closing idle connection of %s for a new client", victim.peer)
+                self._evict(victim)
+            self._connections[id(connection)] = connection
+        return True
+
+    def _longest_waiting(self) -> _Connection | None:
+        # Caller holds the lock. A waiting connection whose socket is readable has bytes of
+        # a request its thread has not picked up yet: it is busy, not idle.
+        waiting = [c for c in self._connections.values() if c.waiting_since is not None]
+        waiting.sort(key=lambda c: c.waiting_since or 0.0)
+        return next((c for c in waiting if not _readable(c.sock, 0.0)), None)
+
+    def _evict(self, connection: _Connection) -> None:
+        # Caller holds the lock. Shutting the socket down wakes the connection's thread,
+        # which sees the flag and closes the socket.
+        connection.evicted = True
+        connection.waiting_since = None
+        del self._connections[id(connection)]
+        _shutdown_quietly(connection.sock)
+
+    def _wait_for_request(self, connection: _Connection, deadline: float) -> bool:
+        """Wait, evictable, for the first bytes of a request; False to close the connection."""
+        with self._connections_lock:
+            if connection.waiting_since is None:
+                connection.waiting_since = self._clock()
+        remaining = deadline - self._clock()
+        if remaining <= 0 or not _readable(connection.sock, remaining):
+            return False
+        # The bytes stay unread in the socket until the connection is marked busy, so an
+        # eviction racing with their arrival sees them and passes this connection by.
+        with self._connections_lock:
+            if connection.evicted:
+                return False
+            connection.waiting_since = None
+        return True
+
+    def _keep_alive_offered(self, request: _Request, response: _Response) -> bool:
+        if not request.keep_alive or self._stopping.is_set():
+            return False
+        # A client without valid credentials gets no idle slot to hold.
+        if response.status == HTTPStatus.UNAUTHORIZED:
+            return False
+        limits = self._limits
+        with self._connections_lock:
+            return len(self._connections) < limits.max_connections * limits.keep_alive_share
+
     # -- one connection ----------------------------------------------------------------
 
     def _serve_connection(self, connection: _Connection) -> None:
         try:
+            # The TLS handshake and the first request share one deadline from accept.
+            deadline = connection.accepted_at + self._limits.read_timeout
             config = self._web_config.current()
-            if config.tls is not None and not self._secure(connection, config.tls):
+            if config.tls is not None and not (
+                # Until the client's hello arrives the connection is idle and evictable.
+                self._wait_for_request(connection, deadline)
+                and self._secure(connection, config.tls, deadline)
+            ):
                 return
-            self._serve_requests(connection)
+            self._serve_requests(connection, deadline)
         except Exception:
             log.exception("unexpected error serving %s", connection.peer)
         finally:
@@ -587,9 +707,12 @@ class ExporterServer:
             with self._connections_lock:
                 self._connections.pop(id(connection), None)
 
-    def _secure(self, connection: _Connection, tls: TLSSettings) -> bool:
+    def _secure(self, connection: _Connection, tls: TLSSettings, deadline: float) -> bool:
         raw = connection.sock
-        raw.settimeout(self._limits.read_timeout)
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            return False
+        raw.settimeout(remaining)
         try:
             wrapped = tls.ssl_context.wrap_socket(
                 raw, server_side=True, do_handshake_on_connect=False
@@ -611,13 +734,20 @@ class ExporterServer:
             return False
         return True
 
-    def _serve_requests(self, connection: _Connection) -> None:
+    def _serve_requests(self, connection: _Connection, first_deadline: float) -> None:
         sock = connection.sock
-        raw_reader = _DeadlineReader(sock, self._clock)
-        reader = io.BufferedReader(raw_reader)
-        timeout = self._limits.read_timeout
+        reader = _SocketReader(sock, self._clock)
+        wait_deadline = first_deadline
+        first_request = True
         while not self._stopping.is_set():
-            raw_reader.deadline = self._clock() + timeout
+            # Bytes already buffered are a pipelined request: the connection stays busy.
+            if not reader.has_unread and not self._wait_for_request(connection, wait_deadline):
+                return
+            # The first request's head is due by the accept deadline; a later one gets
+            # read_timeout from its first byte.
+            reader.deadline = (
+                first_deadline if first_request else self._clock() + self._limits.read_timeout
+            )
             try:
                 request = _read_request(reader, self._limits)
             except _HttpError as exc:
@@ -628,14 +758,15 @@ class ExporterServer:
             if request is None:
                 return
             response = self._respond(request)
-            keep_alive = request.keep_alive and not self._stopping.is_set()
+            keep_alive = self._keep_alive_offered(request, response)
             if not self._send(
                 sock, response, head_only=request.method == "HEAD", keep_alive=keep_alive
             ):
                 return
             if not keep_alive:
                 return
-            timeout = self._limits.idle_timeout
+            first_request = False
+            wait_deadline = self._clock() + self._limits.idle_timeout
 
     def _send(
         self, sock: socket.socket, response: _Response, *, head_only: bool, keep_alive: bool
@@ -714,6 +845,16 @@ def _san_allowed(peer_cert: Mapping[str, Any] | None, allowed: frozenset[str]) -
 def _format_peer(address: Any) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether the socket has bytes to read, or is closed, within `timeout` seconds."""
+    poller = select.poll()
+    try:
+        poller.register(sock, select.POLLIN)
+    except ValueError:  # already closed: nothing to wait for
+        return True
+    return bool(poller.poll(max(0.0, timeout) * 1000))
 
 
 def _shutdown_quietly(sock: socket.socket) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
-import itertools
 import logging
 import os
 import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ import trustme
 from kb4_exporter.server import (
     SCRAPE_SWITCH_INTERVAL,
     BasicAuthenticator,
+    ConnectionCounts,
     ExporterServer,
     LandingPage,
     Limits,
@@ -482,42 +483,41 @@ def test_stalled_client_does_not_block_scrapes(plain: Running) -> None:
         partial.close()
 
 
-class SteppingClock:
-    """Moves `step` seconds on every reading: a client that is always too slow."""
-
-    def __init__(self, step: float) -> None:
-        self._counter = itertools.count()
-        self._step = step
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return next(self._counter) * self._step
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for the server to reach a state; fail after `timeout` seconds of real time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the server did not reach the expected state"
+        threading.Event().wait(0.005)
 
 
 def test_trickling_client_is_cut_off_at_the_read_deadline(
     start_server: Callable[..., Running],
 ) -> None:
-    # Deadline = start + 10 s; each read moves the clock 6 s, so the second read of a
-    # request that is not complete yet is already too late.
-    running = start_server(limits=Limits(read_timeout=10.0), clock=SteppingClock(6.0))
+    clock = Clock()
+    running = start_server(limits=Limits(read_timeout=10.0), clock=clock)
     with running.raw() as sock:
-        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line: incomplete
+        sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+        reading = ConnectionCounts(open=1, waiting=0)
+        wait_until(lambda: running.server.connection_counts() == reading)
+        clock.now = 10.5  # the head was due 10 s after accept
+        sock.sendall(b"Host: x\r\n")  # one more byte in time would not help
         assert sock.recv(100) == b""  # closed by the server, not answered
 
 
-def test_connection_limit_refuses_extra_connections(
+def test_connection_limit_refuses_extra_connections_when_all_are_busy(
     start_server: Callable[..., Running], caplog: pytest.LogCaptureFixture
 ) -> None:
     running = start_server(limits=Limits(max_connections=1))
     with caplog.at_level(logging.WARNING, logger="kb4_exporter.server"):
         holder = running.raw()
-        holder.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert holder.recv(4096).startswith(b"HTTP/1.1 200")  # registered and kept alive
+        holder.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n")  # mid-request: busy
         with running.raw() as extra:
             assert extra.recv(100) == b""
+        holder.sendall(b"Connection: close\r\n\r\n")
+        assert holder.recv(4096).startswith(b"HTTP/1.1 200")  # never evicted
         holder.close()
-    assert "connection limit (1) reached" in caplog.text
+    assert "connection limit (1) reached and every connection is busy" in caplog.text
 
 
 def test_shutdown_closes_idle_connections_and_the_port(plain: Running) -> None:

@@ -98,13 +98,20 @@ def unsendable_reason(token: str) -> str | None:
     )
 
 
-# Redaction also catches a cut-off copy of a token (a server or library may shorten
-# what it echoes, and one cut can leave the token's start at the end of a string). Any
-# run of at least this many leading token characters is redacted, extended for as long
-# as the text keeps matching the token. Eight characters of a random token are rare in
-# ordinary text, and a shorter cut-off start gives away at most seven characters (for a
-# JWT, only part of its public header).
+# Redaction also catches a cut-off copy of a token: a server, a proxy or a library may
+# shorten what it echoes. A copy is recognised by its start, which must match the token's:
+# - the whole token, anywhere;
+# - at least MIN_REDACTED_RUN leading characters, anywhere: that many characters of a
+#   token do not occur in ordinary text by chance;
+# - at least MIN_REDACTED_PREFIX leading characters where a cut leaves them: at the end
+#   of the text or right before an ellipsis.
+# A shorter run anywhere else is left alone, so a token that starts like a word (a demo
+# token such as "reporting-...") does not mangle every line that uses the word. What a
+# cut can still leave is at most seven leading characters (for a JWT, part of its public
+# header), or fifteen followed by other text.
 MIN_REDACTED_PREFIX = 8
+MIN_REDACTED_RUN = 16
+_CUT_MARKS = ("…", "...")
 
 
 def redact(text: str, tokens: Iterable[str]) -> str:
@@ -142,8 +149,13 @@ def _token_spans(text: str, token: str) -> Iterable[tuple[int, int]]:
         end = start + len(head)
         while end - start < len(token) and end < len(text) and text[end] == token[end - start]:
             end += 1
-        yield start, end
-        start = text.find(head, end)
+        run = end - start
+        cut = end == len(text) or text.startswith(_CUT_MARKS, end)
+        if run == len(token) or run >= MIN_REDACTED_RUN or cut:
+            yield start, end
+            start = text.find(head, end)
+        else:
+            start = text.find(head, start + 1)
 
 
 # "Paths" this long without a directory part are never echoed: API tokens are long.

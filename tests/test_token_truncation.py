@@ -129,6 +129,26 @@ def test_an_echoed_token_is_redacted_before_message_and_request_id_are_cut(
 
 
 @pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (302, {"Location": f"https://elsewhere.example/?t={REPORTING_TOKEN}"}),
+        (200, {"Content-Type": f"text/plain; t={REPORTING_TOKEN}"}),
+    ],
+    ids=["Location", "Content-Type"],
+)
+def test_an_echoed_token_in_other_quoted_headers_is_redacted(
+    requests_mock: rm.Mocker, status: int, headers: dict[str, str]
+) -> None:
+    url = f"{fakes.BASE_URL}/v1/account"
+    requests_mock.get(url, status_code=status, text="not json", headers=headers)
+    session = fakes.unpaced_session("reporting", fakes.BASE_URL, REPORTING_TOKEN)
+    with pytest.raises(BadResponseError) as caught:
+        session.get_json("/v1/account")
+    assert f"t={REDACTED}" in str(caught.value)
+    assert leaked_pieces(str(caught.value), REPORTING_TOKEN) == []
+
+
+@pytest.mark.parametrize(
     ("wording", "error_type"),
     [("Not authorized: ", AuthError), ("query failed for ", BadResponseError)],
 )

@@ -396,7 +396,7 @@ class PacedSession:
         # The decoder recurses per nesting level: a body nested deeper than the
         # interpreter's limit raises RecursionError, not ValueError.
         except (ValueError, RecursionError):
-            content_type = response.headers.get("Content-Type", "none")
+            content_type = _header_value(response, "Content-Type", token) or "none"
             failure = _Failure(
                 BadResponseError,
                 f"HTTP {response.status_code} but the body is not JSON "

@@ -47,6 +47,27 @@ _FIXES = {
 }
 
 
+# Where a fix depends on which API failed: each has its own token and host.
+_API_FIXES = {
+    ("phisher", "auth"): "the PhishER token is wrong or expired (it is separate from the "
+    "Reporting token: a PhishER product API token): check --phisher.token-file",
+    ("phisher", "forbidden"): "the PhishER token is valid but not allowed this query: check "
+    "that the account has PhishER and the token is scoped to it",
+    ("phisher", "not_found"): "wrong PhishER URL: it follows the region (e.g. "
+    "https://eu.knowbe4.com/graphql); set --kb4.region or --phisher.url",
+    ("user_events", "auth"): "the User Event API key is wrong or expired (it is separate from "
+    "the Reporting token, created in the User Event API Management Console): check "
+    "--user-events.token-file",
+    ("user_events", "forbidden"): "the User Event API key is not allowed this call: the API "
+    "needs a Platinum or Diamond subscription",
+    ("user_events", "not_found"): "wrong User Event API URL: set --user-events.url",
+}
+
+
+def _fix(api: str, reason: str) -> str:
+    return _API_FIXES.get((api, reason)) or _FIXES.get(reason, "see the message above")
+
+
 def exit_code(error: ApiError) -> int:
     return _EXIT_BY_REASON.get(error.reason, EXIT_API)
 
@@ -75,7 +96,7 @@ def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..
     try:
         info = refresher.reporting.account()
     except ApiError as err:
-        _report_failure(echo, "Reporting API", err)
+        _report_failure(echo, "Reporting API", "reporting", err)
         results.append(exit_code(err))
     else:
         echo(f"  organisation:       {info.name or '(unnamed)'}")
@@ -99,7 +120,7 @@ def _check_phisher(
     try:
         total = client.total_count()
     except ApiError as err:
-        _report_failure(echo, f"PhishER at {account.phisher.url}", err)
+        _report_failure(echo, f"PhishER at {account.phisher.url}", "phisher", err)
         return exit_code(err)
     echo(f"  PhishER:            reachable at {account.phisher.url} ({total} messages)")
     _serves(echo, "PhishER token", PHISHER_KRIS)
@@ -115,7 +136,7 @@ def _check_user_events(
     try:
         total = client.total_count()
     except ApiError as err:
-        _report_failure(echo, f"User Event API at {account.user_events.url}", err)
+        _report_failure(echo, f"User Event API at {account.user_events.url}", "user_events", err)
         return exit_code(err)
     count = "unknown" if total is None else str(total)
     echo(f"  User Event API:     reachable at {account.user_events.url} ({count} events)")
@@ -127,7 +148,7 @@ def _serves(echo: Callable[..., None], token: str, slugs: tuple[str, ...]) -> No
     echo(f"    KRIs this {token} serves: {', '.join(slugs)}")
 
 
-def _report_failure(echo: Callable[..., None], what: str, error: ApiError) -> None:
-    fix = _FIXES.get(error.reason, "see the message above")
+def _report_failure(echo: Callable[..., None], what: str, api: str, error: ApiError) -> None:
+    fix = _fix(api, error.reason)
     echo(f"  {what}: FAILED ({error.reason}): {scrub(str(error))}", err=True)
     echo(f"  fix: {fix}", err=True)

@@ -155,7 +155,20 @@ def test_check_phisher_failure_is_reported(requests_mock: requests_mock.Mocker) 
     requests_mock.post(fakes.PHISHER_URL, status_code=401)
     result = run(["check"])
     assert result.exit_code == 3
-    assert "PhishER" in result.output
+    # The fix names the PhishER token, not the Reporting one that worked.
+    assert "fix: the PhishER token is wrong or expired" in result.output
+    assert "Reporting API access" not in result.output
+
+
+def test_check_user_event_api_failure_names_its_own_key(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    requests_mock.get("https://api.events.knowbe4.com/events", status_code=401)
+    result = run(["check"], env={"KB4_USER_EVENTS_TOKEN": "user-events-SENTINEL-0003"})
+    assert result.exit_code == 3
+    assert "fix: the User Event API key is wrong or expired" in result.output
+    assert "Reporting API access" not in result.output
 
 
 def test_check_reports_every_api_and_the_kris_each_token_serves(

@@ -27,6 +27,7 @@ import gzip
 import hmac
 import html
 import logging
+import operator
 import re
 import secrets
 import select
@@ -90,8 +91,8 @@ class Limits:
     # At the cap a new connection closes the longest-waiting idle one; if every
     # connection is mid-request, the new one is refused.
     max_connections: int = 256
-    # Keep-alive is offered only while fewer than this share of max_connections are
-    # open: near the cap a connection closes after its response instead of idling.
+    # Keep-alive is offered only while at most this share of max_connections is open:
+    # nearer the cap a connection closes after its response instead of idling.
     keep_alive_share: float = 0.75
 
 
@@ -476,6 +477,104 @@ class ConnectionCounts:
     waiting: int
 
 
+class _ConnectionSlots:
+    """The open connections, up to `max_connections`.
+
+    Slots go to clients being served. A connection waiting for a request with nothing of
+    it received (new, or kept alive between requests) holds its slot only until a new
+    client needs it: at the cap the longest-waiting one is closed, the way nginx reuses
+    idle connections. Only when every connection is mid-request is a new one refused.
+    """
+
+    def __init__(self, limits: Limits, clock: Clock) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open: dict[int, _Connection] = {}
+        self._refusing_logged = False
+        self._evicting_logged = False
+
+    def admit(self, connection: _Connection) -> bool:
+        limit = self._limits.max_connections
+        with self._lock:
+            if len(self._open) < limit:
+                self._refusing_logged = self._evicting_logged = False
+            else:
+                victim = self._longest_waiting()
+                if victim is None:
+                    if not self._refusing_logged:
+                        log.warning(
+                            "connection limit (%d) reached and every connection is busy; "
+                            "refusing new connections",
+                            limit,
+                        )
+                        self._refusing_logged = True
+                    return False
+                if not self._evicting_logged:
+                    log.warning(
+                        "connection limit (%d) reached; closing idle connections to admit new ones",
+                        limit,
+                    )
+                    self._evicting_logged = True
+                log.debug("closing idle connection of %s for a new client", victim.peer)
+                self._evict(victim)
+            self._open[id(connection)] = connection
+        return True
+
+    def release(self, connection: _Connection) -> None:
+        with self._lock:
+            self._open.pop(id(connection), None)
+
+    def replace_socket(self, connection: _Connection, sock: socket.socket) -> None:
+        with self._lock:
+            connection.sock = sock
+
+    def connections(self) -> list[_Connection]:
+        with self._lock:
+            return list(self._open.values())
+
+    def counts(self) -> ConnectionCounts:
+        with self._lock:
+            waiting = sum(c.waiting_since is not None for c in self._open.values())
+            return ConnectionCounts(open=len(self._open), waiting=waiting)
+
+    def wait_for_request(self, connection: _Connection, deadline: float) -> bool:
+        """Wait, evictable, for the first bytes of a request; False to close the connection."""
+        with self._lock:
+            if connection.waiting_since is None:
+                connection.waiting_since = self._clock()
+        remaining = deadline - self._clock()
+        if remaining <= 0 or not _readable(connection.sock, remaining):
+            return False
+        # The bytes stay unread in the socket until the connection is marked busy, so an
+        # eviction racing with their arrival sees them and passes this connection by.
+        with self._lock:
+            if connection.evicted:
+                return False
+            connection.waiting_since = None
+        return True
+
+    def keep_alive_allowed(self) -> bool:
+        limits = self._limits
+        with self._lock:
+            return len(self._open) <= limits.max_connections * limits.keep_alive_share
+
+    def _longest_waiting(self) -> _Connection | None:
+        # A waiting connection whose socket is readable has bytes of a request its thread
+        # has not picked up yet: it is busy, not idle.
+        waiting = [(c.waiting_since, c) for c in self._open.values() if c.waiting_since is not None]
+        waiting.sort(key=operator.itemgetter(0))
+        return next((c for _, c in waiting if not _readable(c.sock, 0.0)), None)
+
+    def _evict(self, connection: _Connection) -> None:
+        # Shutting the socket down wakes the connection's thread, which sees the flag and
+        # closes the socket.
+        connection.evicted = True
+        connection.waiting_since = None
+        del self._open[id(connection)]
+        _shutdown_quietly(connection.sock)
+
+
 class ExporterServer:
     """Serves the exporter's endpoints over HTTP or HTTPS until `shutdown()`."""
 
@@ -502,10 +601,7 @@ class ExporterServer:
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._connections: dict[int, _Connection] = {}
-        self._connections_lock = threading.Lock()
-        self._refusing_logged = False
-        self._evicting_logged = False
+        self._slots = _ConnectionSlots(self._limits, clock)
         self._previous_switch_interval: float | None = None
         self._handlers: Mapping[str, Callable[[_Request], _Response]] = {
             "/": self._landing_page,
@@ -545,8 +641,7 @@ class ExporterServer:
             self._wakeup_writer.close()
         if self._listener is not None:
             self._listener.close()
-        with self._connections_lock:
-            connections = list(self._connections.values())
+        connections = self._slots.connections()
         for connection in connections:
             _shutdown_quietly(connection.sock)
         deadline = time.monotonic() + timeout
@@ -578,9 +673,7 @@ class ExporterServer:
         return f"{scheme}://{host}:{self.port}"
 
     def connection_counts(self) -> ConnectionCounts:
-        with self._connections_lock:
-            waiting = sum(c.waiting_since is not None for c in self._connections.values())
-            return ConnectionCounts(open=len(self._connections), waiting=waiting)
+        return self._slots.counts()
 
     # -- accepting ---------------------------------------------------------------------
 
@@ -603,7 +696,7 @@ class ExporterServer:
     def _start_connection(self, sock: socket.socket, peer: str) -> None:
         now = self._clock()
         connection = _Connection(sock, peer, accepted_at=now, waiting_since=now)
-        if not self._admit(connection):
+        if not self._slots.admit(connection):
             sock.close()
             return
         connection.thread = threading.Thread(
@@ -614,77 +707,7 @@ class ExporterServer:
         except RuntimeError:  # the system is out of threads: drop this one connection
             log.error("cannot start a thread for %s; closing its connection", peer)
             sock.close()
-            with self._connections_lock:
-                self._connections.pop(id(connection), None)
-
-    def _admit(self, connection: _Connection) -> bool:
-        """Register a new connection, at the cap in place of the longest-waiting one."""
-        limit = self._limits.max_connections
-        with self._connections_lock:
-            if len(self._connections) < limit:
-                self._refusing_logged = self._evicting_logged = False
-            else:
-                victim = self._longest_waiting()
-                if victim is None:
-                    if not self._refusing_logged:
-                        log.warning(
-                            "connection limit (%d) reached and every connection is busy; "
-                            "refusing new connections",
-                            limit,
-                        )
-                        self._refusing_logged = True
-                    return False
-                if not self._evicting_logged:
-                    log.warning(
-                        "connection limit (%d) reached; closing idle connections to admit new ones",
-                        limit,
-                    )
-                    self._evicting_logged = True
-                log.debug("closing idle connection of %s for a new client", victim.peer)
-                self._evict(victim)
-            self._connections[id(connection)] = connection
-        return True
-
-    def _longest_waiting(self) -> _Connection | None:
-        # Caller holds the lock. A waiting connection whose socket is readable has bytes of
-        # a request its thread has not picked up yet: it is busy, not idle.
-        waiting = [c for c in self._connections.values() if c.waiting_since is not None]
-        waiting.sort(key=lambda c: c.waiting_since or 0.0)
-        return next((c for c in waiting if not _readable(c.sock, 0.0)), None)
-
-    def _evict(self, connection: _Connection) -> None:
-        # Caller holds the lock. Shutting the socket down wakes the connection's thread,
-        # which sees the flag and closes the socket.
-        connection.evicted = True
-        connection.waiting_since = None
-        del self._connections[id(connection)]
-        _shutdown_quietly(connection.sock)
-
-    def _wait_for_request(self, connection: _Connection, deadline: float) -> bool:
-        """Wait, evictable, for the first bytes of a request; False to close the connection."""
-        with self._connections_lock:
-            if connection.waiting_since is None:
-                connection.waiting_since = self._clock()
-        remaining = deadline - self._clock()
-        if remaining <= 0 or not _readable(connection.sock, remaining):
-            return False
-        # The bytes stay unread in the socket until the connection is marked busy, so an
-        # eviction racing with their arrival sees them and passes this connection by.
-        with self._connections_lock:
-            if connection.evicted:
-                return False
-            connection.waiting_since = None
-        return True
-
-    def _keep_alive_offered(self, request: _Request, response: _Response) -> bool:
-        if not request.keep_alive or self._stopping.is_set():
-            return False
-        # A client without valid credentials gets no idle slot to hold.
-        if response.status == HTTPStatus.UNAUTHORIZED:
-            return False
-        limits = self._limits
-        with self._connections_lock:
-            return len(self._connections) < limits.max_connections * limits.keep_alive_share
+            self._slots.release(connection)
 
     # -- one connection ----------------------------------------------------------------
 
@@ -695,7 +718,7 @@ class ExporterServer:
             config = self._web_config.current()
             if config.tls is not None and not (
                 # Until the client's hello arrives the connection is idle and evictable.
-                self._wait_for_request(connection, deadline)
+                self._slots.wait_for_request(connection, deadline)
                 and self._secure(connection, config.tls, deadline)
             ):
                 return
@@ -704,8 +727,7 @@ class ExporterServer:
             log.exception("unexpected error serving %s", connection.peer)
         finally:
             _close_quietly(connection.sock)
-            with self._connections_lock:
-                self._connections.pop(id(connection), None)
+            self._slots.release(connection)
 
     def _secure(self, connection: _Connection, tls: TLSSettings, deadline: float) -> bool:
         raw = connection.sock
@@ -720,8 +742,7 @@ class ExporterServer:
         except (ssl.SSLError, OSError) as exc:
             log.debug("TLS setup for %s failed: %s", connection.peer, exc)
             return False
-        with self._connections_lock:
-            connection.sock = wrapped
+        self._slots.replace_socket(connection, wrapped)
         try:
             wrapped.do_handshake()
         except (ssl.SSLError, OSError) as exc:
@@ -741,7 +762,9 @@ class ExporterServer:
         first_request = True
         while not self._stopping.is_set():
             # Bytes already buffered are a pipelined request: the connection stays busy.
-            if not reader.has_unread and not self._wait_for_request(connection, wait_deadline):
+            if not reader.has_unread and not self._slots.wait_for_request(
+                connection, wait_deadline
+            ):
                 return
             # The first request's head is due by the accept deadline; a later one gets
             # read_timeout from its first byte.
@@ -767,6 +790,14 @@ class ExporterServer:
                 return
             first_request = False
             wait_deadline = self._clock() + self._limits.idle_timeout
+
+    def _keep_alive_offered(self, request: _Request, response: _Response) -> bool:
+        if not request.keep_alive or self._stopping.is_set():
+            return False
+        # A client without valid credentials gets no idle slot to hold.
+        if response.status == HTTPStatus.UNAUTHORIZED:
+            return False
+        return self._slots.keep_alive_allowed()
 
     def _send(
         self, sock: socket.socket, response: _Response, *, head_only: bool, keep_alive: bool

@@ -247,21 +247,28 @@ def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients]
     A PST without `started_at` is outside the window. A PST whose recipients were skipped
     because its summary counts show no clicks and no reports is known to have none, so it
     yields an empty summary; a PST that may have clicks or reports but whose recipients are
-    missing (e.g. a truncated fetch) is unknown and left out. None when PSTs or recipients
-    were never fetched.
+    missing (e.g. a failed or truncated fetch) is unknown and left out. None when PSTs or
+    recipients were never fetched, and when no PST that may have clicks or reports is
+    known although some exist: the quiet PSTs alone would make a fake zero.
     """
     if snapshot.security_tests is None or snapshot.recipients is None:
         return None
     cutoff = now - PST_WINDOW
     known: dict[int, PstRecipients] = {}
+    fetched = unknown = 0
     for pst in snapshot.security_tests:
         if pst.started_at is None or pst.started_at < cutoff or pst.pst_id in known:
             continue
         summary = snapshot.recipients.get(pst.pst_id)
         if summary is not None:
             known[pst.pst_id] = summary
+            fetched += 1
         elif not pst.may_have_clicks_or_reports:
             known[pst.pst_id] = PstRecipients(pst.pst_id, frozenset(), (), 0)
+        else:
+            unknown += 1
+    if unknown and not fetched:
+        return None
     return list(known.values())
 
 

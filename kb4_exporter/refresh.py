@@ -294,21 +294,26 @@ class AccountRefresher:
         in_window.sort(key=lambda t: t.started_at or 0.0, reverse=True)
         cache: dict[int, CachedRecipients] = {}
         failed: ApiError | None = None
+        stop: ApiError | None = None
         truncated = False
         started = self._clock()
         for pst in in_window:
             if not pst.may_have_clicks_or_reports:
                 continue
             cached = self._recipient_cache.get(pst.pst_id)
-            if cached is not None and (failed is not None or cached.still_valid(pst, now)):
+            if cached is not None and (stop is not None or cached.still_valid(pst, now)):
                 cache[pst.pst_id] = cached
                 continue
-            if failed is not None:
+            if stop is not None:
                 continue
             try:
                 listing = self._reporting.recipients(pst.pst_id)
             except ApiError as err:
-                failed = err
+                # One PST's failure (a 404 for a PST deleted since the listing, say) must
+                # not starve the others; only a failure every call would share stops here.
+                failed = failed or err
+                if err.reason in _STOPPING_REASONS:
+                    stop = err
                 # Like every other source, a failed fetch keeps the last good data.
                 if cached is not None:
                     cache[pst.pst_id] = cached
@@ -319,7 +324,6 @@ class AccountRefresher:
         self._recipient_cache = cache
         run.finish("recipients", started, failed, truncated)
         summaries = {pst_id: entry.summary for pst_id, entry in cache.items()}
-        stop = failed if failed is not None and failed.reason in _STOPPING_REASONS else None
         return summaries, stop
 
     def _apply_seat_budgets(self, seats: int | None) -> None:

@@ -231,6 +231,21 @@ def test_budget_exhaustion_stops_early_and_flags_truncation(
     assert runtime.view().apis[0].budget_remaining == 0
 
 
+def test_budget_running_out_among_the_recipients_flags_them_truncated(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    # Six listings, then the newest PST's recipients; the budget ends before PST 11's.
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=7))
+    runtime.refresher.refresh_core()
+    assert [p for p in paths(api) if p.endswith("/recipients")] == [
+        "/v1/phishing/security_tests/12/recipients"
+    ]
+    results = runtime.refresher.results
+    assert results.errors[("recipients", "budget_exhausted")] == 1
+    assert results.sources["recipients"].truncated and not results.sources["recipients"].up
+    assert results.sources["security_tests"].up and not results.sources["security_tests"].truncated
+
+
 def test_seats_set_the_daily_budget(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
@@ -370,3 +385,37 @@ def test_a_negative_seat_count_fails_the_account_source_and_nothing_else(
     assert not results.sources["account"].up
     assert results.sources["users"].up
     assert results.snapshot.account is not None and results.snapshot.account.seats == 4
+
+
+def test_one_psts_failing_recipients_do_not_starve_the_older_psts(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    # PST 12 (the newest) was deleted after the listing: its recipients are a 404.
+    api.get(f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients", status_code=404)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    fetched = [p for p in paths(api) if p.endswith("/recipients")]
+    assert fetched == [
+        "/v1/phishing/security_tests/12/recipients",
+        "/v1/phishing/security_tests/11/recipients",
+    ]
+    results = runtime.refresher.results
+    assert results.errors == {("recipients", "not_found"): 1}
+    assert not results.sources["recipients"].up
+    # PST 11 alone: its report delay is known, and nobody clicked in two known PSTs.
+    values = kri_values(results.kris)
+    assert values["kb4_phish_time_to_report_hours"] == 3600.0
+    assert values["kb4_repeat_clickers_90d"] == 0
+
+
+def test_repeat_clickers_are_absent_when_only_quiet_psts_are_known(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    for pst_id in (11, 12):
+        api.get(f"{fakes.BASE_URL}/v1/phishing/security_tests/{pst_id}/recipients", status_code=500)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    values = kri_values(runtime.refresher.results.kris)
+    # PST 13 had no clicks, but a zero from it alone would hide the unknown PSTs' clickers.
+    assert values["kb4_repeat_clickers_90d"] is None
+    assert values["kb4_phish_time_to_report_hours"] is None

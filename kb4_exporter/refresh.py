@@ -121,10 +121,12 @@ class AccountRefresher:
             user_events_enabled=user_events is not None,
             refresh_intervals=intervals,
         )
-        if settings.daily_budget is not None:
-            reporting.session.set_daily_budget(settings.daily_budget)
-            if phisher is not None:
-                phisher.session.set_daily_budget(settings.daily_budget)
+        # Until /v1/account has given the seats, the seatless base budget caps the calls:
+        # an account endpoint that fails (403 on some tenants) must not leave them uncapped.
+        budget = settings.daily_budget if settings.daily_budget is not None else BASE_DAILY_BUDGET
+        reporting.session.set_daily_budget(budget)
+        if phisher is not None:
+            phisher.session.set_daily_budget(budget)
 
     # --- reading -------------------------------------------------------------------
 

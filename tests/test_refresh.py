@@ -419,3 +419,17 @@ def test_repeat_clickers_are_absent_when_only_quiet_psts_are_known(
     # PST 13 had no clicks, but a zero from it alone would hide the unknown PSTs' clickers.
     assert values["kb4_repeat_clickers_90d"] is None
     assert values["kb4_phish_time_to_report_hours"] is None
+
+
+def test_the_base_budget_caps_calls_while_the_seats_are_unknown(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    api.get(f"{fakes.BASE_URL}/v1/account", status_code=403)
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    budgets = {
+        usage.api: (usage.budget_limit, usage.budget_remaining) for usage in runtime.view().apis
+    }
+    sent = len(api.request_history)
+    assert budgets["reporting"] == (2000, 2000 - sent)
+    assert budgets["phisher"] == (2000, 2000)

@@ -62,11 +62,13 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
         refresher.refresh_user_events()
         runtime.save_state()
         results = refresher.results
-        failures += [
-            f"account={results.name} source={source}"
-            for source in results.enabled_sources()
-            if not results.sources[source].up
-        ]
+        for source in results.enabled_sources():
+            if results.sources[source].up:
+                continue
+            reasons = sorted(r for (s, r), count in results.errors.items() if s == source and count)
+            # No reason of its own: the refresh stopped before it, on another source's.
+            why = ",".join(reasons) or "not tried"
+            failures.append(f"account={results.name} source={source} reason={why}")
     body = generate_latest(build_registry(runtimes))
     for runtime in runtimes:
         for session in runtime.sessions:

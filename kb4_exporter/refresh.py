@@ -51,6 +51,12 @@ OPEN_PST_RECIPIENTS_MAX_AGE = 86400.0
 _STOPPING_REASONS = frozenset({"auth", "budget_exhausted", "rate_limited"})
 
 
+def _stops_the_refresh(error: ApiError) -> bool:
+    """A failure every further call of the refresh would share: see _STOPPING_REASONS; and
+    a host no connection could be made to."""
+    return error.reason in _STOPPING_REASONS or error.host_unreachable
+
+
 @dataclass(frozen=True, slots=True)
 class CachedRecipients:
     fingerprint: str
@@ -314,7 +320,7 @@ class AccountRefresher:
                 # One PST's failure (a 404 for a PST deleted since the listing, say) must
                 # not starve the others; only a failure every call would share stops here.
                 failed = failed or err
-                if err.reason in _STOPPING_REASONS:
+                if _stops_the_refresh(err):
                     stop = err
                 # Like every other source, a failed fetch keeps the last good data.
                 if cached is not None:
@@ -379,7 +385,7 @@ class _Run:
             raise
         except ApiError as err:
             self.finish(name, started, err, truncated=False)
-            if err.reason in _STOPPING_REASONS:
+            if _stops_the_refresh(err):
                 raise _StopRefresh(err) from None
             return None
         self.finish(name, started, None, truncated=False)
@@ -393,7 +399,7 @@ class _Run:
             raise
         except ApiError as err:
             self.finish(name, started, err, truncated=err.reason == "budget_exhausted")
-            if err.reason in _STOPPING_REASONS:
+            if _stops_the_refresh(err):
                 raise _StopRefresh(err) from None
             return None
         self.finish(name, started, None, truncated=listing.truncated)

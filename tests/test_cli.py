@@ -92,8 +92,22 @@ def test_once_exits_1_with_one_line_error_when_a_source_fails(
     result = run(["once", "--kb4.requests-per-second", "1000", "--kb4.requests-per-minute", "9999"])
     assert result.exit_code == 1
     error_lines = [line for line in result.stderr.splitlines() if "refresh incomplete" in line]
-    assert error_lines == ["kb4-exporter: refresh incomplete: account=default source=groups"]
+    assert error_lines == [
+        "kb4-exporter: refresh incomplete: account=default source=groups reason=not_found"
+    ]
     assert "kb4_phishing_prone_ratio" in result.stdout  # what succeeded is still printed
+
+
+def test_once_names_sources_a_stopped_refresh_never_tried(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    requests_mock.get(f"{fakes.BASE_URL}/v1/account", status_code=401)
+    result = run(["once"], env=PHISHER_OFF)
+    assert result.exit_code == 1
+    (line,) = [line for line in result.stderr.splitlines() if "refresh incomplete" in line]
+    assert "source=account reason=auth;" in line
+    assert "source=users reason=not tried;" in line
 
 
 def test_once_writes_textfile_atomically(

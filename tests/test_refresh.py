@@ -15,6 +15,8 @@ Expected KRIs of `small_org()`, by hand (now = NOW):
 
 from __future__ import annotations
 
+import socket
+
 import kb4_fakes as fakes
 import pytest
 import requests_mock
@@ -433,3 +435,18 @@ def test_the_base_budget_caps_calls_while_the_seats_are_unknown(
     sent = len(api.request_history)
     assert budgets["reporting"] == (2000, 2000 - sent)
     assert budgets["phisher"] == (2000, 2000)
+
+
+def test_an_unreachable_host_stops_the_refresh_after_one_source(clock: fakes.FakeClock) -> None:
+    # A loopback port nothing listens on: every connection is refused at once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    account = fakes.account_config(phisher=False, base_url=f"http://127.0.0.1:{port}")
+    runtime = fakes.runtime_for(clock, account=account)
+    assert not runtime.refresher.refresh_core()
+    results = runtime.refresher.results
+    # The first source spends its retries; the others are not tried against a dead host.
+    assert results.errors == {("account", "connection"): 1}
+    assert runtime.view().apis[0].requests_by_code == {"connection": 5}
+    assert all(not results.sources[s].up for s in CORE_SOURCES)

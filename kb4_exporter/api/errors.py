@@ -24,6 +24,9 @@ class ApiError(Exception):
     """A KnowBe4 API call failed; `reason` is the metric label value."""
 
     reason = "bad_response"
+    # True when no connection to the host could be made at all (refused, unknown name,
+    # TLS failure, connect timeout): every further call to that host would fail too.
+    host_unreachable = False
 
     def __init__(self, message: str, *, endpoint: str = "", status: int | None = None) -> None:
         super().__init__(message)
@@ -65,8 +68,20 @@ class ApiTimeoutError(ApiError):
     reason = "timeout"
 
 
+class ConnectTimeoutError(ApiTimeoutError):
+    """No connection was established in time: the host is unreachable from here."""
+
+    host_unreachable = True
+
+
 class ApiConnectionError(ApiError):
     reason = "connection"
+
+
+class HostUnreachableError(ApiConnectionError):
+    """The connection itself failed: refused, unknown host name, TLS, bad URL."""
+
+    host_unreachable = True
 
 
 class BadResponseError(ApiError):

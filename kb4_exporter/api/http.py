@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import (
@@ -32,7 +33,9 @@ from kb4_exporter.api.errors import (
     AuthError,
     BadResponseError,
     BudgetExhaustedError,
+    ConnectTimeoutError,
     ForbiddenError,
+    HostUnreachableError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -325,18 +328,21 @@ class PacedSession:
         if isinstance(exc, requests.Timeout):
             self._count("timeout")
             connect, read = self._timeout
+            unreachable = isinstance(exc, requests.ConnectTimeout)
             return _Failure(
-                ApiTimeoutError,
+                ConnectTimeoutError if unreachable else ApiTimeoutError,
                 f"timed out (connect {connect:g} s, read {read:g} s): {exc}",
                 retryable=True,
             )
         self._count("connection")
         if isinstance(exc, _PERMANENT_TRANSPORT_ERRORS):
             return _Failure(
-                ApiConnectionError,
+                HostUnreachableError,
                 f"cannot connect: {exc}; check the URL, proxy and CA settings",
                 retryable=False,
             )
+        if _never_connected(exc):
+            return _Failure(HostUnreachableError, f"cannot connect: {exc}", retryable=True)
         return _Failure(ApiConnectionError, f"connection failed: {exc}", retryable=True)
 
     def _status_failure(self, response: requests.Response, token: str) -> _Failure:
@@ -425,6 +431,25 @@ class PacedSession:
         return failure.error_type(
             _redact(message, token), endpoint=call.endpoint, status=failure.status
         )
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether requests wraps urllib3's failure to open a connection (refused, DNS), as
+    opposed to a connection that broke after it was made."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        pending.extend(current.args)
+        pending.append(getattr(current, "reason", None))
+        pending.append(current.__cause__)
+        pending.append(current.__context__)
+    return False
 
 
 def _redact(text: str, token: str) -> str:

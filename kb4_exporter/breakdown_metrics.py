@@ -10,12 +10,20 @@ from prometheus_client.core import GaugeMetricFamily
 
 from kb4_exporter.breakdowns import PST_EVENTS, Breakdowns
 
-CACHED = "Cached by the exporter and refreshed in the background, not per scrape."
+# What HELP says of how fresh a value is (DESIGN: cached, and how often refreshed).
+CACHED = (
+    "Cached by the exporter and refreshed in the background every --refresh.interval "
+    "(24h by default), not per scrape."
+)
+CACHED_HOURLY = (
+    "Cached by the exporter and refreshed in the background every "
+    "--refresh.phisher-interval (1h by default), not per scrape."
+)
 _A = ("account",)
 
 
-def _gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, f"{doc} {CACHED}", labels=[*_A, *labels])
+def _gauge(name: str, doc: str, *labels: str, note: str = CACHED) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, f"{doc} {note}", labels=[*_A, *labels])
 
 
 class BreakdownFamilies:
@@ -99,6 +107,7 @@ class BreakdownFamilies:
             "(busiest types first) and risk level.",
             "event_type",
             "risk_level",
+            note=CACHED_HOURLY,
         )
 
     def all(self) -> Iterator[GaugeMetricFamily]:

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import REASONS
-from kb4_exporter.breakdown_metrics import BreakdownFamilies
-from kb4_exporter.kris import KRI_SPECS
+from kb4_exporter.breakdown_metrics import CACHED, CACHED_HOURLY, BreakdownFamilies
+from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.model import PHISHER_SEVERITIES
 from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
 
@@ -27,9 +27,6 @@ from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStat
 RESULTS = "results"
 USAGE = "usage"
 ALL_PARTS = frozenset({RESULTS, USAGE})
-
-
-CACHED = "Cached by the exporter and refreshed in the background, not per scrape."
 
 
 @dataclass(frozen=True)
@@ -61,13 +58,19 @@ def _counter(name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, labels=list(labels))
 
 
+def _cadence(slug: str) -> str:
+    """The HELP note of a KRI: PhishER's is refreshed on the PhishER schedule."""
+    return CACHED_HOURLY if slug == PHISHER_UNRESOLVED_HIGH_4H.slug else CACHED
+
+
 class _Families:
     """Empty families in a fixed order; `describe()` yields them as they are."""
 
     def __init__(self) -> None:
         a = ("account",)
         self.kris = {
-            spec.slug: _gauge(spec.metric, f"{spec.help} {CACHED}", a) for spec in KRI_SPECS
+            spec.slug: _gauge(spec.metric, f"{spec.help} {_cadence(spec.slug)}", a)
+            for spec in KRI_SPECS
         }
         self.kri_up = _gauge(
             "kb4_kri_up",
@@ -82,7 +85,7 @@ class _Families:
         self.phisher_unresolved = _gauge(
             "kb4_phisher_unresolved_messages",
             "Unresolved (RECEIVED or IN_REVIEW) PhishER messages reported within the look-back "
-            f"window, by severity. {CACHED}",
+            f"window, by severity. {CACHED_HOURLY}",
             (*a, "severity"),
         )
         self.truncated = _gauge(

@@ -10,7 +10,7 @@ import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.collector import Kb4Collector
+from kb4_exporter.collector import RESULTS, Kb4Collector
 from kb4_exporter.daemon import build_registry
 from kb4_exporter.kris import KRI_SPECS
 
@@ -91,3 +91,19 @@ def test_two_accounts_are_exposed_side_by_side(
     assert registry.get_sample_value("kb4_up", {"account": "acme"}) == 0.0  # PhishER not run
     assert registry.get_sample_value("kb4_up", {"account": "beta"}) == 1.0
     assert registry.get_sample_value("kb4_high_risk_users", {"account": "beta"}) == 1.0
+
+
+def test_help_of_every_cached_family_says_how_often_it_refreshes() -> None:
+    # DESIGN: HELP strings say that values are cached and how often they refresh.
+    families = list(Kb4Collector(lambda: [], parts=frozenset({RESULTS})).describe())
+    hourly = {"kb4_phisher_unresolved_high_4h", "kb4_phisher_unresolved_messages"}
+    hourly |= {"kb4_user_events_24h"}
+    for family in families:
+        if "Cached by the exporter" not in family.documentation:
+            continue
+        expected = "--refresh.phisher-interval" if family.name in hourly else "--refresh.interval"
+        assert f"every {expected}" in family.documentation, family.name
+    cached = [f.name for f in families if "Cached by the exporter" in f.documentation]
+    assert {"kb4_phishing_prone_ratio", "kb4_user_events_24h", "kb4_training_enrollments"} <= set(
+        cached
+    )

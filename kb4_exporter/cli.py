@@ -167,7 +167,13 @@ def _options(table: list[tuple[str, str, str, str]]) -> Callable[[F], F]:
     def decorate(command: F) -> F:
         for flag, param, env, text in reversed(table):
             command = click.option(
-                flag, param, envvar=env, default=None, help=text, metavar="TEXT"
+                flag,
+                param,
+                envvar=env,
+                show_envvar=True,
+                default=None,
+                help=text,
+                metavar="TEXT",
             )(command)
         return command
 
@@ -179,6 +185,8 @@ def _config_check_option(command: F) -> F:
         "--config.check",
         "config_check",
         is_flag=True,
+        envvar="KB4_CONFIG_CHECK",
+        show_envvar=True,
         help="Validate the configuration, print it with secrets redacted, and exit.",
     )(command)
 
@@ -214,7 +222,13 @@ def main() -> None:
 @main.command()
 @_options(_COMMON_OPTIONS + _WEB_OPTIONS)
 @_config_check_option
-@click.option("--demo", is_flag=True, help="Serve KRIs of the built-in simulated KnowBe4 org.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    envvar="KB4_DEMO",
+    show_envvar=True,
+    help="Serve KRIs of the built-in simulated KnowBe4 org.",
+)
 def serve(config_check: bool, demo: bool, **options: Any) -> None:
     """Run the exporter daemon: refresh in the background, serve /metrics."""
     from kb4_exporter.daemon import run_daemon
@@ -228,10 +242,18 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
 @main.command()
 @_options(_COMMON_OPTIONS)
 @_config_check_option
-@click.option("--demo", is_flag=True, help="Refresh from the built-in simulated KnowBe4 org.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    envvar="KB4_DEMO",
+    show_envvar=True,
+    help="Refresh from the built-in simulated KnowBe4 org.",
+)
 @click.option(
     "--textfile",
     type=click.Path(dir_okay=False, writable=True),
+    envvar="KB4_TEXTFILE",
+    show_envvar=True,
     help="Write the exposition atomically to this file (node_exporter textfile collector).",
 )
 def once(config_check: bool, demo: bool, textfile: str | None, **options: Any) -> None:

@@ -211,3 +211,18 @@ def test_check_goes_on_after_a_failure_and_returns_the_first_code(
     result = run(["check"])
     assert result.exit_code == 3
     assert "PhishER:            reachable" in result.output
+
+
+def test_once_flags_read_their_environment_variables(
+    requests_mock: requests_mock.Mocker, tmp_path: Path
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    target = tmp_path / "kb4.prom"
+    result = run(
+        ["once", "--kb4.requests-per-second", "1000", "--kb4.requests-per-minute", "9999"],
+        env={"KB4_TEXTFILE": str(target)},
+    )
+    assert result.exit_code == 0, result.output
+    assert 'kb4_up{account="default"} 1.0' in target.read_text()
+    checked = run(["once"], env={"KB4_CONFIG_CHECK": "true"})
+    assert checked.exit_code == 0 and "configuration OK" in checked.output

@@ -111,3 +111,27 @@ def test_help_lists_the_fault_kinds() -> None:
     result = CliRunner().invoke(cli.simulate, ["--help"])
     assert result.exit_code == 0
     assert "repeat_page" in result.output
+
+
+def test_every_flag_reads_a_kb4_simulator_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def use(server: SimulatorServer) -> None:
+        auth = {"Authorization": "Bearer env-token"}
+        seen["users"] = requests.get(server.base_url + "/v1/users", headers=auth, timeout=10)
+        seen["budget"] = server.daily_budget
+
+    for name, value in {
+        "LISTEN": "127.0.0.1:0",
+        "USERS": "7",
+        "TOKEN": "env-token",
+        "DAILY_BUDGET": "123",
+        "PER_SECOND": "0",
+    }.items():
+        monkeypatch.setenv(f"KB4_SIMULATOR_{name}", value)
+    result = run(monkeypatch, [], use)
+    assert result.exit_code == 0, result.output
+    assert len(seen["users"].json()) == 7
+    assert seen["budget"] == 123

@@ -52,10 +52,14 @@ def _limit(value: int) -> int | None:
 
 @click.command(
     "simulate",
+    # Every flag also reads an environment variable: KB4_SIMULATOR_<FLAG>, e.g.
+    # KB4_SIMULATOR_USERS for --users.
+    context_settings={"auto_envvar_prefix": "KB4_SIMULATOR", "show_default": True},
     help=(
         "Serve a simulated KnowBe4 Reporting API, PhishER GraphQL API and User Event API "
         "over a generated org, with the real APIs' pacing limits, for demos, tests and "
-        "benchmarks."
+        "benchmarks. Every flag also reads an environment variable, KB4_SIMULATOR_ and the "
+        "flag's name, e.g. KB4_SIMULATOR_USERS for --users."
     ),
 )
 @click.option(

@@ -12,8 +12,8 @@ import sys
 import threading
 from datetime import UTC, datetime
 
-from kb4_exporter.secrets import MIN_REDACTED_PREFIX, redact
-from kb4_exporter.secrets import REDACTED as REDACTED  # re-exported: the scrubbed marker
+from kb4_exporter.redaction import MIN_REDACTED_PREFIX, redact
+from kb4_exporter.redaction import REDACTED as REDACTED  # re-exported: the scrubbed marker
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -41,7 +41,8 @@ from kb4_exporter.api.errors import (
     ServerError,
 )
 from kb4_exporter.api.pacing import Clock, RateLimiter, RequestLedger, Sleep
-from kb4_exporter.secrets import redact, unsendable_reason
+from kb4_exporter.redaction import redact
+from kb4_exporter.secrets import unsendable_reason
 
 logger = logging.getLogger(__name__)
 

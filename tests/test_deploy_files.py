@@ -72,8 +72,8 @@ DESIGN_FLAGS: Mapping[str, str] = {
 SERVE_FLAGS: Mapping[str, str | None] = {
     "--log.level": "KB4_LOG_LEVEL",
     "--log.format": "KB4_LOG_FORMAT",
-    "--demo": None,
-    "--config.check": None,
+    "--demo": "KB4_DEMO",
+    "--config.check": "KB4_CONFIG_CHECK",
 }
 CLICK_FLAGS = frozenset({"--help", "--version"})
 # Token values straight from the environment (the *_FILE variants are preferred).

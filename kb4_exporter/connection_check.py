@@ -9,7 +9,7 @@ from collections.abc import Callable
 from kb4_exporter.api.errors import ApiError
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.user_events import UserEventsClient
-from kb4_exporter.config import AccountConfig, Settings
+from kb4_exporter.config import BASE_DAILY_BUDGET, AccountConfig, Settings
 from kb4_exporter.daemon import interruptible_sleep
 from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.logs import scrub
@@ -102,7 +102,7 @@ def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..
         echo(f"  organisation:       {info.name or '(unnamed)'}")
         echo(f"  subscription level: {info.subscription_level or 'unknown (trial account?)'}")
         echo(f"  seats:              {info.seats if info.seats is not None else 'unknown'}")
-        budget = account.daily_budget or 2000 + (info.seats or 0)
+        budget = account.daily_budget or BASE_DAILY_BUDGET + (info.seats or 0)
         echo(f"  daily budget:       {budget} requests per rolling 24 h")
         _serves(echo, "Reporting API", REPORTING_KRIS)
         results.append(EXIT_OK)

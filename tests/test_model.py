@@ -24,6 +24,7 @@ from kb4_exporter.model import (
     SecurityTest,
     TrainingCampaign,
     User,
+    UserEvent,
     parse_timestamp,
     phisher_reported_at,
     read_float,
@@ -32,6 +33,18 @@ from kb4_exporter.model import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
+# Every record parser: each takes one decoded JSON value.
+PARSERS: list[Callable[[Any], object]] = [
+    Account.parse,
+    User.parse,
+    Group.parse,
+    SecurityTest.parse,
+    Recipient.parse,
+    TrainingCampaign.parse,
+    Enrollment.parse,
+    PhisherMessage.parse,
+    UserEvent.parse,
+]
 
 
 def load(name: str) -> Any:
@@ -279,16 +292,7 @@ def test_user_without_usable_id_is_a_record_error(raw: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("raw", [None, [], "user", 42, 4.2, True, [{"id": 1}]])
 def test_non_objects_are_record_errors(raw: Any) -> None:
-    for parse in (
-        Account.parse,
-        User.parse,
-        Group.parse,
-        SecurityTest.parse,
-        Recipient.parse,
-        TrainingCampaign.parse,
-        Enrollment.parse,
-        PhisherMessage.parse,
-    ):
+    for parse in PARSERS:
         with pytest.raises(RecordError, match="expected an object"):
             parse(raw)
 
@@ -724,17 +728,6 @@ def json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
 
 # Objects keyed mostly by names the parsers read, so the interesting branches are reached.
 record_like = json_values(st.sampled_from(KNOWN_KEYS) | st.text(max_size=8))
-
-PARSERS: list[Callable[[Any], object]] = [
-    Account.parse,
-    User.parse,
-    Group.parse,
-    SecurityTest.parse,
-    Recipient.parse,
-    TrainingCampaign.parse,
-    Enrollment.parse,
-    PhisherMessage.parse,
-]
 
 
 @pytest.mark.parametrize("parse", PARSERS, ids=lambda p: p.__qualname__)

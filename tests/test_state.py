@@ -21,6 +21,13 @@ def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> fakes.Account
     return fakes.runtime_for(clock, settings=settings, account=account)
 
 
+def save_after_core_refresh(clock: fakes.FakeClock, state_dir: Path) -> None:
+    """Leave in `state_dir` the state of one core refresh, as a restarted exporter finds it."""
+    runtime = runtime_with_state(clock, state_dir)
+    runtime.refresher.refresh_core()
+    runtime.save_state()
+
+
 def test_round_trip_restores_snapshot_kris_cache_and_ledger(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
@@ -47,9 +54,7 @@ def test_round_trip_restores_snapshot_kris_cache_and_ledger(
 def test_warm_restart_reads_no_recipients_while_counts_hold(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    first = runtime_with_state(clock, tmp_path)
-    first.refresher.refresh_core()
-    first.save_state()
+    save_after_core_refresh(clock, tmp_path)
     api.reset_mock()
     second = runtime_with_state(clock, tmp_path)
     second.load_state()
@@ -60,9 +65,7 @@ def test_warm_restart_reads_no_recipients_while_counts_hold(
 def test_state_without_fetch_times_rereads_open_pst_recipients(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    first = runtime_with_state(clock, tmp_path)
-    first.refresher.refresh_core()
-    first.save_state()
+    save_after_core_refresh(clock, tmp_path)
     # Files written before fetch times were kept: recipients lines of six values.
     path = state_path(str(tmp_path), "acme")
     lines = []
@@ -180,9 +183,7 @@ def test_write_then_read_empty_state(tmp_path: Path) -> None:
 def test_load_removes_temp_files_of_killed_writes_but_not_of_writes_in_progress(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    first = runtime_with_state(clock, tmp_path)
-    first.refresher.refresh_core()
-    first.save_state()
+    save_after_core_refresh(clock, tmp_path)
     path = state_path(str(tmp_path), "acme")
     killed = tmp_path / f".{path.name}.killed"
     in_progress = tmp_path / f".{path.name}.writing"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from kb4_fakes import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,6 +36,7 @@ ACCOUNT = "acme"
 ORG_SPEC = OrgSpec(users=120, seed=3, phisher_backlog=3)
 # Loggers of the system under test; the simulator's own log lines are the injector's.
 EXPORTER_LOGGER = "kb4_exporter"
+K = TypeVar("K")
 SIMULATOR_LOGGER = "kb4_exporter.simulator"
 
 
@@ -88,6 +90,22 @@ class Scrape:
             for labels, value in self.series("kb4_api_requests_total")
             if labels["api"] == api
         }
+
+    def last_success(self) -> dict[str, float]:
+        """Source -> its last success timestamp."""
+        return {
+            labels["source"]: value
+            for labels, value in self.series("kb4_source_last_success_timestamp_seconds")
+        }
+
+
+def added(after: Mapping[K, float], before: Mapping[K, float]) -> dict[K, float]:
+    """What grew between two readings of some counters."""
+    return {
+        key: value - before.get(key, 0)
+        for key, value in after.items()
+        if value != before.get(key, 0)
+    }
 
 
 @dataclass

@@ -11,11 +11,10 @@ values of the healthy refresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from kb4_fakes import FakeClock
@@ -27,12 +26,12 @@ from reliability.harness import (
     Exporter,
     Scrape,
     account_for,
+    added,
     exporter_records,
     shifted_clock,
     start_exporter,
 )
 
-K = TypeVar("K")
 DAY = 86400.0
 GROUPS = "/v1/groups"
 ENROLLMENTS = "/v1/training/enrollments"
@@ -323,22 +322,6 @@ def assert_healthy(scrape: Scrape) -> None:
     assert None not in scrape.kris().values(), scrape.kris()
 
 
-def last_success(scrape: Scrape) -> dict[str, float]:
-    return {
-        labels["source"]: value
-        for labels, value in scrape.series("kb4_source_last_success_timestamp_seconds")
-    }
-
-
-def added(after: Mapping[K, float], before: Mapping[K, float]) -> dict[K, float]:
-    """What grew between two readings of some counters."""
-    return {
-        key: value - before.get(key, 0)
-        for key, value in after.items()
-        if value != before.get(key, 0)
-    }
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_fault(
     case: Case,
@@ -372,7 +355,7 @@ def test_fault(
         errors = faulted.refresh_errors()
         expected_errors = {(case.source, case.reason): 1} if case.source and case.reason else {}
         assert added(errors, healthy.refresh_errors()) == expected_errors
-        stamps_before, stamps_after = last_success(healthy), last_success(faulted)
+        stamps_before, stamps_after = healthy.last_success(), faulted.last_success()
         for source, stamp in stamps_after.items():
             if source in case.expected_down():
                 assert stamp == stamps_before[source], f"{source} must show its data's age"

@@ -10,9 +10,8 @@ when the retries absorbed the fault); once healed, everything is back as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import pytest
 from kb4_fakes import FakeClock
@@ -24,11 +23,11 @@ from reliability.harness import (
     Exporter,
     Scrape,
     account_for,
+    added,
     exporter_records,
     start_exporter,
 )
 
-K = TypeVar("K")
 SOURCE = "user_events"
 EVENTS = "/user-events/events"
 # Between refreshes; the whole case stays well inside the span where the data is stable.
@@ -114,22 +113,6 @@ def user_event_counts(scrape: Scrape) -> dict[tuple[str, str], float]:
     }
 
 
-def last_success(scrape: Scrape) -> dict[str, float]:
-    return {
-        labels["source"]: value
-        for labels, value in scrape.series("kb4_source_last_success_timestamp_seconds")
-    }
-
-
-def added(after: Mapping[K, float], before: Mapping[K, float]) -> dict[K, float]:
-    """What grew between two readings of some counters."""
-    return {
-        key: value - before.get(key, 0)
-        for key, value in after.items()
-        if value != before.get(key, 0)
-    }
-
-
 def assert_healthy(scrape: Scrape) -> None:
     assert scrape.up() == 1
     assert scrape.sources_down() == set()
@@ -169,7 +152,7 @@ def test_user_event_fault(
         errors = faulted.refresh_errors()
         expected_errors = {(SOURCE, case.reason): 1} if case.reason else {}
         assert added(errors, healthy.refresh_errors()) == expected_errors
-        stamps_before, stamps_after = last_success(healthy), last_success(faulted)
+        stamps_before, stamps_after = healthy.last_success(), faulted.last_success()
         for source, stamp in stamps_after.items():
             if source in down:
                 assert stamp == stamps_before[source], f"{source} must show its data's age"

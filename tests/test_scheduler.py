@@ -11,6 +11,7 @@ import pytest
 import requests_mock
 
 from kb4_exporter.config import Settings
+from kb4_exporter.runtime import AccountRuntime
 from kb4_exporter.scheduler import FIRST_RETRY_SECONDS, AccountScheduler
 
 
@@ -31,9 +32,7 @@ class Timeline:
         return False
 
 
-def run_for(
-    runtime: fakes.AccountRuntime, clock: fakes.FakeClock, seconds: float
-) -> Callable[[], None]:
+def run_for(runtime: AccountRuntime, clock: fakes.FakeClock, seconds: float) -> Callable[[], None]:
     stop = threading.Event()
     scheduler = AccountScheduler(
         runtime,
@@ -73,18 +72,28 @@ def test_failed_refresh_retries_with_backoff(
     assert count(api, "/v1/account") == 4
 
 
+def restarted(clock: fakes.FakeClock, state_dir: Path) -> AccountRuntime:
+    """A runtime (PhishER off) that has loaded what `state_dir` holds, as after a restart."""
+    account = fakes.account_config(phisher=False)
+    settings = Settings(accounts=(account,), state_dir=str(state_dir))
+    runtime = fakes.runtime_for(clock, settings=settings, account=account)
+    runtime.load_state()
+    return runtime
+
+
+def refreshed_and_saved(clock: fakes.FakeClock, state_dir: Path) -> None:
+    runtime = restarted(clock, state_dir)
+    runtime.refresher.refresh_core()
+    runtime.save_state()
+
+
 def test_warm_restart_waits_until_data_is_due(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    account = fakes.account_config(phisher=False)
-    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
-    first = fakes.runtime_for(clock, settings=settings, account=account)
-    first.refresher.refresh_core()
-    first.save_state()
+    refreshed_and_saved(clock, tmp_path)
     api.reset_mock()
     clock.advance(3600)
-    second = fakes.runtime_for(clock, settings=settings, account=account)
-    second.load_state()
+    second = restarted(clock, tmp_path)
     run_for(second, clock, 86400 - 3600 - 1)
     assert count(api, "/v1/users") == 0  # not due until 24 h after the persisted refresh
     run_for(second, clock, 2)
@@ -94,13 +103,8 @@ def test_warm_restart_waits_until_data_is_due(
 def test_warm_restart_keeps_sources_up_and_refreshes_a_failed_one_at_once(
     api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    account = fakes.account_config(phisher=False)
-    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
-    first = fakes.runtime_for(clock, settings=settings, account=account)
-    first.refresher.refresh_core()
-    first.save_state()
-    second = fakes.runtime_for(clock, settings=settings, account=account)
-    second.load_state()
+    refreshed_and_saved(clock, tmp_path)
+    second = restarted(clock, tmp_path)
     # A deploy is no outage: the restored sources stay up, so no alert fires.
     assert second.refresher.results.up
 
@@ -111,8 +115,7 @@ def test_warm_restart_keeps_sources_up_and_refreshes_a_failed_one_at_once(
     api.reset_mock()
     api.get(f"{fakes.BASE_URL}/v1/groups", json=[])
     clock.advance(60)
-    third = fakes.runtime_for(clock, settings=settings, account=account)
-    third.load_state()
+    third = restarted(clock, tmp_path)
     assert not third.refresher.results.sources["groups"].up
     run_for(third, clock, 1)
     # The failing source is not left waiting for the next interval after a restart.
@@ -122,18 +125,13 @@ def test_warm_restart_keeps_sources_up_and_refreshes_a_failed_one_at_once(
 def test_a_success_time_in_the_future_delays_refreshes_by_one_interval_at_most(
     api: requests_mock.Mocker, tmp_path: Path
 ) -> None:
-    account = fakes.account_config(phisher=False)
-    settings = Settings(accounts=(account,), state_dir=str(tmp_path))
     future = fakes.FakeClock()
     future.advance(30 * 86400)
-    first = fakes.runtime_for(future, settings=settings, account=account)
-    first.refresher.refresh_core()
-    first.save_state()
+    refreshed_and_saved(future, tmp_path)
     api.reset_mock()
     # Back on the true clock, 30 days before the saved success time.
     clock = fakes.FakeClock()
-    second = fakes.runtime_for(clock, settings=settings, account=account)
-    second.load_state()
+    second = restarted(clock, tmp_path)
     run_for(second, clock, 86400 + 1)
     assert count(api, "/v1/users") == 1
 

@@ -12,10 +12,11 @@ import pytest
 import requests_mock
 
 from kb4_exporter.config import Settings
+from kb4_exporter.runtime import AccountRuntime
 from kb4_exporter.state import STALE_TEMP_FILE_SECONDS, read_state, state_path, write_state
 
 
-def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> fakes.AccountRuntime:
+def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> AccountRuntime:
     account = fakes.account_config()
     settings = Settings(accounts=(account,), state_dir=str(state_dir))
     return fakes.runtime_for(clock, settings=settings, account=account)

@@ -141,9 +141,8 @@ def build_runtime(
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
 
-    def session(
-        api: str, base_url: str, token: Callable[[], str], budget: int | None
-    ) -> PacedSession:
+    # Daily budgets are the refresher's to set: they follow the seats /v1/account reports.
+    def session(api: str, base_url: str, token: Callable[[], str]) -> PacedSession:
         ledger = RequestLedger(clock=clock)
         ledgers[api] = ledger
         limiter = RateLimiter(
@@ -163,7 +162,6 @@ def build_runtime(
             ledger=ledger,
             clock=clock,
             sleep=sleep,
-            daily_budget=budget,
             user_agent=f"kb4_exporter/{__version__}",
         )
         sessions.append(paced)
@@ -171,23 +169,19 @@ def build_runtime(
 
     caps = account.page_caps
     reporting_token = token_reader(account.api_token, "reporting")
-    reporting_session = session(
-        "reporting", account.base_url, reporting_token, account.daily_budget
-    )
+    reporting_session = session("reporting", account.base_url, reporting_token)
     reporting = ReportingClient(reporting_session, caps)
     phisher = None
     if account.phisher is not None:
         phisher_token = token_reader(account.phisher.token, "phisher")
         # PhishER publishes no limits; it gets the Reporting API's as a guide.
-        phisher_session = session(
-            "phisher", account.phisher.url, phisher_token, account.daily_budget
-        )
+        phisher_session = session("phisher", account.phisher.url, phisher_token)
         phisher = PhisherClient(phisher_session, max_pages=caps["phisher"])
     user_events = None
     if account.user_events is not None:
         events_token = token_reader(account.user_events.token, "user_events")
         # Its quota (ten calls per seat) is set once /v1/account has given the seats.
-        events_session = session("user_events", account.user_events.url, events_token, None)
+        events_session = session("user_events", account.user_events.url, events_token)
         user_events = UserEventsClient(events_session, max_pages=caps["user_events"])
     refresher = AccountRefresher(
         name=account.name,

@@ -191,6 +191,10 @@ def _config_check_option(command: F) -> F:
     )(command)
 
 
+def _demo_option(text: str) -> Callable[[F], F]:
+    return click.option("--demo", is_flag=True, envvar="KB4_DEMO", show_envvar=True, help=text)
+
+
 def _settings(options: dict[str, Any], demo: bool = False) -> Settings:
     """Validated settings, or exit 2 listing every problem."""
     raw = RawOptions(demo=demo)
@@ -222,13 +226,7 @@ def main() -> None:
 @main.command()
 @_options(_COMMON_OPTIONS + _WEB_OPTIONS)
 @_config_check_option
-@click.option(
-    "--demo",
-    is_flag=True,
-    envvar="KB4_DEMO",
-    show_envvar=True,
-    help="Serve KRIs of the built-in simulated KnowBe4 org.",
-)
+@_demo_option("Serve KRIs of the built-in simulated KnowBe4 org.")
 def serve(config_check: bool, demo: bool, **options: Any) -> None:
     """Run the exporter daemon: refresh in the background, serve /metrics."""
     from kb4_exporter.daemon import run_daemon
@@ -242,13 +240,7 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
 @main.command()
 @_options(_COMMON_OPTIONS)
 @_config_check_option
-@click.option(
-    "--demo",
-    is_flag=True,
-    envvar="KB4_DEMO",
-    show_envvar=True,
-    help="Refresh from the built-in simulated KnowBe4 org.",
-)
+@_demo_option("Refresh from the built-in simulated KnowBe4 org.")
 @click.option(
     "--textfile",
     type=click.Path(dir_okay=False, writable=True),

@@ -219,14 +219,7 @@ def recipient(row: Recipient, seed: int) -> Json:
 def content_item(item: Content) -> Json:
     """An item of a training campaign's `content`."""
     if isinstance(item, Policy):
-        return {
-            "policy_id": item.policy_id,
-            "content_type": "Uploaded Policy",
-            "name": item.name,
-            "minimum_time": item.minimum_time,
-            "default_language": item.default_language,
-            "published": item.published,
-        }
+        return {**_policy_body(item), "published": item.published}
     return {
         "store_purchase_id": item.store_purchase_id,
         **_store_purchase_body(item),
@@ -255,13 +248,17 @@ def _store_purchase_body(item: StorePurchase) -> Json:
 
 
 def policy(item: Policy) -> Json:
+    """A row of /v1/training/policies, which says `status` where content says `published`."""
+    return {**_policy_body(item), "status": 1 if item.published else 0}
+
+
+def _policy_body(item: Policy) -> Json:
     return {
         "policy_id": item.policy_id,
         "content_type": "Uploaded Policy",
         "name": item.name,
         "minimum_time": item.minimum_time,
         "default_language": item.default_language,
-        "status": 1 if item.published else 0,
     }
 
 

@@ -124,7 +124,7 @@ def _stress(
     return saturated, steady_summary, refreshes
 
 
-def _during_paced_refresh(
+def during_paced_refresh(
     source: AccountRuntime, account: AccountConfig, steady: ScrapeLoad
 ) -> LatencySummary:
     stop = threading.Event()
@@ -181,7 +181,7 @@ def probe(
                 idle = idle_load(port, saturating)
                 idle_steady = idle_load(port, steady)
             saturated, stress_steady, refreshes = _stress(runtime, saturating, steady)
-            paced_steady = _during_paced_refresh(runtime, account(paced=True), steady)
+            paced_steady = during_paced_refresh(runtime, account(paced=True), steady)
         finally:
             for session in runtime.sessions:
                 session.close()

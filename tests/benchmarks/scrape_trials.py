@@ -3,7 +3,9 @@
 `python -m tests.benchmarks.scrape_trials --users 25000 --rounds 3` prints, for one org:
 1. the time to render /metrics when the results part is cached (what every scrape pays
    between refreshes), median of many renders;
-2. the p50/p99 of the steady scrape load during a paced refresh (the benchmark's
+2. how long the garbage collection that ends each refresh (`collections_deferred`)
+   holds the interpreter, over three unpaced core refreshes;
+3. the p50/p99 of the steady scrape load during a paced refresh (the benchmark's
    production scenario), alternating the interpreter switch interval the server sets
    while it runs between Python's default (5 ms) and the server's (1 ms), `--rounds`
    times each.
@@ -21,6 +23,7 @@ import time
 from kb4_exporter import server
 from kb4_exporter.config import AccountConfig
 from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.scheduler import collections_deferred
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
 from .exporter_probe import during_paced_refresh
@@ -64,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
                 exposition.render(ACCEPT)
                 renders.append(time.perf_counter() - started)
             print(f"render with the results part cached: {statistics.median(renders) * 1e3:.2f} ms")
+            collections = []
+            for _ in range(3):
+                deferred = collections_deferred()
+                deferred.__enter__()
+                runtime.refresher.refresh_core()
+                started = time.perf_counter()
+                deferred.__exit__(None, None, None)  # collects, freezes, re-enables
+                collections.append((time.perf_counter() - started) * 1e3)
+            print(
+                "end-of-refresh garbage collection: "
+                + ", ".join(f"{ms:.0f}" for ms in collections)
+                + " ms"
+            )
             steady = ScrapeLoad(20, 50, 0.25)
             for _ in range(args.rounds):
                 for interval in (PYTHON_DEFAULT_SWITCH_INTERVAL, server.SCRAPE_SWITCH_INTERVAL):

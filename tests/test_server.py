@@ -253,19 +253,24 @@ def test_port_before_start_is_an_error() -> None:
 def test_a_running_server_shortens_the_switch_interval_and_restores_it() -> None:
     # Scrapes must not wait 5 ms for the interpreter lock at each step while a refresh
     # thread parses pages; the setting is the process's, so shutdown puts it back.
-    before = sys.getswitchinterval()
+    outer = sys.getswitchinterval()
+    python_default = 0.005
+    sys.setswitchinterval(python_default)
     srv = ExporterServer(
         listen_address="127.0.0.1:0",
         render_metrics=FakeExporter().render,
         is_ready=FakeExporter().is_ready,
         landing_page=LANDING,
     )
-    srv.start()
     try:
-        assert sys.getswitchinterval() == pytest.approx(min(before, SCRAPE_SWITCH_INTERVAL))
+        srv.start()
+        try:
+            assert sys.getswitchinterval() == pytest.approx(SCRAPE_SWITCH_INTERVAL)
+        finally:
+            srv.shutdown()
+        assert sys.getswitchinterval() == pytest.approx(python_default)
     finally:
-        srv.shutdown()
-    assert sys.getswitchinterval() == pytest.approx(before)
+        sys.setswitchinterval(outer)
 
 
 def test_broken_web_config_fails_at_construction(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from kb4_exporter.untrusted_text import clean_text
+
 DONE_STATUSES = frozenset({"completed", "passed"})
 UNRESOLVED_PHISHER_STATUSES = frozenset({"RECEIVED", "IN_REVIEW"})
 PHISHER_SEVERITIES = ("UNKNOWN_SEVERITY", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -79,8 +81,10 @@ def read_int(value: Any) -> int | None:
 
 
 def read_str(value: Any) -> str | None:
+    """A JSON string, cleaned (see `untrusted_text`): it may end up in a label value."""
     if isinstance(value, str):
-        return sys.intern(value) if len(value) <= 64 else value
+        text = clean_text(value)
+        return sys.intern(text) if len(text) <= 64 else text
     return None
 
 

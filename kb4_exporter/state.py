@@ -36,6 +36,7 @@ from kb4_exporter.model import (
 )
 from kb4_exporter.refresh import CachedRecipients
 from kb4_exporter.results import SourceStatus
+from kb4_exporter.untrusted_text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,26 @@ def _decode(kind: str, values: Any) -> Any:
 
 
 def _build(cls: type[Any], values: Any, kind: str) -> Any:
-    """`cls(*values)` after checking every value against the field's declared type."""
+    """`cls(*values)` after checking every value against the field's declared type.
+
+    Strings are cleaned as the API parsers clean them: a file written by an older version,
+    or edited, must not bring back what they keep out of label values.
+    """
     declared = fields(cls)
     if not isinstance(values, list) or len(values) != len(declared):
         raise StateCorruptError(f"{kind} record has the wrong number of fields")
     for item, value in zip(declared, values, strict=True):
         if not _matches(value, str(item.type)):
             raise StateCorruptError(f"{kind}.{item.name} is not a {item.type}")
-    return cls(*(tuple(v) if isinstance(v, list) else v for v in values))
+    return cls(*(_cleaned(v) for v in values))
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return tuple(_cleaned(v) for v in value)
+    return value
 
 
 def _is_number(value: Any) -> bool:
@@ -318,7 +331,8 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
         )
         if not all(_matches(value, declared) for value, declared in checks):
             raise StateCorruptError("a recipients line has values of the wrong type")
-        summary = PstRecipients(int(pst_id), frozenset(clickers), tuple(delays), int(count))
+        keys = frozenset(clean_text(key) for key in clickers)
+        summary = PstRecipients(int(pst_id), keys, tuple(delays), int(count))
         state.recipient_cache[int(pst_id)] = CachedRecipients(
             str(fingerprint), summary, float(fetched_at)
         )

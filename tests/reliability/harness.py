@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -25,6 +25,7 @@ from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
 from kb4_exporter.simulator import Org, OrgSpec, SimulatorServer, generate_org
+from reliability.hostile_upstream import HostileUpstream
 
 # The org's "now". The simulator keeps every timestamp over 2 h from a KRI boundary, so
 # KRIs computed anywhere in [NOW, NOW + 2 h] are the same: tests stay inside that span.
@@ -57,7 +58,11 @@ class Scrape:
     def series(self, name: str) -> list[tuple[Mapping[str, str], float]]:
         return list(self._samples.get(name, ()))
 
-    def value(self, name: str, **labels: str) -> float | None:
+    def all_series(self) -> dict[str, list[tuple[Mapping[str, str], float]]]:
+        """Sample name -> its (labels, value) pairs, for every sample of the exposition."""
+        return {name: list(samples) for name, samples in self._samples.items()}
+
+    def value(self, name: str, /, **labels: str) -> float | None:
         for sample_labels, value in self._samples.get(name, ()):
             if dict(sample_labels) == labels:
                 return value
@@ -173,6 +178,20 @@ def start_exporter(
         account, settings, clock=clock, sleep=clock.sleep, read_timeout=read_timeout
     )
     return Exporter(runtime, clock)
+
+
+def start_hostile_exporter(
+    upstream: HostileUpstream,
+    *,
+    state_dir: Path | None = None,
+    settings: Settings | None = None,
+) -> Exporter:
+    """The real runtime on a hostile upstream and its clock."""
+    account = upstream.account()
+    base = settings or Settings(accounts=(account,))
+    settings = replace(base, state_dir=str(state_dir) if state_dir else None)
+    runtime = build_runtime(account, settings, clock=upstream.clock, sleep=upstream.clock.sleep)
+    return Exporter(runtime, upstream.clock)
 
 
 def exporter_records(

@@ -192,7 +192,9 @@ def phishing_rates_90d(snapshot: Snapshot, now: float) -> tuple[float | None, fl
         reported += test.counts.get("reported", 0)
     if delivered == 0:
         return None, None
-    return clicked / delivered, reported / delivered
+    # Counts that contradict each other (more clicks than deliveries) must not push a
+    # ratio past 1.
+    return min(1.0, clicked / delivered), min(1.0, reported / delivered)
 
 
 def enrollments_by_status(snapshot: Snapshot) -> Mapping[str, int] | None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kb4_exporter.untrusted_text import clean_text
 
@@ -80,6 +80,23 @@ def read_int(value: Any) -> int | None:
     return int(number)
 
 
+# Counts above this are not counts: a float (every exported value is one) holds whole
+# numbers exactly only up to here.
+MAX_COUNT = 2**53
+
+
+def read_count(value: Any) -> int | None:
+    """A whole number in 0..MAX_COUNT; a negative or absurd count reads as None."""
+    number = read_int(value)
+    return number if number is not None and 0 <= number <= MAX_COUNT else None
+
+
+def read_score(value: Any) -> float | None:
+    """A KnowBe4 risk score, 0..100 (exported as such); anything outside reads as None."""
+    number = read_float(value)
+    return number if number is not None and 0.0 <= number <= 100.0 else None
+
+
 def read_str(value: Any) -> str | None:
     """A JSON string, cleaned (see `untrusted_text`): it may end up in a label value."""
     if isinstance(value, str):
@@ -118,14 +135,14 @@ class Account:
         domains = obj.get("domains")
         fallback = domains[0] if isinstance(domains, list) and domains else ""
         seats = read_int(obj.get("number_of_seats"))
-        if seats is not None and seats < 0:
+        if seats is not None and read_count(seats) is None:
             # The daily budgets are derived from the seats: a negative count is no count.
-            raise RecordError(f"number_of_seats is negative ({seats})")
+            raise RecordError(f"number_of_seats is not a count ({seats})")
         return cls(
             name=read_str(obj.get("name")) or read_str(fallback) or "",
             subscription_level=read_str(obj.get("subscription_level")),
             seats=seats,
-            risk_score=read_float(obj.get("current_risk_score")),
+            risk_score=read_score(obj.get("current_risk_score")),
         )
 
 
@@ -153,7 +170,7 @@ class User:
         return cls(
             id=_required_id(obj, "user", "id"),
             phish_prone_percentage=read_percentage(obj.get("phish_prone_percentage")),
-            risk_score=read_float(obj.get("current_risk_score")),
+            risk_score=read_score(obj.get("current_risk_score")),
             groups=groups,
             last_activity=activity,
             status=(read_str(obj.get("status")) or "active").lower(),
@@ -183,8 +200,8 @@ class Group:
         return cls(
             id=gid,
             name=read_str(obj.get("name")) or str(gid),
-            member_count=read_int(obj.get("member_count")),
-            risk_score=read_float(obj.get("current_risk_score")),
+            member_count=read_count(obj.get("member_count")),
+            risk_score=read_score(obj.get("current_risk_score")),
             status=(read_str(obj.get("status")) or "active").lower(),
         )
 
@@ -220,7 +237,7 @@ class SecurityTest:
     @classmethod
     def parse(cls, raw: Any) -> SecurityTest:
         obj = _object(raw, "security test")
-        counts = {name: read_int(obj.get(f"{name}_count")) or 0 for name in PST_COUNT_FIELDS}
+        counts = {name: read_count(obj.get(f"{name}_count")) or 0 for name in PST_COUNT_FIELDS}
         return cls(
             pst_id=_required_id(obj, "security test", "pst_id", "id"),
             campaign_id=read_int(obj.get("campaign_id")),
@@ -228,7 +245,7 @@ class SecurityTest:
             status=read_str(obj.get("status")) or "",
             started_at=parse_timestamp(obj.get("started_at") or obj.get("start_date")),
             duration_days=read_int(obj.get("duration")),
-            phish_prone_percentage=read_float(obj.get("phish_prone_percentage")),
+            phish_prone_percentage=read_percentage(obj.get("phish_prone_percentage")),
             counts=counts,
         )
 
@@ -250,11 +267,14 @@ class Recipient:
     delivered_at: float | None
     clicked_at: float | None
     reported_at: float | None
+    # Unique within its PST (knowbe4-api.md 2.7).
+    recipient_id: int | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> Recipient:
         obj = _object(raw, "recipient")
         return cls(
+            recipient_id=read_int(obj.get("recipient_id")),
             user_key=recipient_user_key(obj.get("user")),
             delivered_at=parse_timestamp(obj.get("delivered_at")),
             clicked_at=parse_timestamp(obj.get("clicked_at")),
@@ -289,6 +309,7 @@ class PstRecipients:
 
     @classmethod
     def summarise(cls, pst_id: int, recipients: list[Recipient]) -> PstRecipients:
+        recipients = list(unique_by_id(recipients, lambda r: r.recipient_id))
         clickers = frozenset(
             r.user_key for r in recipients if r.clicked_at is not None and r.user_key is not None
         )
@@ -335,11 +356,13 @@ class Enrollment:
     completion_date: float | None
     # Never sent by the real API; kept in case a future version adds it.
     due_date: float | None
+    enrollment_id: int | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> Enrollment:
         obj = _object(raw, "enrollment")
         return cls(
+            enrollment_id=read_int(obj.get("enrollment_id")),
             campaign_id=read_int(obj.get("campaign_id")),
             campaign_name=read_str(obj.get("campaign_name")) or "",
             status=read_str(obj.get("status")) or "",
@@ -408,7 +431,7 @@ class RiskPoint:
     def parse(cls, raw: Any) -> RiskPoint:
         obj = _object(raw, "risk score history")
         stamp = parse_timestamp(obj.get("date"))
-        score = read_float(obj.get("risk_score"))
+        score = read_score(obj.get("risk_score"))
         if stamp is None or score is None:
             raise RecordError("risk score history entry has no usable date/risk_score")
         return cls(stamp, score)
@@ -469,3 +492,39 @@ class Snapshot:
     store_purchase_count: int | None = None
     policy_count: int | None = None
     user_events: tuple[UserEvent, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # A listing can return a record twice (a page boundary that moved while paging, a
+        # server that repeats a row); every record counts once, by its id, however the
+        # snapshot was built (a refresh, a state file).
+        for name, key in _RECORD_IDS.items():
+            records = getattr(self, name)
+            if records is not None:
+                object.__setattr__(self, name, unique_by_id(records, key))
+
+
+T = TypeVar("T")
+
+
+def unique_by_id(records: Sequence[T], key: Callable[[T], Hashable | None]) -> tuple[T, ...]:
+    """`records` without later copies of an id; records without an id are all kept."""
+    seen: set[Hashable] = set()
+    kept: list[T] = []
+    for record in records:
+        record_id = key(record)
+        if record_id is not None:
+            if record_id in seen:
+                continue
+            seen.add(record_id)
+        kept.append(record)
+    return records if isinstance(records, tuple) and len(kept) == len(records) else tuple(kept)
+
+
+# Snapshot field -> the id of its records.
+_RECORD_IDS: Mapping[str, Callable[[Any], Hashable | None]] = {
+    "users": lambda user: user.id,
+    "groups": lambda group: group.id,
+    "security_tests": lambda test: test.pst_id,
+    "training_campaigns": lambda campaign: campaign.campaign_id,
+    "enrollments": lambda enrollment: enrollment.enrollment_id,
+}

@@ -17,7 +17,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +117,13 @@ def _build(cls: type[Any], values: Any, kind: str) -> Any:
     or edited, must not bring back what they keep out of label values.
     """
     declared = fields(cls)
-    if not isinstance(values, list) or len(values) != len(declared):
+    # Files written before a field with a default was added lack that (last) field.
+    required = sum(
+        1 for item in declared if item.default is MISSING and item.default_factory is MISSING
+    )
+    if not isinstance(values, list) or not required <= len(values) <= len(declared):
         raise StateCorruptError(f"{kind} record has the wrong number of fields")
-    for item, value in zip(declared, values, strict=True):
+    for item, value in zip(declared, values, strict=False):
         if not _matches(value, str(item.type)):
             raise StateCorruptError(f"{kind}.{item.name} is not a {item.type}")
     return cls(*(_cleaned(v) for v in values))

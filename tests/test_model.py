@@ -419,6 +419,7 @@ def test_recipient_official_sample() -> None:
         delivered_at=SAMPLE_STAMP,
         clicked_at=SAMPLE_STAMP,
         reported_at=None,
+        recipient_id=3077742,
     )
 
 
@@ -432,7 +433,7 @@ def test_recipient_without_user_id_is_keyed_by_lower_cased_email() -> None:
 def test_recipient_with_null_user_and_null_timestamps() -> None:
     recipient = Recipient.parse(load("recipients.json")[2])
     assert recipient == Recipient(
-        user_key=None, delivered_at=None, clicked_at=None, reported_at=None
+        user_key=None, delivered_at=None, clicked_at=None, reported_at=None, recipient_id=3077744
     )
 
 
@@ -548,6 +549,7 @@ def test_enrollment_official_sample_without_campaign_id() -> None:
         enrollment_date=SAMPLE_STAMP,
         completion_date=SAMPLE_STAMP,
         due_date=None,
+        enrollment_id=1425526,
     )
     assert enrollments()[0].is_done
 
@@ -576,6 +578,7 @@ def test_enrollment_with_nulls_everywhere() -> None:
         enrollment_date=None,
         completion_date=None,
         due_date=None,
+        enrollment_id=1425529,
     )
 
 

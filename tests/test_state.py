@@ -12,8 +12,15 @@ import pytest
 import requests_mock
 
 from kb4_exporter.config import Settings
+from kb4_exporter.model import Snapshot, User
 from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.state import STALE_TEMP_FILE_SECONDS, read_state, state_path, write_state
+from kb4_exporter.state import (
+    STALE_TEMP_FILE_SECONDS,
+    AccountState,
+    read_state,
+    state_path,
+    write_state,
+)
 
 
 def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> AccountRuntime:
@@ -203,3 +210,40 @@ def test_load_removes_temp_files_of_killed_writes_but_not_of_writes_in_progress(
     # Another account's files are its own runtime's business.
     assert other_account.exists()
     assert path.exists()
+
+
+def test_state_without_enrollment_ids_loads(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    first = runtime_with_state(clock, tmp_path)
+    first.refresher.refresh_core()
+    first.save_state()
+    # Files written before enrollments kept their id: enrollment lines of six values.
+    path = state_path(str(tmp_path), "acme")
+    lines = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if isinstance(row, list) and row[0] == "enrollment":
+            line = json.dumps([row[0], row[1][:6]])
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+
+    second = runtime_with_state(clock, tmp_path)
+    assert second.load_state()
+    assert second.refresher.results.kris == first.refresher.results.kris
+
+
+def test_records_saved_twice_load_once(tmp_path: Path) -> None:
+    user = User(1, 10.0, 20.0, (100,), None, "active")
+    path = state_path(str(tmp_path), "acme")
+    write_state(path, AccountState(snapshot=Snapshot(users=(user,))), "acme")
+    lines = path.read_text().splitlines()
+    user_line = next(line for line in lines if line.startswith('["user"'))
+    doubled = [line.replace('["section", "users", 1]', '["section", "users", 2]') for line in lines]
+    doubled.insert(doubled.index(user_line), user_line)
+    path.write_text("\n".join(doubled) + "\n")
+
+    loaded = read_state(path, "acme")
+
+    assert loaded is not None
+    assert loaded.snapshot.users == (user,)

@@ -56,12 +56,11 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
     failures: list[str] = []
     for runtime in runtimes:
         runtime.load_state()
-        refresher = runtime.refresher
-        refresher.refresh_core()
-        refresher.refresh_phisher()
-        refresher.refresh_user_events()
+        runtime.refresh_core()
+        runtime.refresh_phisher()
+        runtime.refresh_user_events()
         runtime.save_state()
-        results = refresher.results
+        results = runtime.refresher.results
         for source in results.enabled_sources():
             if results.sources[source].up:
                 continue

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb4_exporter import __version__
+from kb4_exporter.api.deadline import Alarm, thread_alarm
 from kb4_exporter.api.errors import AuthError
 from kb4_exporter.api.http import DEFAULT_READ_TIMEOUT, PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
@@ -44,6 +46,9 @@ class AccountRuntime:
     ledgers: dict[str, RequestLedger]
     state_file: Path | None
     clock: Callable[[], float]
+    # Task ("core", "phisher", "user_events") -> how long one refresh of it may run: its
+    # refresh interval. A refresh still running then would hold up the next one.
+    refresh_seconds: Mapping[str, float] = field(default_factory=dict)
     # Kept here, not in the refresher's results: at shutdown the main thread saves while
     # a refresh may still publish, and a counter in the results could undo that publish.
     state_write_errors: int = 0
@@ -63,6 +68,29 @@ class AccountRuntime:
                 )
             )
         return AccountView(self.refresher.results, tuple(apis), self.state_write_errors)
+
+    def refresh_core(self) -> bool:
+        with self._refresh_deadline("core"):
+            return self.refresher.refresh_core()
+
+    def refresh_phisher(self) -> bool:
+        with self._refresh_deadline("phisher"):
+            return self.refresher.refresh_phisher()
+
+    def refresh_user_events(self) -> bool:
+        with self._refresh_deadline("user_events"):
+            return self.refresher.refresh_user_events()
+
+    @contextmanager
+    def _refresh_deadline(self, task: str) -> Iterator[None]:
+        """No request of the refresh is sent after its deadline, and none runs past it."""
+        seconds = self.refresh_seconds.get(task)
+        with ExitStack() as stack:
+            if seconds is not None:
+                at = self.clock() + seconds
+                for session in self.sessions:
+                    stack.enter_context(session.refresh_deadline(at))
+            yield
 
     def load_state(self) -> bool:
         """Adopt the persisted state, if any; True when data was loaded."""
@@ -137,6 +165,7 @@ def build_runtime(
     sleep: Callable[[float], None],
     max_attempts: int = 5,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    alarm: Alarm = thread_alarm,
 ) -> AccountRuntime:
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
@@ -162,6 +191,7 @@ def build_runtime(
             ledger=ledger,
             clock=clock,
             sleep=sleep,
+            alarm=alarm,
             user_agent=f"kb4_exporter/{__version__}",
         )
         sessions.append(paced)
@@ -205,4 +235,11 @@ def build_runtime(
         clock=clock,
     )
     state_file = state_path(settings.state_dir, account.name) if settings.state_dir else None
-    return AccountRuntime(account, refresher, tuple(sessions), ledgers, state_file, clock)
+    refresh_seconds = {
+        "core": settings.refresh_interval,
+        "phisher": settings.phisher_refresh_interval,
+        "user_events": settings.phisher_refresh_interval,
+    }
+    return AccountRuntime(
+        account, refresher, tuple(sessions), ledgers, state_file, clock, refresh_seconds
+    )

@@ -93,14 +93,13 @@ class AccountScheduler:
         self._stop = stop
         # Waits until the next task is due; True means shut down. Tests pass a fake.
         self._wait = wait or stop.wait
-        refresher = runtime.refresher
-        results = refresher.results
+        results = runtime.refresher.results
         now = clock()
         self._tasks = [
             _Task(
                 "core",
                 refresh_interval,
-                refresher.refresh_core,
+                runtime.refresh_core,
                 first_due(results, KRI_SOURCES, refresh_interval, now),
             )
         ]
@@ -109,7 +108,7 @@ class AccountScheduler:
                 _Task(
                     "phisher",
                     phisher_interval,
-                    refresher.refresh_phisher,
+                    runtime.refresh_phisher,
                     first_due(results, (PHISHER_SOURCE,), phisher_interval, now),
                 )
             )
@@ -118,7 +117,7 @@ class AccountScheduler:
                 _Task(
                     "user_events",
                     phisher_interval,
-                    refresher.refresh_user_events,
+                    runtime.refresh_user_events,
                     first_due(results, (USER_EVENTS_SOURCE,), phisher_interval, now),
                 )
             )

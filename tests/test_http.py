@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
+import json
 import logging
 import random
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +28,7 @@ from kb4_exporter.api.errors import (
     RateLimitedError,
     ServerError,
 )
-from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.http import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 
 T0 = 1_700_000_000.0
@@ -601,6 +604,165 @@ def test_204_returns_none(harness: Harness, requests_mock: Any) -> None:
     requests_mock.get(ACCOUNT_URL, status_code=204)
 
     assert harness.session.get_json("/v1/account") is None
+
+
+# --- limits on bodies and time -------------------------------------------------------------
+
+
+def test_asks_only_for_encodings_it_reads_within_its_limits(
+    harness: Harness, requests_mock: Any
+) -> None:
+    requests_mock.get(ACCOUNT_URL, json={})
+
+    harness.session.get_json("/v1/account")
+
+    assert requests_mock.last_request.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some servers send
+        ("identity", lambda data: data),
+    ],
+)
+def test_compressed_bodies_are_decoded(
+    harness: Harness, requests_mock: Any, encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    body = json.dumps([{"id": n, "name": f"user {n}"} for n in range(2000)]).encode()
+    requests_mock.get(ACCOUNT_URL, content=compress(body), headers={"Content-Encoding": encoding})
+
+    assert harness.session.get_json("/v1/account") == json.loads(body)
+
+
+def test_gzip_of_several_members_is_decoded(harness: Harness, requests_mock: Any) -> None:
+    content = gzip.compress(b'[{"id": 1},') + gzip.compress(b'{"id": 2}]')
+    requests_mock.get(ACCOUNT_URL, content=content, headers={"Content-Encoding": "gzip"})
+
+    assert harness.session.get_json("/v1/account") == [{"id": 1}, {"id": 2}]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (b" " * (MAX_RESPONSE_BYTES + 1), {}),
+        (b"[]", {"Content-Length": str(MAX_RESPONSE_BYTES + 1)}),
+        (b"[]", {"Content-Length": "9" * 5000}),
+        (gzip.compress(b" " * (MAX_RESPONSE_BYTES + 1)), {"Content-Encoding": "gzip"}),
+        (gzip.compress(b"") * (MAX_RESPONSE_BYTES // 20 + 1), {"Content-Encoding": "gzip"}),
+    ],
+    ids=["plain", "declared", "declared-5000-digits", "gzip-bomb", "gzip-of-nothing"],
+)
+def test_body_over_the_limit_is_a_bad_response_not_retried(
+    harness: Harness, requests_mock: Any, content: bytes, headers: dict[str, str]
+) -> None:
+    requests_mock.get(ACCOUNT_URL, content=content, headers=headers)
+
+    with pytest.raises(BadResponseError, match="a body over 16 MiB"):
+        harness.session.get_json("/v1/account")
+
+    assert requests_mock.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding"),
+    [(b"not gzip at all", "gzip"), (b"[]", "br"), (b"[]", "compress")],
+)
+def test_a_body_that_does_not_decode_is_a_bad_response(
+    harness: Harness, requests_mock: Any, content: bytes, encoding: str
+) -> None:
+    requests_mock.get(ACCOUNT_URL, content=content, headers={"Content-Encoding": encoding})
+
+    with pytest.raises(BadResponseError):
+        harness.session.get_json("/v1/account")
+
+    assert requests_mock.call_count == 1
+
+
+def test_an_error_body_over_its_limit_keeps_the_status_and_is_not_quoted(
+    harness: Harness, requests_mock: Any
+) -> None:
+    message = json.dumps({"message": "x" * (MAX_ERROR_BODY_BYTES + 1)})
+    requests_mock.get(ACCOUNT_URL, status_code=403, text=message)
+
+    with pytest.raises(ForbiddenError) as caught:
+        harness.session.get_json("/v1/account")
+
+    assert "server says" not in str(caught.value)
+
+
+def expired_at_once(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+    """An alarm that goes off as soon as it is set: every request overruns its deadline."""
+    action()
+    return lambda: None
+
+
+def test_a_request_over_its_deadline_is_a_timeout_whatever_it_read(requests_mock: Any) -> None:
+    requests_mock.get(ACCOUNT_URL, json={"name": "Acme"})
+    harness = Harness(alarm=expired_at_once)
+
+    with pytest.raises(ApiTimeoutError, match="no complete response within 120 s"):
+        harness.session.get_json("/v1/account")
+
+    assert requests_mock.call_count == 5
+    assert harness.session.stats().requests_by_code == {"200": 5}
+
+
+def test_each_attempt_gets_the_shorter_of_the_request_and_refresh_deadlines(
+    requests_mock: Any,
+) -> None:
+    requests_mock.get(ACCOUNT_URL, json={})
+    alarms: list[float] = []
+
+    def recording_alarm(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+        alarms.append(seconds)
+        return lambda: None
+
+    harness = Harness(alarm=recording_alarm)
+    harness.session.get_json("/v1/account")
+    with harness.session.refresh_deadline(T0 + 30):
+        harness.session.get_json("/v1/account")
+    with harness.session.refresh_deadline(T0 + 3600):
+        harness.session.get_json("/v1/account")
+
+    assert alarms == [120.0, 30.0, 120.0]
+
+
+def test_nothing_is_sent_after_the_refresh_deadline(harness: Harness, requests_mock: Any) -> None:
+    requests_mock.get(ACCOUNT_URL, json={})
+
+    with (
+        harness.session.refresh_deadline(T0),
+        pytest.raises(ApiTimeoutError, match="not sent, the refresh ran past its deadline"),
+    ):
+        harness.session.get_json("/v1/account")
+
+    assert requests_mock.call_count == 0
+    assert harness.ledger.used() == 0
+
+
+def test_no_retry_waits_past_the_refresh_deadline(harness: Harness, requests_mock: Any) -> None:
+    requests_mock.get(ACCOUNT_URL, status_code=503)
+
+    with (
+        harness.session.refresh_deadline(T0 + 0.5),
+        pytest.raises(ServerError, match="would pass its deadline before the next attempt"),
+    ):
+        harness.session.get_json("/v1/account")
+
+    assert requests_mock.call_count == 1
+    assert harness.clock.sleeps == []
+
+
+def test_the_refresh_deadline_ends_with_its_block(harness: Harness, requests_mock: Any) -> None:
+    requests_mock.get(ACCOUNT_URL, json={})
+    with harness.session.refresh_deadline(T0 - 1):
+        pass
+
+    assert harness.session.get_json("/v1/account") == {}
 
 
 # --- stats, logging, secrecy ------------------------------------------------------------------

@@ -129,22 +129,27 @@ def test_an_echoed_token_is_redacted_before_message_and_request_id_are_cut(
 
 
 @pytest.mark.parametrize(
-    ("status", "headers"),
+    ("status", "headers", "quoted"),
     [
-        (302, {"Location": f"https://elsewhere.example/?t={REPORTING_TOKEN}"}),
-        (200, {"Content-Type": f"text/plain; t={REPORTING_TOKEN}"}),
+        # Of a refused redirect only the origin is quoted, never the path or query.
+        (
+            302,
+            {"Location": f"https://elsewhere.example/?t={REPORTING_TOKEN}"},
+            "redirected to https://elsewhere.example;",
+        ),
+        (200, {"Content-Type": f"text/plain; t={REPORTING_TOKEN}"}, f"t={REDACTED}"),
     ],
     ids=["Location", "Content-Type"],
 )
 def test_an_echoed_token_in_other_quoted_headers_is_redacted(
-    requests_mock: rm.Mocker, status: int, headers: dict[str, str]
+    requests_mock: rm.Mocker, status: int, headers: dict[str, str], quoted: str
 ) -> None:
     url = f"{fakes.BASE_URL}/v1/account"
     requests_mock.get(url, status_code=status, text="not json", headers=headers)
     session = fakes.unpaced_session("reporting", fakes.BASE_URL, REPORTING_TOKEN)
     with pytest.raises(BadResponseError) as caught:
         session.get_json("/v1/account")
-    assert f"t={REDACTED}" in str(caught.value)
+    assert quoted in str(caught.value)
     assert leaked_pieces(str(caught.value), REPORTING_TOKEN) == []
 
 

@@ -4,19 +4,28 @@ Each attempt, retries included, passes the daily budget check, the rate limiter 
 ledger before it is sent, so the exporter's own count matches what KnowBe4 charges.
 Failures leave this module only as the types in `errors.py`, with messages that name the
 API, method, path and status and say what to fix; never with the token.
+
+Every limit on what a server can make the exporter hold is explicit (README, "Limits on
+what KnowBe4 can send"): each wait for the socket (connect and read timeouts), each
+request as a whole (REQUEST_DEADLINE_SECONDS, see `deadline.py`), each refresh (its
+deadline, set by the runtime), and each body, on the wire and after decompression
+(MAX_RESPONSE_BYTES; MAX_ERROR_BODY_BYTES for an error's body, read for its message only).
 """
 
 from __future__ import annotations
 
 import email.utils
 import http
+import json
 import logging
 import math
 import random
 import re
 import threading
 import types
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Final
@@ -24,8 +33,10 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder
 
 from kb4_exporter import __version__
+from kb4_exporter.api.deadline import Alarm, DeadlineAdapter, thread_alarm, watched_request
 from kb4_exporter.api.errors import (
     ApiConnectionError,
     ApiError,
@@ -52,6 +63,18 @@ RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_READ_TIMEOUT: Final = 60.0
+# A whole request, connect to last byte of the body: well over any real page, well under
+# what a server trickling bytes could otherwise hold a refresh for.
+REQUEST_DEADLINE_SECONDS: Final = 120.0
+# A page of 500 records is well under a megabyte. A body over this (on the wire, or after
+# decompression, whichever comes first) is `bad_response`: parsed, it would take ten
+# times its size in memory.
+MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+# The body of an error status is read for its message only.
+MAX_ERROR_BODY_BYTES: Final = 64 * 1024
+_READ_CHUNK_BYTES: Final = 64 * 1024
+# Only what `_decoder` can decompress within the limits above.
+ACCEPT_ENCODING: Final = "gzip, deflate"
 
 # Server-provided text is quoted in messages; keep it short and on one line. It is
 # redacted before it is cut: a cut first could leave a part of an echoed token that
@@ -86,6 +109,18 @@ class _Call:
     endpoint: str  # the URL path, for messages and `ApiError.endpoint`
 
 
+class _BodyTooLarge(Exception):  # noqa: N818 - internal signal: stop reading the body
+    pass
+
+
+@dataclass(frozen=True)
+class _Received:
+    """A response whose body was read whole (within the limits)."""
+
+    response: requests.Response
+    content: bytes | bytearray | None  # None: an error body over MAX_ERROR_BODY_BYTES
+
+
 @dataclass(frozen=True)
 class _Failure:
     """One failed attempt: the error to raise if no retry is left, and whether to retry."""
@@ -118,6 +153,8 @@ class PacedSession:
         session: requests.Session | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        request_deadline: float = REQUEST_DEADLINE_SECONDS,
+        alarm: Alarm = thread_alarm,
         max_attempts: int = 5,
         backoff_base: float = 2.0,
         backoff_max: float = 120.0,
@@ -134,6 +171,7 @@ class PacedSession:
         for name, value in (
             ("connect_timeout", connect_timeout),
             ("read_timeout", read_timeout),
+            ("request_deadline", request_deadline),
             ("backoff_base", backoff_base),
             ("backoff_max", backoff_max),
             ("max_retry_after", max_retry_after),
@@ -148,8 +186,12 @@ class PacedSession:
         self._clock = clock
         self._sleep = sleep
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else _deadline_session()
         self._timeout = (connect_timeout, read_timeout)
+        self._request_deadline = request_deadline
+        self._alarm = alarm
+        # Epoch seconds by which the running refresh must end (see `refresh_deadline`).
+        self._refresh_deadline: float | None = None
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
@@ -198,6 +240,16 @@ class PacedSession:
                 throttled=self._throttled,
             )
 
+    @contextmanager
+    def refresh_deadline(self, at: float) -> Iterator[None]:
+        """Until the block ends, no request is sent after `at` (epoch seconds) and none
+        runs past it: a refresh that cannot finish by then fails with `timeout`."""
+        self._refresh_deadline = at
+        try:
+            yield
+        finally:
+            self._refresh_deadline = None
+
     def quote_server_text(self, text: str, limit: int = _MAX_QUOTED_CHARS) -> str:
         """Server-provided `text` made fit to quote in a message: the token of the latest
         request redacted (whole or cut off), then on one line and at most `limit` chars."""
@@ -227,24 +279,16 @@ class PacedSession:
             self._ensure_budget(call)
             token = self._read_token(call)
             self._limiter.acquire()
+            seconds = self._ensure_refresh_time(call)
             self._ledger.record()
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=body,
-                    headers=self._headers(token),
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                )
-            except requests.RequestException as exc:
-                failure = self._transport_failure(exc)
+            outcome = self._send(call, token, params, body, seconds)
+            if isinstance(outcome, _Received):
+                status = outcome.response.status_code
+                if 200 <= status < 300:
+                    return self._decode(outcome, call, token)
+                failure = self._status_failure(outcome, token)
             else:
-                self._count(response.status_code)
-                if 200 <= response.status_code < 300:
-                    return self._decode(response, call, token)
-                failure = self._status_failure(response, token)
+                failure = outcome
 
             if not failure.retryable or attempt == self._max_attempts:
                 raise self._error(call, failure, attempts=attempt, token=token)
@@ -255,6 +299,10 @@ class PacedSession:
                 )
                 raise self._error(call, failure, attempts=attempt, token=token, note=note)
             delay = self._retry_delay(attempt, failure.retry_after)
+            deadline = self._refresh_deadline
+            if deadline is not None and self._clock() + delay >= deadline:
+                note = "the refresh would pass its deadline before the next attempt; giving up"
+                raise self._error(call, failure, attempts=attempt, token=token, note=note)
             logger.debug(
                 "%s API %s %s: %s; retry %d of %d in %.1f s",
                 self.api,
@@ -275,6 +323,76 @@ class PacedSession:
         if not path:
             return self._base_url
         return f"{self._base_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def _send(
+        self,
+        call: _Call,
+        token: str,
+        params: Mapping[str, str | int] | None,
+        body: Mapping[str, Any] | None,
+        seconds: float,
+    ) -> _Received | _Failure:
+        """One attempt, over within `seconds` whatever the server does."""
+        response: requests.Response | None = None
+        content: bytearray | None = None
+        failure: _Failure | None = None
+        with watched_request(self._alarm, seconds) as watchdog:
+            try:
+                response = self._session.request(
+                    call.method,
+                    call.url,
+                    params=params,
+                    json=body,
+                    headers=self._headers(token),
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    content = _read_body(response)
+            # The body is read from urllib3 directly: its errors are not wrapped by requests.
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                failure = _transport_failure(exc, self._timeout)
+            except _BodyTooLarge:
+                failure = _Failure(
+                    BadResponseError,
+                    f"a body over {_mib(MAX_RESPONSE_BYTES)} (on the wire or decompressed), "
+                    "more than any page of this API; not read further",
+                    retryable=False,
+                )
+            expired = watchdog.expired
+        if expired:
+            # Whatever the read made of the connection shut under it, it is a timeout.
+            failure = _Failure(
+                ApiTimeoutError,
+                f"no complete response within {seconds:g} s (the deadline of a request or "
+                "of the refresh); the server is too slow or sends a trickle",
+                retryable=True,
+            )
+        if response is not None:
+            self._count(response.status_code)
+        else:
+            assert failure is not None
+            timed_out = issubclass(failure.error_type, ApiTimeoutError)
+            self._count("timeout" if timed_out else "connection")
+        if failure is not None:
+            return failure
+        assert response is not None
+        return _Received(response, content)
+
+    def _ensure_refresh_time(self, call: _Call) -> float:
+        """Seconds the next attempt may take; ApiTimeoutError once the refresh is over time."""
+        deadline = self._refresh_deadline
+        if deadline is None:
+            return self._request_deadline
+        left = deadline - self._clock()
+        if left <= 0:
+            raise ApiTimeoutError(
+                f"{self._where(call)}: not sent, the refresh ran past its deadline (its "
+                "refresh interval); the rest waits for the next refresh",
+                endpoint=call.endpoint,
+            )
+        return min(self._request_deadline, left)
 
     def _ensure_budget(self, call: _Call) -> None:
         limit = self.budget_limit()
@@ -307,6 +425,7 @@ class PacedSession:
         return {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
             "User-Agent": self._user_agent,
         }
 
@@ -325,31 +444,11 @@ class PacedSession:
 
     # --- classifying outcomes -------------------------------------------------------
 
-    def _transport_failure(self, exc: requests.RequestException) -> _Failure:
-        if isinstance(exc, requests.Timeout):
-            self._count("timeout")
-            connect, read = self._timeout
-            unreachable = isinstance(exc, requests.ConnectTimeout)
-            return _Failure(
-                ConnectTimeoutError if unreachable else ApiTimeoutError,
-                f"timed out (connect {connect:g} s, read {read:g} s): {exc}",
-                retryable=True,
-            )
-        self._count("connection")
-        if isinstance(exc, _PERMANENT_TRANSPORT_ERRORS):
-            return _Failure(
-                HostUnreachableError,
-                f"cannot connect: {exc}; check the URL, proxy and CA settings",
-                retryable=False,
-            )
-        if _never_connected(exc):
-            return _Failure(HostUnreachableError, f"cannot connect: {exc}", retryable=True)
-        return _Failure(ApiConnectionError, f"connection failed: {exc}", retryable=True)
-
-    def _status_failure(self, response: requests.Response, token: str) -> _Failure:
+    def _status_failure(self, received: _Received, token: str) -> _Failure:
+        response = received.response
         status = response.status_code
         request_id = _header_value(response, "X-Request-Id", token)
-        server_message = _server_message(response, token)
+        server_message = _server_message(received.content, token)
         retry_after = None
         if status in RETRIED_STATUSES:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._clock())
@@ -389,17 +488,19 @@ class PacedSession:
         if status >= 500:
             return ServerError, "KnowBe4 server error; try again later"
         if 300 <= status < 400:
-            location = _header_value(response, "Location", token) or "nowhere"
-            return BadResponseError, f"redirected to {location}; check the base URL"
+            return BadResponseError, (
+                f"redirected to {_redirect_origin(response, token)}; check the base URL"
+            )
         if status == 406:
             return BadResponseError, "the API refused the requested format (it serves JSON)"
         return BadResponseError, "unexpected status"
 
-    def _decode(self, response: requests.Response, call: _Call, token: str) -> Any:
+    def _decode(self, received: _Received, call: _Call, token: str) -> Any:
+        response, content = received.response, received.content or b""
         if response.status_code == 204:
             return None
         try:
-            return response.json()
+            return _json(content)
         # The decoder recurses per nesting level: a body nested deeper than the
         # interpreter's limit raises RecursionError, not ValueError.
         except (ValueError, RecursionError):
@@ -407,7 +508,7 @@ class PacedSession:
             failure = _Failure(
                 BadResponseError,
                 f"HTTP {response.status_code} but the body is not JSON "
-                f"(Content-Type {content_type}, {len(response.content)} bytes)",
+                f"(Content-Type {content_type}, {len(content)} bytes)",
                 retryable=False,
                 status=response.status_code,
                 request_id=_header_value(response, "X-Request-Id", token),
@@ -434,9 +535,122 @@ class PacedSession:
         )
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """Whether requests wraps urllib3's failure to open a connection (refused, DNS), as
-    opposed to a connection that broke after it was made."""
+def _deadline_session() -> requests.Session:
+    session = requests.Session()
+    adapter = DeadlineAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _read_body(response: requests.Response) -> bytearray | None:
+    """The body, decompressed, read in chunks and never past its limit.
+
+    A 2xx body over MAX_RESPONSE_BYTES raises _BodyTooLarge; an error status's body over
+    MAX_ERROR_BODY_BYTES is not needed whole, so it reads as None.
+    """
+    ok = 200 <= response.status_code < 300
+    try:
+        return _read_within(response, MAX_RESPONSE_BYTES if ok else MAX_ERROR_BODY_BYTES)
+    except _BodyTooLarge:
+        if ok:
+            raise
+        return None
+
+
+def _read_within(response: requests.Response, limit: int) -> bytearray:
+    """The limit holds on the wire and after decompression, each counted as it is read:
+    a gzip bomb stops at the limit, and so does a compressed stream that never yields."""
+    declared = response.headers.get("Content-Length", "").strip()
+    if len(declared) > 20 or (declared.isascii() and declared.isdigit() and int(declared) > limit):
+        raise _BodyTooLarge
+    decoder = _decoder(response.headers.get("Content-Encoding", ""))
+    body = bytearray()
+    on_the_wire = 0
+    for data in response.raw.stream(_READ_CHUNK_BYTES, decode_content=False):
+        on_the_wire += len(data)
+        if on_the_wire > limit:
+            raise _BodyTooLarge
+        if decoder is None:
+            body += data
+        else:
+            _inflate(decoder, data, body, limit)
+        if len(body) > limit:
+            raise _BodyTooLarge
+    if decoder is not None:
+        # A tail left undecompressed is output past the limit (see `_inflate`).
+        if decoder.has_unconsumed_tail:
+            raise _BodyTooLarge
+        body += decoder.flush()
+    if len(body) > limit:
+        raise _BodyTooLarge
+    return body
+
+
+def _decoder(content_encoding: str) -> ContentDecoder | None:
+    """urllib3's decoder for the encodings this exporter accepts (ACCEPT_ENCODING)."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return GzipDecoder()
+    if encoding == "deflate":
+        return DeflateDecoder()
+    raise requests.exceptions.ContentDecodingError(
+        f"Content-Encoding {encoding[:40]!r} was not asked for ({ACCEPT_ENCODING})"
+    )
+
+
+def _inflate(decoder: ContentDecoder, data: bytes, body: bytearray, limit: int) -> None:
+    """Decompress `data` into `body`, stopping just past `limit` (the bomb is never
+    expanded further)."""
+    try:
+        body += decoder.decompress(data, max_length=limit + 1 - len(body))
+        while decoder.has_unconsumed_tail and len(body) <= limit:
+            more = decoder.decompress(b"", max_length=limit + 1 - len(body))
+            if not more:
+                break
+            body += more
+    except zlib.error as err:
+        raise requests.exceptions.ContentDecodingError(f"cannot decompress: {err}") from None
+
+
+def _json(content: bytes | bytearray) -> Any:
+    """JSON from a body in UTF-8, -16 or -32, with or without a byte order mark."""
+    return json.loads(content)
+
+
+def _transport_failure(exc: Exception, timeout: tuple[float, float]) -> _Failure:
+    connect, read = timeout
+    # A read timeout in the body arrives wrapped as a ConnectionError.
+    if isinstance(exc, requests.Timeout) or _caused_by(exc, urllib3.exceptions.ReadTimeoutError):
+        unreachable = isinstance(exc, requests.ConnectTimeout)
+        return _Failure(
+            ConnectTimeoutError if unreachable else ApiTimeoutError,
+            f"timed out (connect {connect:g} s, read {read:g} s): {exc}",
+            retryable=True,
+        )
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return _Failure(
+            BadResponseError,
+            f"the body does not decompress as its Content-Encoding says: {exc}",
+            retryable=False,
+        )
+    if isinstance(exc, _PERMANENT_TRANSPORT_ERRORS):
+        return _Failure(
+            HostUnreachableError,
+            f"cannot connect: {exc}; check the URL, proxy and CA settings",
+            retryable=False,
+        )
+    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
+        # urllib3 could not open a connection at all (refused, DNS), as opposed to a
+        # connection that broke after it was made.
+        return _Failure(HostUnreachableError, f"cannot connect: {exc}", retryable=True)
+    return _Failure(ApiConnectionError, f"connection failed: {exc}", retryable=True)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `kind` is somewhere in what requests wrapped into `exc`."""
     seen: set[int] = set()
     pending: list[object] = [exc]
     while pending:
@@ -444,13 +658,17 @@ def _never_connected(exc: BaseException) -> bool:
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
+        if isinstance(current, kind):
             return True
         pending.extend(current.args)
         pending.append(getattr(current, "reason", None))
         pending.append(current.__cause__)
         pending.append(current.__context__)
     return False
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
 
 
 def _redact(text: str, token: str) -> str:
@@ -472,10 +690,27 @@ def _header_value(response: requests.Response, name: str, token: str) -> str | N
     return _quoted(value, token, _MAX_HEADER_CHARS)
 
 
-def _server_message(response: requests.Response, token: str) -> str | None:
-    """The `message` of a JSON-object error body; HTML pages and other shapes are not quoted."""
+def _redirect_origin(response: requests.Response, token: str) -> str:
+    """Where a refused redirect points: scheme, host and port only. The path and query
+    are not quoted: a server may have put anything there, an encoded token included."""
+    location = response.headers.get("Location", "")
     try:
-        body = response.json()
+        parts = urlsplit(location)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unreadable Location"
+    if not parts.scheme or not host:
+        return "a relative Location" if location else "nowhere"
+    origin = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return _quoted(origin, token, _MAX_HEADER_CHARS)
+
+
+def _server_message(content: bytes | bytearray | None, token: str) -> str | None:
+    """The `message` of a JSON-object error body; HTML pages and other shapes are not quoted."""
+    if content is None:
+        return None
+    try:
+        body = _json(content)
     except (ValueError, RecursionError):
         return None
     message = body.get("message") if isinstance(body, dict) else None

@@ -127,10 +127,9 @@ class Exporter:
     def refresh(self) -> None:
         """What the scheduler runs when every task is due: core, PhishER, user events (a
         no-op without a User Event API token), state file."""
-        refresher = self.runtime.refresher
-        refresher.refresh_core()
-        refresher.refresh_phisher()
-        refresher.refresh_user_events()
+        self.runtime.refresh_core()
+        self.runtime.refresh_phisher()
+        self.runtime.refresh_user_events()
         self.runtime.save_state()
 
     def scrape(self) -> Scrape:
@@ -188,10 +187,14 @@ def start_hostile_exporter(
 ) -> Exporter:
     """The real runtime on a hostile upstream and its clock."""
     account = upstream.account()
-    base = settings or Settings(accounts=(account,))
-    settings = replace(base, state_dir=str(state_dir) if state_dir else None)
-    runtime = build_runtime(account, settings, clock=upstream.clock, sleep=upstream.clock.sleep)
-    return Exporter(runtime, upstream.clock)
+    settings = replace(
+        settings or Settings(accounts=()),
+        accounts=(account,),
+        state_dir=str(state_dir) if state_dir else None,
+    )
+    clock = upstream.clock
+    runtime = build_runtime(account, settings, clock=clock, sleep=clock.sleep, alarm=clock.alarm)
+    return Exporter(runtime, clock)
 
 
 def exporter_records(

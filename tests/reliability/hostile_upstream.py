@@ -10,8 +10,9 @@ advances it per byte), so deadlines are tested without waiting on wall time.
 from __future__ import annotations
 
 import json
+import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -120,6 +121,8 @@ class HostileUpstream:
     clock: AlarmClock
     user_events: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, RawResponse] = field(default_factory=dict)
+    # How far the clock moves while the server prepares each ordinary response.
+    seconds_per_request: float = 0.0
     requests: list[str] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -197,17 +200,35 @@ class HostileUpstream:
             raw(Writer(handler, self.clock, self._stopped))
             handler.close_connection = True
             return
+        if not self._take_time(handler, self.seconds_per_request):
+            handler.close_connection = True
+            return
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         payload = self._payload(parts.path, query, body)
-        if payload is None:
-            handler.send_error(404)
-            return
-        data = json.dumps(payload).encode("ascii")
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            if payload is None:
+                handler.send_error(404)
+                return
+            data = json.dumps(payload).encode("ascii")
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:  # the client hung up (its deadline went off)
+            handler.close_connection = True
+
+    def _take_time(self, handler: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Move the clock on by `seconds` in steps of a second, as time passes for a real
+        server (an alarm goes off within a second of when it is due); False as soon as
+        the client has hung up."""
+        steps = int(seconds)
+        for _ in range(steps):
+            self.clock.advance(1.0)
+            if _hung_up(handler.connection):
+                return False
+        self.clock.advance(seconds - steps)
+        return True
 
     def _payload(self, path: str, query: Mapping[str, str], body: Any) -> Any:
         org = self.org
@@ -231,8 +252,8 @@ class HostileUpstream:
             "/v1/training/store_purchases": org.store_purchases,
             "/v1/training/policies": org.policies,
         }
-        for pst_id, rows in org.recipients.items():
-            listings[f"/v1/phishing/security_tests/{pst_id}/recipients"] = rows
+        for pst_id, recipients in org.recipients.items():
+            listings[f"/v1/phishing/security_tests/{pst_id}/recipients"] = recipients
         rows = listings.get(path)
         if rows is None:
             return None
@@ -241,6 +262,11 @@ class HostileUpstream:
         return rows[(page - 1) * size : page * size]
 
 
-def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the peer has closed or shut down its end (without waiting)."""
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -1,0 +1,72 @@
+"""The request watchdog: a real socket is shut down when the deadline's alarm goes off."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from kb4_exporter.api.deadline import Watchdog, watched_request
+
+
+class ManualAlarm:
+    """An alarm the test sets off by hand."""
+
+    def __init__(self) -> None:
+        self.action: Callable[[], None] | None = None
+        self.seconds: float | None = None
+        self.cancelled = False
+
+    def __call__(self, seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+        self.seconds, self.action = seconds, action
+        return self.cancel
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def ring(self) -> None:
+        assert self.action is not None
+        self.action()
+
+
+def test_a_watched_socket_reads_end_of_file_once_the_alarm_rings() -> None:
+    alarm = ManualAlarm()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        watchdog = Watchdog(alarm, 120.0)
+        watchdog.watch(ours)
+        theirs.sendall(b"a")
+        assert ours.recv(1) == b"a"
+
+        alarm.ring()
+
+        assert watchdog.expired
+        ours.settimeout(5)
+        assert ours.recv(1) == b""  # a blocked read would have returned too
+        watchdog.close()
+    assert alarm.seconds == 120.0
+    assert alarm.cancelled
+
+
+def test_a_socket_watched_after_expiry_is_shut_down_at_once() -> None:
+    alarm = ManualAlarm()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        watchdog = Watchdog(alarm, 1.0)
+        alarm.ring()
+        watchdog.watch(ours)
+        ours.settimeout(5)
+        assert ours.recv(1) == b""
+        watchdog.close()
+
+
+def test_after_the_request_the_alarm_no_longer_touches_the_socket() -> None:
+    alarm = ManualAlarm()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        with watched_request(alarm, 1.0) as watchdog:
+            watchdog.watch(ours)
+        alarm.ring()  # too late: the request is over and the connection may be reused
+
+        assert not watchdog.expired
+        theirs.sendall(b"b")
+        assert ours.recv(1) == b"b"

@@ -25,6 +25,8 @@ from kb4_exporter.refresh import AccountRefresher, RefreshSettings
 from kb4_exporter.secrets import Secret, SecretError
 from kb4_exporter.state import (
     AccountState,
+    StateDirBusyError,
+    lock_state_dir,
     read_state,
     remove_stale_temp_files,
     state_path,
@@ -32,6 +34,10 @@ from kb4_exporter.state import (
 )
 
 log = logging.getLogger(__name__)
+
+# The exit status of a state dir another exporter holds: a configuration error, as for any
+# other setting that cannot work.
+EXIT_STATE_DIR_BUSY = 2
 
 # Extra seconds on each pacing window, so latency jitter between us and KnowBe4 never
 # lets the server see one request too many in its window (each 429 costs budget).
@@ -143,6 +149,23 @@ class AccountRuntime:
             )
 
 
+def hold_state_dir(state_dir: str) -> None:
+    """Take the state dir for this process before anything else happens; exit when
+    another exporter has it. A dir that cannot be locked at all (read-only, without a
+    lock file) is no reason not to start: its state cannot be written either."""
+    try:
+        lock_state_dir(state_dir)
+    except StateDirBusyError as err:
+        log.error("%s", err)
+        raise SystemExit(EXIT_STATE_DIR_BUSY) from None
+    except OSError as err:
+        log.warning(
+            "cannot lock state dir %s (%s); another exporter on it would go unnoticed",
+            state_dir,
+            err.strerror or err,
+        )
+
+
 def token_reader(secret: Secret, api: str) -> Callable[[], str]:
     """Reads the token on each request (files rotate); an unreadable token is an auth failure."""
 
@@ -167,6 +190,8 @@ def build_runtime(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     alarm: Alarm = thread_alarm,
 ) -> AccountRuntime:
+    if settings.state_dir:
+        hold_state_dir(settings.state_dir)
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
 

@@ -6,20 +6,30 @@ hundreds of thousands of records). Files are written to a temporary name, fsynce
 renamed, so a crash leaves the previous file intact. A file that cannot be parsed is
 logged and ignored: the exporter then starts cold, it never fails to start.
 
-The request ledgers are persisted too, so a restart does not forget budget already spent.
+The request ledgers are persisted too, so a restart does not forget budget already spent,
+and that is why one state dir serves one exporter process: `lock_state_dir` makes a
+second one refuse to start rather than keep a second ledger of the same account.
+
+What is read back is bounded: a regular file of at most MAX_STATE_FILE_BYTES, in lines of
+at most MAX_STATE_LINE_BYTES. A FIFO, a device or a file without end is refused as corrupt
+before it can hang start-up or fill memory.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import math
 import os
+import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kb4_exporter.model import (
     Account,
@@ -45,6 +55,11 @@ VERSION = 1
 # No write takes this long: an older temp file is the remains of a killed process. Younger
 # ones may be a write in progress (say, of a second exporter sharing the directory).
 STALE_TEMP_FILE_SECONDS = 3600.0
+# A 100,000-user org's file is about 60 MB (enrollments are most of it), its longest line
+# (the recipients of one PST) a few MB.
+MAX_STATE_FILE_BYTES = 256 * 1024 * 1024
+MAX_STATE_LINE_BYTES = 16 * 1024 * 1024
+LOCK_FILE_NAME = "kb4_exporter.lock"
 
 
 class StateCorruptError(ValueError):
@@ -278,8 +293,8 @@ def _fsync_dir(directory: Path) -> None:
 def read_state(path: Path, account: str) -> AccountState | None:
     """The state in `path`, or None when there is none or it is corrupt (logged)."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            return _parse(handle, account)
+        with _open_regular_file(path) as handle:
+            return _parse(_bounded_lines(handle), account)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as err:
@@ -288,6 +303,41 @@ def read_state(path: Path, account: str) -> AccountState | None:
     except (StateCorruptError, ValueError, TypeError, KeyError, IndexError, RecursionError) as err:
         log.error("state file %s is corrupt (%s); ignoring it and starting cold", path, err)
     return None
+
+
+def _open_regular_file(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file within MAX_STATE_FILE_BYTES.
+
+    Opened without blocking, so a FIFO cannot hang start-up waiting for a writer, and
+    checked on the open file, so what is checked is what is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StateCorruptError("not a regular file (a FIFO, device, socket or directory)")
+        if info.st_size > MAX_STATE_FILE_BYTES:
+            raise StateCorruptError(
+                f"{info.st_size} bytes, over the {MAX_STATE_FILE_BYTES} a state file may have"
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _bounded_lines(handle: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, each within MAX_STATE_LINE_BYTES and all of them within
+    MAX_STATE_FILE_BYTES (the file may grow while it is read)."""
+    total = 0
+    while line := handle.readline(MAX_STATE_LINE_BYTES + 1):
+        total += len(line)
+        if len(line) > MAX_STATE_LINE_BYTES:
+            raise StateCorruptError(f"a line is longer than {MAX_STATE_LINE_BYTES} bytes")
+        if total > MAX_STATE_FILE_BYTES:
+            raise StateCorruptError(f"it grew past {MAX_STATE_FILE_BYTES} bytes while read")
+        yield line.decode("utf-8")
 
 
 def _parse(lines: Iterable[str], account: str) -> AccountState:
@@ -396,3 +446,78 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
         }
     state.snapshot = Snapshot(**snapshot_fields)
     return state
+
+
+# --- one exporter per state dir ------------------------------------------------------
+
+
+class StateDirBusyError(Exception):
+    """Another process holds the state dir's lock."""
+
+
+# Lock files this process holds, by the real path of their directory. flock locks belong
+# to an open file: a second open of the same file, even in this process, would conflict,
+# so each directory is opened once, and kept open (the kernel lets go when the process
+# ends, however it ends).
+_held_locks: dict[str, int] = {}
+_held_locks_guard = threading.Lock()
+
+
+def lock_state_dir(directory: str) -> None:
+    """Hold `directory` for the rest of this process, or raise StateDirBusyError when
+    another process holds it. Accounts of one process share their state dir's lock.
+
+    Raises OSError when no lock file can be made or opened (a read-only dir without
+    one): the caller decides whether to go on without the lock.
+    """
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(path)
+    with _held_locks_guard:
+        if key in _held_locks:
+            return
+        fd = _open_lock_file(path / LOCK_FILE_NAME)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise StateDirBusyError(
+                f"state dir {directory} is in use by another kb4-exporter process{holder}; "
+                "two exporters on one state dir would each keep their own count of the "
+                "API budget and overwrite each other's state: give each its own --state.dir"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        _held_locks[key] = fd
+    _write_holder(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o600)
+    except OSError as err:
+        # A read-only dir (or file) may still hold a lock file to lock: flock needs no
+        # write access.
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        return os.open(path, os.O_RDONLY | flags)
+
+
+def _write_holder(fd: int) -> None:
+    """Leave our pid in the lock file, for the message a second exporter prints."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass  # read-only: the lock holds all the same
+
+
+def _lock_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import kb4_fakes as fakes
@@ -15,8 +17,11 @@ from kb4_exporter.config import Settings
 from kb4_exporter.model import Snapshot, User
 from kb4_exporter.runtime import AccountRuntime
 from kb4_exporter.state import (
+    LOCK_FILE_NAME,
     STALE_TEMP_FILE_SECONDS,
     AccountState,
+    StateDirBusyError,
+    lock_state_dir,
     read_state,
     state_path,
     write_state,
@@ -150,7 +155,8 @@ def test_failed_write_keeps_previous_file_and_counts(
     runtime.save_state()
     assert path.read_bytes() == good
     assert runtime.state_write_errors == 1
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+    # No temp file left behind; only the state file and the state dir's lock.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, LOCK_FILE_NAME])
 
 
 def test_unwritable_state_dir_is_not_fatal(
@@ -247,3 +253,30 @@ def test_records_saved_twice_load_once(tmp_path: Path) -> None:
 
     assert loaded is not None
     assert loaded.snapshot.users == (user,)
+
+
+def test_a_process_locks_its_state_dir_once_for_all_its_accounts(tmp_path: Path) -> None:
+    lock_state_dir(str(tmp_path / "state"))
+    lock_state_dir(str(tmp_path / "state" / "."))  # the same dir: already held
+
+    holder = (tmp_path / "state" / LOCK_FILE_NAME).read_text()
+    assert holder == f"{os.getpid()}\n"
+
+
+def test_a_dir_held_by_another_process_is_busy(tmp_path: Path) -> None:
+    code = "import sys; from kb4_exporter.state import lock_state_dir as lock; lock(sys.argv[1]);"
+    code += "print('held', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(StateDirBusyError, match=rf"in use by .* \(pid {holder.pid}\)"):
+            lock_state_dir(str(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

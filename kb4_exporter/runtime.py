@@ -99,9 +99,12 @@ class AccountRuntime:
             yield
 
     def load_state(self) -> bool:
-        """Adopt the persisted state, if any; True when data was loaded."""
+        """Take the state dir (see `hold_state_dir`), then adopt the persisted state, if
+        any; True when data was loaded. `serve` and `once` call this before anything else;
+        `check`, which keeps no state, never does."""
         if self.state_file is None:
             return False
+        hold_state_dir(str(self.state_file.parent))
         removed = remove_stale_temp_files(self.state_file, self.clock())
         if removed:
             log.info(
@@ -190,8 +193,6 @@ def build_runtime(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     alarm: Alarm = thread_alarm,
 ) -> AccountRuntime:
-    if settings.state_dir:
-        hold_state_dir(settings.state_dir)
     ledgers: dict[str, RequestLedger] = {}
     sessions: list[PacedSession] = []
 

@@ -30,7 +30,7 @@ from kb4_exporter.state import (
     state_path,
 )
 from reliability.harness import Exporter, exporter_records, start_hostile_exporter
-from reliability.hostile_upstream import AlarmClock, HostileUpstream
+from reliability.hostile_upstream import REPORTING_TOKEN, AlarmClock, HostileUpstream
 
 HEADER = b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n'
 # Loading must give up well within this, whatever the file is.
@@ -199,3 +199,26 @@ def test_accounts_of_one_process_share_their_state_dir(
     second = start_hostile_exporter(upstream, state_dir=tmp_path)
     first.refresh()
     assert second.runtime.load_state()
+
+
+def test_check_keeps_no_state_so_it_runs_beside_the_exporter(
+    upstream: HostileUpstream, tmp_path: Path, lock_holder: subprocess.Popen[str]
+) -> None:
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kb4_exporter",
+            "check",
+            f"--kb4.base-url={upstream.base_url}",
+            f"--state.dir={tmp_path / 'state'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "KB4_API_TOKEN": REPORTING_TOKEN, "NO_PROXY": "127.0.0.1"},
+    )
+
+    assert checked.returncode == 0, checked.stderr
+    assert "Acme" in checked.stdout

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
 
 import kb4_fakes as fakes
 import pytest
@@ -13,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kb4_exporter.api.errors import AuthError
+from kb4_exporter.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, REDACTED, redact
 from kb4_exporter.secrets import Secret, SecretError
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
@@ -378,3 +382,112 @@ def test_configuration_checks_and_requests_accept_the_same_tokens(token: str) ->
         else:
             sent = mock.last_request.headers["Authorization"] == f"Bearer {stripped}"
     assert accepted_by_check == sent
+
+
+# --- redaction of copies a server or proxy may have transformed ---------------------------
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.Qm9iIFJvc3MgcGFpbnRzIGhhcHB5IGxpdHRsZSB0cmVlcw-Xk3_q"
+_TOKEN_CHARSET = string.ascii_letters + string.digits + "-_.~+/="
+
+
+def copies_left(token: str, text: str) -> list[str]:
+    """Runs of MIN_REDACTED_RUN of the token's characters in `text`, however it is encoded
+    (percent-encoded up to three times) or cased."""
+    view = unquote(unquote(unquote(text))).lower()
+    needle = token.lower()
+    size = MIN_REDACTED_RUN
+    return [
+        needle[i : i + size] for i in range(len(needle) - size + 1) if needle[i : i + size] in view
+    ]
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        quote(TOKEN, safe=""),
+        "".join(f"%{ord(ch):02X}" for ch in TOKEN),
+        "".join(f"%{ord(ch):02x}" if i % 3 == 0 else ch for i, ch in enumerate(TOKEN)),
+        quote(quote(TOKEN, safe=""), safe=""),
+        TOKEN.upper(),
+        TOKEN.lower(),
+        TOKEN.swapcase(),
+        quote(TOKEN.upper(), safe=""),
+        TOKEN[20:60],
+        TOKEN[-MIN_REDACTED_RUN:],
+        TOKEN[1:],
+    ],
+    ids=[
+        "url-encoded",
+        "every-char-encoded",
+        "partly-encoded",
+        "double-encoded",
+        "upper",
+        "lower",
+        "swapcase",
+        "encoded-upper",
+        "middle",
+        "tail",
+        "all-but-the-first",
+    ],
+)
+def test_transformed_copies_of_a_token_are_redacted(copy: str) -> None:
+    text = f"redirect to https://elsewhere.example/cb?t={copy}&next=/home"
+
+    redacted = redact(text, [TOKEN])
+
+    assert copies_left(TOKEN, redacted) == []
+    assert redacted.startswith("redirect to https://elsewhere.example/cb?t=<redacted>")
+    assert redacted.endswith("&next=/home")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"…{TOKEN[-MIN_REDACTED_PREFIX:]}",
+        f"'...{TOKEN[-12:]}' is invalid",
+        f"id …{TOKEN[30 : 30 + MIN_REDACTED_PREFIX]}…",
+        f"Bearer {TOKEN[:MIN_REDACTED_PREFIX]}…{TOKEN[-MIN_REDACTED_PREFIX:]}",
+    ],
+    ids=["tail-after-a-cut", "tail-after-dots", "between-two-cuts", "head-and-tail"],
+)
+def test_short_pieces_are_redacted_where_a_cut_leaves_them(text: str) -> None:
+    redacted = redact(text, [TOKEN])
+    pieces = [TOKEN[:MIN_REDACTED_PREFIX], TOKEN[-MIN_REDACTED_PREFIX:], TOKEN[30:38]]
+    assert [piece for piece in pieces if piece in redacted] == []
+    assert REDACTED in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "discount 100% off, 50%zz and %",
+        "Quoted%20text%2C%20harmless",
+        "reporting API failed: HTTP 503",
+        f"a {TOKEN[40:52]} piece shorter than a run, in the middle of a line",
+    ],
+)
+def test_text_without_a_copy_is_left_as_it_is(text: str) -> None:
+    assert redact(text, [TOKEN]) == text
+
+
+@given(
+    token=st.text(alphabet=_TOKEN_CHARSET, min_size=MIN_REDACTED_RUN, max_size=80),
+    start=st.integers(min_value=0, max_value=80),
+    length=st.integers(min_value=MIN_REDACTED_RUN, max_value=80),
+    encode=st.sampled_from(["plain", "quote", "quote-twice", "every-char"]),
+    case=st.sampled_from([str, str.upper, str.lower, str.swapcase]),
+    before=st.text(alphabet=" :'\"=?&/", max_size=10),
+)
+def test_no_run_of_a_token_survives_in_any_encoding_or_case(
+    token: str, start: int, length: int, encode: str, case: Any, before: str
+) -> None:
+    piece = case(token[start : start + length])
+    encoded = {
+        "plain": piece,
+        "quote": quote(piece, safe=""),
+        "quote-twice": quote(quote(piece, safe=""), safe=""),
+        "every-char": "".join(f"%{ord(ch):02X}" for ch in piece),
+    }[encode]
+    text = f"{before}{encoded} and more"
+
+    assert copies_left(token, redact(text, [token])) == []

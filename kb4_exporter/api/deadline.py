@@ -68,6 +68,10 @@ class Watchdog:
     def close(self) -> None:
         """The request is over: disarm, and let go of the sockets."""
         self._cancel()
+        # The alarm holds this watchdog and this watchdog held the alarm: without the
+        # cycle, both are freed as soon as the alarm's thread ends, with no wait for the
+        # garbage collector (which the scheduler freezes the survivors of a refresh from).
+        self._cancel = _disarmed
         with self._lock:
             self._closed = True
             sockets, self._sockets = self._sockets, []
@@ -81,6 +85,10 @@ class Watchdog:
             self._expired = True
             for sock in self._sockets:
                 _shut_down(sock)
+
+
+def _disarmed() -> None:
+    pass
 
 
 def _shut_down(sock: socket.socket) -> None:

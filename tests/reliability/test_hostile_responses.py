@@ -11,6 +11,8 @@ in fake time: nothing here waits on the wall clock.
 from __future__ import annotations
 
 import gzip
+import socket
+import threading
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -19,10 +21,12 @@ from functools import cache
 import pytest
 from kb4_fakes import NOW, small_org
 
-from kb4_exporter.api.http import MAX_RESPONSE_BYTES, REQUEST_DEADLINE_SECONDS
+from kb4_exporter.api.errors import ApiTimeoutError
+from kb4_exporter.api.http import MAX_RESPONSE_BYTES, REQUEST_DEADLINE_SECONDS, PacedSession
+from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.config import Settings
 from reliability.harness import Exporter, Scrape, start_hostile_exporter
-from reliability.hostile_upstream import AlarmClock, HostileUpstream, Writer
+from reliability.hostile_upstream import REPORTING_TOKEN, AlarmClock, HostileUpstream, Writer
 
 GROUPS = "/v1/groups"
 MIB = 1024 * 1024
@@ -232,3 +236,48 @@ def test_request_of_a_refresh_ends_at_the_refresh_deadline(upstream: HostileUpst
     assert not results.sources["phisher"].up
     # Cut at the refresh's deadline, not the request's.
     assert upstream.clock() - started == pytest.approx(interval)
+
+
+def test_tls_handshake_trickled_past_the_request_deadline_is_a_timeout() -> None:
+    """A server that answers the ClientHello with a TLS record it sends one byte at a time."""
+    clock = AlarmClock(NOW)
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def trickle_a_handshake() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)  # the ClientHello
+            # A handshake record header announcing 16 KiB, then its body, byte by byte.
+            record = b"\x16\x03\x03\x40\x00" + b"\x02" * 16_384
+            for index in range(len(record)):
+                clock.advance(SECONDS_PER_BYTE)
+                try:
+                    connection.sendall(record[index : index + 1])
+                except OSError:
+                    break
+                sent.append(index)
+
+    server = threading.Thread(target=trickle_a_handshake, daemon=True)
+    server.start()
+    session = PacedSession(
+        api="reporting",
+        base_url=f"https://127.0.0.1:{listener.getsockname()[1]}",
+        token=lambda: REPORTING_TOKEN,
+        limiter=RateLimiter(per_second=1000, per_minute=100_000, clock=clock, sleep=clock.sleep),
+        ledger=RequestLedger(clock=clock),
+        clock=clock,
+        sleep=clock.sleep,
+        alarm=clock.alarm,
+        max_attempts=1,
+    )
+    try:
+        with pytest.raises(ApiTimeoutError, match="no complete response within 120 s"):
+            session.get_json("/v1/account")
+    finally:
+        session.close()
+        server.join(timeout=10)
+        listener.close()
+
+    assert not server.is_alive()
+    assert len(sent) <= REQUEST_DEADLINE_SECONDS / SECONDS_PER_BYTE + 2

@@ -21,7 +21,7 @@ from support.exporter_process import start_exporter
 from support.servers import stop_server, wait_until
 
 from kb4_exporter.simulator import Fault, Org, PacingLimits, SimulatorServer
-from kb4_exporter.state import AccountState, read_state, state_path
+from kb4_exporter.state import LOCK_FILE_NAME, AccountState, read_state, state_path
 
 ACCOUNT = "default"  # the single account configured from flags
 EXIT_WITHIN_SECONDS = 5.0
@@ -95,7 +95,8 @@ def test_signal_during_a_refresh_exits_cleanly_with_state_intact(
     after = read_state(path, ACCOUNT)
     assert after is not None, "the state file parses"
     assert after.snapshot == saved.snapshot, "the last completed refresh, whole"
-    assert [p.name for p in state_dir.iterdir()] == [path.name], "no temporary file left"
+    files = sorted(p.name for p in state_dir.iterdir())
+    assert files == sorted([path.name, LOCK_FILE_NAME]), "no temporary file left"
     if held:
         assert after.sources == saved.sources, "nothing of the interrupted refresh"
         # Its calls still count against the budget after a restart.

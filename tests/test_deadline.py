@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+import threading
+import weakref
 from collections.abc import Callable
 
-from kb4_exporter.api.deadline import Watchdog, watched_request
+from kb4_exporter.api.deadline import Watchdog, thread_alarm, watched_request
 
 
 class ManualAlarm:
@@ -70,3 +73,24 @@ def test_after_the_request_the_alarm_no_longer_touches_the_socket() -> None:
         assert not watchdog.expired
         theirs.sendall(b"b")
         assert ours.recv(1) == b"b"
+
+
+def test_a_finished_request_is_freed_without_the_garbage_collector() -> None:
+    # The scheduler freezes what survives a refresh out of later collections: a request
+    # must leave no reference cycle (alarm -> watchdog -> alarm) behind.
+    gc.disable()
+    try:
+        with watched_request(thread_alarm, 60.0) as watchdog:
+            pass
+        freed = weakref.ref(watchdog)
+        del watchdog
+        _join_alarm_threads()
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+def _join_alarm_threads() -> None:
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.join(timeout=5)

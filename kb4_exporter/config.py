@@ -40,22 +40,24 @@ USER_EVENT_URLS: Mapping[str, str] = {
     "de": "https://api-de.events.knowbe4.com",
 }
 
-# Page caps per source (pages of 500 rows; recipients per PST). Reaching a cap sets
-# kb4_truncated for that source.
-DEFAULT_PAGE_CAPS: Mapping[str, int] = {
-    "users": 50,
-    "groups": 20,
-    "security_tests": 20,
-    "recipients": 20,
-    "training_campaigns": 20,
-    "enrollments": 50,
-    "phisher": 20,
-    "archived_users": 20,
-    "phishing_campaigns": 20,
-    "store_purchases": 20,
-    "policies": 20,
-    "user_events": 20,
-}
+# Sources an operator may cap (`page_caps` in the YAML: pages of up to 500 rows;
+# recipients per PST). None is capped by default: the daily budget bounds every refresh,
+# and a capped listing is incomplete, so its source keeps its last complete data.
+PAGE_CAP_SOURCES = (
+    "users",
+    "groups",
+    "security_tests",
+    "recipients",
+    "training_campaigns",
+    "enrollments",
+    "phisher",
+    "archived_users",
+    "phishing_campaigns",
+    "store_purchases",
+    "policies",
+    "risk_history",
+    "user_events",
+)
 
 BASE_DAILY_BUDGET = 2000
 # The longest refresh interval or look-back accepted: a year and a day.
@@ -100,7 +102,8 @@ class AccountConfig:
     requests_per_minute: int = 50
     # None = 2000 + seats from /v1/account, learned at the first refresh.
     daily_budget: int | None = None
-    page_caps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PAGE_CAPS))
+    # Operator-set caps only; a source without one is read to the end.
+    page_caps: Mapping[str, int] = field(default_factory=dict)
     user_events: UserEventsConfig | None = None
 
 
@@ -484,14 +487,14 @@ def _number(value: Any, kind: type[float] | type[int], what: str, where: str) ->
 
 
 def _page_caps(raw: Any, where: str, problems: _Problems) -> dict[str, int]:
-    caps = dict(DEFAULT_PAGE_CAPS)
+    caps: dict[str, int] = {}
     if raw is None:
         return caps
     if not isinstance(raw, Mapping):
         problems.add(f"{where}: page_caps must be a mapping of source -> pages")
         return caps
     for source, value in raw.items():
-        if source not in DEFAULT_PAGE_CAPS:
+        if source not in PAGE_CAP_SOURCES:
             problems.add(f"{where}: page_caps: unknown source {source!r}")
             continue
         number = _number(value, int, f"page cap for {source}", where)
@@ -601,7 +604,7 @@ def describe_settings(settings: Settings) -> str:
     ]
     for account in settings.accounts:
         budget = account.daily_budget or f"{BASE_DAILY_BUDGET} + seats"
-        caps = ", ".join(f"{k}={v}" for k, v in sorted(account.page_caps.items()))
+        caps = ", ".join(f"{k}={v}" for k, v in sorted(account.page_caps.items())) or "none"
         lines += [
             f"  - name: {account.name}",
             f"    region: {account.region}",

@@ -61,11 +61,17 @@ class KriSpec:
 
 @dataclass(frozen=True, slots=True)
 class KriValue:
-    """One computed KRI: `value` None means absent; `sample_size` is its population."""
+    """One computed KRI: `value` None means absent; `sample_size` is its population.
+
+    `incomplete` says the value is absent because part of its input is missing (a fetch
+    failed or was cut short), not because the population is empty: the refresher then
+    keeps the last value computed from complete inputs (see `carry_over`).
+    """
 
     spec: KriSpec
     value: float | None
     sample_size: int | None
+    incomplete: bool = False
 
 
 PHISHING_PRONE = KriSpec(
@@ -164,6 +170,13 @@ def compute_kris(
     )
 
 
+def carry_over(computed: Iterable[KriValue], previous: Iterable[KriValue]) -> tuple[KriValue, ...]:
+    """`computed`, with each incomplete KRI replaced by its previous value, if any: a KRI
+    keeps its last value computed from complete inputs, or stays absent."""
+    last = {kri.spec: kri for kri in previous if kri.value is not None}
+    return tuple(last.get(kri.spec, kri) if kri.incomplete else kri for kri in computed)
+
+
 # --- users ---------------------------------------------------------------------------
 
 
@@ -242,33 +255,28 @@ def department_ppp_delta(snapshot: Snapshot) -> KriValue:
 
 
 def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients] | None:
-    """Recipient summaries of the PSTs started at or after now - 90 days.
+    """Recipient summaries of the PSTs started at or after now - 90 days, or None.
 
     A PST without `started_at` is outside the window. A PST whose recipients were skipped
     because its summary counts show no clicks and no reports is known to have none, so it
-    yields an empty summary; a PST that may have clicks or reports but whose recipients are
-    missing (e.g. a failed or truncated fetch) is unknown and left out. None when PSTs or
-    recipients were never fetched, and when no PST that may have clicks or reports is
-    known although some exist: the quiet PSTs alone would make a fake zero.
+    yields an empty summary. None when PSTs or recipients were never fetched, and when any
+    PST that may have clicks or reports has no summary (a failed or truncated fetch): a
+    KRI over the other PSTs would count part of the org.
     """
     if snapshot.security_tests is None or snapshot.recipients is None:
         return None
     cutoff = now - PST_WINDOW
     known: dict[int, PstRecipients] = {}
-    fetched = unknown = 0
     for pst in snapshot.security_tests:
         if pst.started_at is None or pst.started_at < cutoff or pst.pst_id in known:
             continue
         summary = snapshot.recipients.get(pst.pst_id)
         if summary is not None:
             known[pst.pst_id] = summary
-            fetched += 1
         elif not pst.may_have_clicks_or_reports:
             known[pst.pst_id] = PstRecipients(pst.pst_id, frozenset(), (), 0)
         else:
-            unknown += 1
-    if unknown and not fetched:
-        return None
+            return None
     return list(known.values())
 
 
@@ -277,9 +285,12 @@ def repeat_clickers_90d(snapshot: Snapshot, now: float) -> KriValue:
 
     Users are keyed by recipient `user.id`, else lower-cased e-mail (as in
     `PstRecipients.clicker_keys`), active or not; several clicks in one PST count once.
-    Absent when no PST in the window has known recipients. sample_size = PSTs used.
+    Absent when no PST in the window has known recipients, incomplete when any PST's
+    recipients are unknown (see `recent_pst_recipients`). sample_size = PSTs used.
     """
     summaries = recent_pst_recipients(snapshot, now)
+    if summaries is None:
+        return KriValue(REPEAT_CLICKERS_90D, None, None, incomplete=True)
     if not summaries:
         return KriValue(REPEAT_CLICKERS_90D, None, None)
     clicks_per_user: Counter[str] = Counter()
@@ -295,12 +306,10 @@ def phish_time_to_report(snapshot: Snapshot, now: float) -> KriValue:
     Uses `statistics.median` (mean of the middle two for an even count). Reports before
     delivery are ignored. Absent without any delay. sample_size = delays in the median.
     """
-    delays = [
-        delay
-        for summary in recent_pst_recipients(snapshot, now) or []
-        for delay in summary.report_delays
-        if delay >= 0
-    ]
+    summaries = recent_pst_recipients(snapshot, now)
+    if summaries is None:
+        return KriValue(PHISH_TIME_TO_REPORT, None, None, incomplete=True)
+    delays = [delay for summary in summaries for delay in summary.report_delays if delay >= 0]
     if not delays:
         return KriValue(PHISH_TIME_TO_REPORT, None, None)
     return KriValue(PHISH_TIME_TO_REPORT, float(statistics.median(delays)), len(delays))

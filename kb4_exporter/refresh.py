@@ -24,7 +24,7 @@ from kb4_exporter.api.reporting import Listing, ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.config import BASE_DAILY_BUDGET
-from kb4_exporter.kris import compute_kris
+from kb4_exporter.kris import carry_over, compute_kris
 from kb4_exporter.model import PstRecipients, SecurityTest, Snapshot
 from kb4_exporter.results import (
     CORE_SOURCES,
@@ -224,9 +224,9 @@ class AccountRefresher:
                 counted = run.listing(source, fetch_count)
                 if counted is not None:
                     fields[field_name] = len(counted.records)
-            fields["risk_history"] = run.source(
-                "risk_history", self._reporting.account_risk_history
-            )
+            history = run.listing("risk_history", self._reporting.account_risk_history)
+            if history is not None:
+                fields["risk_history"] = history.records
         except _StopRefresh as stop:
             run.skip_remaining(CORE_SOURCES, stop.error)
         snapshot = replace(
@@ -326,11 +326,19 @@ class AccountRefresher:
                 if cached is not None:
                     cache[pst.pst_id] = cached
                 continue
-            truncated = truncated or listing.truncated
+            if listing.truncated:
+                # Part of a PST's recipients is no summary of it: keep the last complete one.
+                truncated = True
+                if cached is not None:
+                    cache[pst.pst_id] = cached
+                continue
             summary = PstRecipients.summarise(pst.pst_id, list(listing.records))
             cache[pst.pst_id] = CachedRecipients(pst_fingerprint(pst), summary, now)
         self._recipient_cache = cache
-        run.finish("recipients", started, failed, truncated)
+        if failed is None and truncated:
+            run.cut_short("recipients", started)
+        else:
+            run.finish("recipients", started, failed, truncated)
         summaries = {pst_id: entry.summary for pst_id, entry in cache.items()}
         return summaries, stop
 
@@ -346,12 +354,13 @@ class AccountRefresher:
             self._user_events.session.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)
 
     def _publish(self, results: AccountResults, snapshot: Snapshot, now: float) -> None:
-        kris = compute_kris(
+        computed = compute_kris(
             snapshot,
             now,
             remedial_pattern=self._settings.remedial_pattern,
             phisher_enabled=self._phisher is not None,
         )
+        kris = carry_over(computed, self._results.kris)
         breakdowns = compute_breakdowns(
             snapshot,
             now,
@@ -392,6 +401,8 @@ class _Run:
         return value
 
     def listing(self, name: str, fetch: Callable[[], Listing[Any]]) -> Listing[Any] | None:
+        """The complete listing, or None: a failed or truncated one is never used, so the
+        source keeps its last complete records (and the KRIs computed from them)."""
         started = self._clock()
         try:
             listing = fetch()
@@ -402,7 +413,10 @@ class _Run:
             if _stops_the_refresh(err):
                 raise _StopRefresh(err) from None
             return None
-        self.finish(name, started, None, truncated=listing.truncated)
+        if listing.truncated:
+            self.cut_short(name, started)
+            return None
+        self.finish(name, started, None, truncated=False)
         return listing
 
     def finish(self, name: str, started: float, error: ApiError | None, truncated: bool) -> None:
@@ -432,6 +446,16 @@ class _Run:
             name,
             error.reason,
             error,
+        )
+
+    def cut_short(self, name: str, started: float) -> None:
+        """A page cap cut the listing: down and truncated, no error counted (the reason
+        is the operator's cap, logged by the client)."""
+        ended = self._clock()
+        self.attempted.add(name)
+        previous = self.sources.get(name, SourceStatus())
+        self.sources[name] = replace(
+            previous, up=False, last_attempt=started, duration=ended - started, truncated=True
         )
 
     def fail_without_error(self, name: str) -> None:

@@ -47,6 +47,7 @@ TRUNCATABLE_SOURCES = (
     "phishing_campaigns",
     "store_purchases",
     "policies",
+    "risk_history",
     "user_events",
 )
 

@@ -176,13 +176,13 @@ def build_runtime(
         phisher_token = token_reader(account.phisher.token, "phisher")
         # PhishER publishes no limits; it gets the Reporting API's as a guide.
         phisher_session = session("phisher", account.phisher.url, phisher_token)
-        phisher = PhisherClient(phisher_session, max_pages=caps["phisher"])
+        phisher = PhisherClient(phisher_session, max_pages=caps.get("phisher"))
     user_events = None
     if account.user_events is not None:
         events_token = token_reader(account.user_events.token, "user_events")
         # Its quota (ten calls per seat) is set once /v1/account has given the seats.
         events_session = session("user_events", account.user_events.url, events_token)
-        user_events = UserEventsClient(events_session, max_pages=caps["user_events"])
+        user_events = UserEventsClient(events_session, max_pages=caps.get("user_events"))
     refresher = AccountRefresher(
         name=account.name,
         region=account.region,

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from kb4_exporter.config import (
-    DEFAULT_PAGE_CAPS,
     AccountConfig,
     ConfigError,
     RawOptions,
@@ -92,7 +91,7 @@ def test_defaults_give_one_us_account_with_contract_intervals_and_pattern() -> N
     assert account.requests_per_second == 4.0
     assert account.requests_per_minute == 50
     assert account.daily_budget is None
-    assert dict(account.page_caps) == dict(DEFAULT_PAGE_CAPS)
+    assert dict(account.page_caps) == {}  # no caps: the budget bounds a refresh
     assert account.api_token.read() == SENTINEL
     assert settings.refresh_interval == 24 * 3600
     assert settings.phisher_refresh_interval == 3600
@@ -305,7 +304,7 @@ def test_yaml_file_with_two_accounts_and_defaults(tmp_path: Path) -> None:
     assert us.phisher.url == "https://training.knowbe4.com/graphql"
     assert us.phisher.token.read() == "us-phisher-token"
     assert (us.requests_per_second, us.requests_per_minute, us.daily_budget) == (2.0, 50, 5000)
-    assert dict(us.page_caps) == {**DEFAULT_PAGE_CAPS, "users": 10}
+    assert dict(us.page_caps) == {"users": 10}
 
     assert (eu.region, eu.base_url) == ("eu", "https://eu.api.knowbe4.com")
     assert eu.api_token.read() == "eu-api-token"
@@ -314,7 +313,7 @@ def test_yaml_file_with_two_accounts_and_defaults(tmp_path: Path) -> None:
     assert eu.phisher.token.read() == "eu-phisher-token"
     assert (eu.requests_per_second, eu.requests_per_minute, eu.daily_budget) == (2.0, 30, None)
     # Page caps merge per source: the account's own caps on top of the defaults'.
-    assert dict(eu.page_caps) == {**DEFAULT_PAGE_CAPS, "users": 10, "recipients": 5, "phisher": 3}
+    assert dict(eu.page_caps) == {"users": 10, "recipients": 5, "phisher": 3}
 
 
 def test_flags_and_env_are_defaults_for_yaml_accounts(tmp_path: Path) -> None:
@@ -895,9 +894,7 @@ def test_describe_settings_prints_every_setting_with_tokens_redacted() -> None:
         "    requests_per_second: 4",
         "    requests_per_minute: 50",
         "    daily_budget: 2000 + seats",
-        "    page_caps: archived_users=20, enrollments=50, groups=20, phisher=20, "
-        "phishing_campaigns=20, policies=20, recipients=20, security_tests=20, "
-        "store_purchases=20, training_campaigns=20, user_events=20, users=50",
+        "    page_caps: none",
     ]
 
 

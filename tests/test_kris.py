@@ -303,18 +303,33 @@ class TestRepeatClickers:
         assert result.value == 1.0
         assert result.sample_size == 2
 
-    def test_psts_skipped_for_no_activity_are_known_but_unfetched_ones_are_not(self) -> None:
+    def test_psts_skipped_for_no_activity_are_known(self) -> None:
         snapshot = pst_snapshot(
             [
                 pst(1, NOW - DAY, clicked=0, reported=0),  # skipped: known, no clickers
-                pst(2, NOW - DAY, clicked=3, reported=0),  # missing: unknown
                 pst(3, NOW - DAY),
             ],
             [summary(3, ["id:1"])],
         )
         result = kris.repeat_clickers_90d(snapshot, NOW)
         # PSTs 1 and 3 are used; id:1 clicked in one -> 0.
-        assert (result.value, result.sample_size) == (0.0, 2)
+        assert (result.value, result.sample_size, result.incomplete) == (0.0, 2, False)
+
+    def test_one_unfetched_pst_that_may_have_clicks_makes_it_incomplete(self) -> None:
+        snapshot = pst_snapshot(
+            [
+                pst(1, NOW - DAY, clicked=0, reported=0),
+                pst(2, NOW - DAY, clicked=3, reported=0),  # missing: unknown
+                pst(3, NOW - DAY),
+                pst(4, NOW - DAY),
+            ],
+            [summary(3, ["id:1"]), summary(4, ["id:1"])],
+        )
+        for result in (
+            kris.repeat_clickers_90d(snapshot, NOW),
+            kris.phish_time_to_report(snapshot, NOW),
+        ):
+            assert (result.value, result.sample_size, result.incomplete) == (None, None, True)
 
     def test_a_pst_listed_twice_counts_once(self) -> None:
         snapshot = pst_snapshot([pst(1, NOW - DAY), pst(1, NOW - DAY)], [summary(1, ["id:1"])])

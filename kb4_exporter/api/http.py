@@ -80,6 +80,14 @@ class ApiStatsSnapshot:
 
 
 @dataclass(frozen=True)
+class JsonReply:
+    """A decoded JSON body with the response headers the callers read (e.g. paging)."""
+
+    body: Any
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class _Call:
     method: str
     url: str
@@ -167,11 +175,15 @@ class PacedSession:
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """GET `path` (relative to the base URL) and return the decoded JSON body."""
+        return self._request("GET", path, params=params).body
+
+    def get_reply(self, path: str, params: Mapping[str, str | int] | None = None) -> JsonReply:
+        """GET `path` and return the decoded JSON body with the response headers."""
         return self._request("GET", path, params=params)
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST a JSON body to `path` ("" for the base URL itself, e.g. GraphQL)."""
-        return self._request("POST", path, body=body)
+        return self._request("POST", path, body=body).body
 
     def set_daily_budget(self, budget: int | None) -> None:
         """Set the rolling 24 h request budget, once `/v1/account` has told the seats."""
@@ -220,7 +232,7 @@ class PacedSession:
         *,
         params: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> JsonReply:
         url = self._url(path)
         call = _Call(method=method, url=url, endpoint=urlsplit(url).path or "/")
         for attempt in range(1, self._max_attempts + 1):
@@ -243,7 +255,7 @@ class PacedSession:
             else:
                 self._count(response.status_code)
                 if 200 <= response.status_code < 300:
-                    return self._decode(response, call, token)
+                    return JsonReply(self._decode(response, call, token), response.headers)
                 failure = self._status_failure(response, token)
 
             if not failure.retryable or attempt == self._max_attempts:

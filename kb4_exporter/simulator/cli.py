@@ -13,6 +13,7 @@ import click
 from .faults import KINDS, Fault
 from .org import OrgSpec, generate_org
 from .pacing import PacingLimits
+from .routes import CURSOR, PAGINATIONS
 from .server import (
     DEFAULT_PHISHER_TOKEN,
     DEFAULT_TOKEN,
@@ -111,6 +112,16 @@ def _limit(value: int) -> int | None:
     metavar="KIND[:ARG]:PATH[:COUNT]",
     help=(f"Inject failures (repeatable), e.g. status:503:/v1/users:3. Kinds: {', '.join(KINDS)}."),
 )
+@click.option(
+    "--pagination",
+    type=click.Choice(PAGINATIONS),
+    default=CURSOR,
+    show_default=True,
+    help=(
+        "How Reporting API listings page: cursor (X-Next-Cursor header, as the API does "
+        "since 2026; page is ignored) or page (the legacy page/per_page contract)."
+    ),
+)
 @click.option("--token", default=DEFAULT_TOKEN, envvar="KB4_SIMULATOR_TOKEN", show_default=True)
 @click.option(
     "--phisher-token",
@@ -135,6 +146,7 @@ def simulate(
     per_minute: int,
     daily_budget: int | None,
     faults: tuple[Fault, ...],
+    pagination: str,
     token: str,
     phisher_token: str,
     user_events_token: str,
@@ -151,6 +163,7 @@ def simulate(
         limits=limits,
         latency=latency,
         faults=faults,
+        pagination=pagination,
         host=listen[0],
         port=listen[1],
     )
@@ -167,6 +180,7 @@ def simulate(
         f"Limits per token: {per_second or 'no limit'}/s, {per_minute or 'no limit'}/min, "
         f"{_per_day(server.daily_budget)}/day (Reporting, PhishER), "
         f"{_per_day(server.user_events_daily_budget)}/day (User Event API)"
+        + f"; listings page by {pagination}"
         + (f"; faults: {len(faults)}" if faults else "")
         + "\nPress Ctrl+C to stop.",
     )

@@ -54,6 +54,7 @@ class SimulatorServer:
         port: int = 0,
         sleep: Callable[[float], None] | None = None,
         phisher_max_per: int = 100,
+        pagination: str = "cursor",
     ) -> None:
         """`clock` drives the pacing windows; `sleep` waits out `latency` (default: a
         wait that stop() interrupts)."""
@@ -68,6 +69,7 @@ class SimulatorServer:
             faults=faults,
             clock=clock,
             phisher_max_per=phisher_max_per,
+            pagination=pagination,
         )
         self._token = token
         self._phisher_token = phisher_token

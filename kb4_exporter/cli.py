@@ -21,6 +21,7 @@ import click
 from kb4_exporter import __version__
 from kb4_exporter.config import ConfigError, RawOptions, Settings, build_settings, describe_settings
 from kb4_exporter.logs import scrub, setup_logging
+from kb4_exporter.results import describe_source_kris
 from kb4_exporter.simulator.cli import simulate
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,12 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
         sys.exit(run_daemon(effective))
 
 
-@main.command()
+@main.command(
+    epilog="Exit 0 only when every enabled source was read completely. A source that "
+    "failed or was cut short by a page cap keeps its last complete data; the KRIs it feeds "
+    "keep their last value computed from complete inputs, or are absent:\n\n\b\n"
+    + describe_source_kris()
+)
 @_options(_COMMON_OPTIONS)
 @_config_check_option
 @_demo_option("Refresh from the built-in simulated KnowBe4 org.")

@@ -17,6 +17,7 @@ from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
 from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.results import kris_fed_by
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
 
@@ -63,12 +64,17 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
         runtime.save_state()
         results = refresher.results
         for source in results.enabled_sources():
-            if results.sources[source].up:
+            status = results.sources[source]
+            if status.up:
                 continue
             reasons = sorted(r for (s, r), count in results.errors.items() if s == source and count)
+            if status.truncated and not reasons:
+                reasons = ["page_cap"]
             # No reason of its own: the refresh stopped before it, on another source's.
             why = ",".join(reasons) or "not tried"
-            failures.append(f"account={results.name} source={source} reason={why}")
+            failures.append(
+                f"account={results.name} source={source} reason={why} kris={kris_fed_by(source)}"
+            )
     body = generate_latest(build_registry(runtimes))
     for runtime in runtimes:
         for session in runtime.sessions:

@@ -93,7 +93,7 @@ def test_once_exits_1_with_one_line_error_when_a_source_fails(
     assert result.exit_code == 1
     error_lines = [line for line in result.stderr.splitlines() if "refresh incomplete" in line]
     assert error_lines == [
-        "kb4-exporter: refresh incomplete: account=default source=groups reason=not_found"
+        "kb4-exporter: refresh incomplete: account=default source=groups reason=not_found kris=none"
     ]
     assert "kb4_phishing_prone_ratio" in result.stdout  # what succeeded is still printed
 
@@ -106,8 +106,42 @@ def test_once_names_sources_a_stopped_refresh_never_tried(
     result = run(["once"], env=PHISHER_OFF)
     assert result.exit_code == 1
     (line,) = [line for line in result.stderr.splitlines() if "refresh incomplete" in line]
-    assert "source=account reason=auth;" in line
-    assert "source=users reason=not tried;" in line
+    assert "source=account reason=auth kris=none;" in line
+    assert (
+        "source=users reason=not tried kris=kb4_phishing_prone_pct,kb4_high_risk_users,"
+        "kb4_zero_training_activity_12m,kb4_department_ppp_delta_pct;" in line
+    )
+
+
+def test_once_exits_1_naming_a_source_a_page_cap_cut_and_the_kris_it_costs(
+    requests_mock: requests_mock.Mocker, tmp_path: Path
+) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org(), per_page=2)
+    config = tmp_path / "kb4.yml"
+    config.write_text(
+        "accounts:\n"
+        "  - name: acme\n"
+        "    api_token_env: KB4_API_TOKEN\n"
+        "    requests_per_second: 1000\n"
+        "    requests_per_minute: 99999\n"
+        "    page_caps: {enrollments: 1}\n"
+    )
+    result = run(["once", "--config.file", str(config)], env=PHISHER_OFF)
+    assert result.exit_code == 1
+    (line,) = [line for line in result.stderr.splitlines() if "refresh incomplete" in line]
+    assert line == (
+        "kb4-exporter: refresh incomplete: account=acme source=enrollments reason=page_cap "
+        "kris=kb4_training_completion_pct,kb4_overdue_training_assignments,"
+        "kb4_remedial_training_compliance_pct"
+    )
+    ups = {
+        sample.labels["kri"]: sample.value
+        for family in text_string_to_metric_families(result.stdout)
+        if family.name == "kb4_kri_up"
+        for sample in family.samples
+    }
+    assert ups["kb4_training_completion_pct"] == 0.0
+    assert ups["kb4_phishing_prone_pct"] == 1.0
 
 
 def test_once_writes_textfile_atomically(

@@ -72,6 +72,7 @@ class SimulatorServer:
             pagination=pagination,
         )
         self._token = token
+        self.pagination = pagination
         self._phisher_token = phisher_token
         self._user_events_token = user_events_token
         self._latency = latency

@@ -24,8 +24,9 @@ from kb4_exporter.api.reporting import Listing, ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.config import BASE_DAILY_BUDGET
+from kb4_exporter.enrollments import EnrollmentTally
 from kb4_exporter.kris import carry_over, compute_kris
-from kb4_exporter.model import PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.model import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
 from kb4_exporter.results import (
     CORE_SOURCES,
     KRI_SOURCES,
@@ -114,6 +115,8 @@ class AccountRefresher:
         self._settings = settings
         self._clock = clock
         self._recipient_cache: dict[int, CachedRecipients] = {}
+        # Unparseable campaign durations already logged: once per text, not per refresh.
+        self._warned_durations: set[str] = set()
         intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
         if phisher is not None:
             intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
@@ -197,13 +200,14 @@ class AccountRefresher:
             if account is not None:
                 fields["account"] = account
                 self._apply_seat_budgets(account.seats)
-            for source, fetch in (
+            fetches: tuple[tuple[str, Callable[[], Listing[Any] | None]], ...] = (
                 ("users", self._reporting.users),
                 ("groups", self._reporting.groups),
                 ("training_campaigns", self._reporting.training_campaigns),
-                ("enrollments", self._reporting.enrollments),
+                ("enrollments", lambda: self._enrollments(fields, now)),
                 ("security_tests", self._reporting.security_tests),
-            ):
+            )
+            for source, fetch in fetches:
                 listing = run.listing(source, fetch)
                 if listing is not None:
                     fields[source] = listing.records
@@ -237,6 +241,18 @@ class AccountRefresher:
         # Only the KRI sources decide on an early retry: an inventory endpoint the token may
         # not read (403) must not make the whole refresh repeat every few minutes.
         return kri_sources_up
+
+    def _enrollments(
+        self, fields: Mapping[str, Any], now: float
+    ) -> Listing[EnrollmentGroup] | None:
+        """Enrollments counted against the campaigns of this refresh, else the last good
+        ones. Without any campaign listing they are not read: a tally joined to no campaign
+        would miss every due date, and would be kept as if complete."""
+        campaigns = fields.get("training_campaigns", self._results.snapshot.training_campaigns)
+        if campaigns is None:
+            return None
+        tally = EnrollmentTally(campaigns, built_at=now, warned=self._warned_durations)
+        return self._reporting.enrollments(tally)
 
     def refresh_phisher(self) -> bool:
         """Refresh PhishER messages; True on success (and when PhishER is off)."""
@@ -400,9 +416,10 @@ class _Run:
         self.finish(name, started, None, truncated=False)
         return value
 
-    def listing(self, name: str, fetch: Callable[[], Listing[Any]]) -> Listing[Any] | None:
+    def listing(self, name: str, fetch: Callable[[], Listing[Any] | None]) -> Listing[Any] | None:
         """The complete listing, or None: a failed or truncated one is never used, so the
-        source keeps its last complete records (and the KRIs computed from them)."""
+        source keeps its last complete records (and the KRIs computed from them). A fetch
+        that returns None could not run for want of another source's data."""
         started = self._clock()
         try:
             listing = fetch()
@@ -412,6 +429,9 @@ class _Run:
             self.finish(name, started, err, truncated=err.reason == "budget_exhausted")
             if _stops_the_refresh(err):
                 raise _StopRefresh(err) from None
+            return None
+        if listing is None:
+            self.fail_without_error(name)
             return None
         if listing.truncated:
             self.cut_short(name, started)

@@ -23,7 +23,7 @@ from typing import Any
 
 from kb4_exporter.model import (
     Account,
-    Enrollment,
+    EnrollmentGroup,
     Group,
     PhisherMessage,
     PstRecipients,
@@ -40,7 +40,9 @@ from kb4_exporter.results import SourceStatus
 log = logging.getLogger(__name__)
 
 FORMAT = "kb4_exporter-state"
-VERSION = 1
+# 2: enrollments are kept as counted groups, not rows. Files of another version are
+# ignored (the exporter starts cold and refreshes).
+VERSION = 2
 # No write takes this long: an older temp file is the remains of a killed process. Younger
 # ones may be a write in progress (say, of a second exporter sharing the directory).
 STALE_TEMP_FILE_SECONDS = 3600.0
@@ -67,7 +69,7 @@ _RECORD_TYPES: Mapping[str, type[Any]] = {
     "group": Group,
     "security_test": SecurityTest,
     "training_campaign": TrainingCampaign,
-    "enrollment": Enrollment,
+    "enrollment_group": EnrollmentGroup,
     "phisher_message": PhisherMessage,
     "risk_point": RiskPoint,
     "user_event": UserEvent,
@@ -78,7 +80,7 @@ _SNAPSHOT_SECTIONS: Mapping[str, str] = {
     "groups": "group",
     "security_tests": "security_test",
     "training_campaigns": "training_campaign",
-    "enrollments": "enrollment",
+    "enrollments": "enrollment_group",
     "phisher_messages": "phisher_message",
     "risk_history": "risk_point",
     "user_events": "user_event",

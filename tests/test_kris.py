@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from kb4_exporter import kris
+from kb4_exporter.enrollments import CampaignIndex, tally_enrollments
 from kb4_exporter.model import (
     Enrollment,
+    EnrollmentGroup,
     PhisherMessage,
     PstRecipients,
     Recipient,
@@ -91,10 +93,18 @@ def enrollment(
     return Enrollment(campaign_id, campaign_name, status, enrolled, completed, due)
 
 
+def tallied(
+    enrollments: Iterable[Enrollment], campaigns: Iterable[TrainingCampaign] = ()
+) -> tuple[EnrollmentGroup, ...]:
+    """The enrollments as the refresher keeps them: counted, joined to `campaigns`."""
+    return tally_enrollments(enrollments, campaigns, built_at=NOW)
+
+
 def training_snapshot(
     enrollments: Iterable[Enrollment], campaigns: Iterable[TrainingCampaign]
 ) -> Snapshot:
-    return Snapshot(enrollments=tuple(enrollments), training_campaigns=tuple(campaigns))
+    campaigns = tuple(campaigns)
+    return Snapshot(enrollments=tallied(enrollments, campaigns), training_campaigns=campaigns)
 
 
 def message(severity: str, status: str, reported_at: float | None) -> PhisherMessage:
@@ -162,6 +172,7 @@ class TestSpecs:
         assert [v.value for v in values] == [None] * 10
 
     def test_compute_kris_matches_the_single_kri_functions(self) -> None:
+        campaigns = (campaign(1, "Remedial 1", "Specific End Date", end_date=NOW - DAY),)
         snapshot = Snapshot(
             users=(
                 user(1, ppp=10.0, risk=50.0, groups=[1], last_activity=NOW),
@@ -172,12 +183,13 @@ class TestSpecs:
                 1: summary(1, ["id:1"], [60.0]),
                 2: summary(2, ["id:1"], [120.0]),
             },
-            training_campaigns=(
-                campaign(1, "Remedial 1", "Specific End Date", end_date=NOW - DAY),
-            ),
-            enrollments=(
-                enrollment("Passed", campaign_name="Remedial 1", completed=NOW - 2 * DAY),
-                enrollment("Past Due", campaign_name="Remedial 1"),
+            training_campaigns=campaigns,
+            enrollments=tallied(
+                (
+                    enrollment("Passed", campaign_name="Remedial 1", completed=NOW - 2 * DAY),
+                    enrollment("Past Due", campaign_name="Remedial 1"),
+                ),
+                campaigns,
             ),
             phisher_messages=(message("HIGH", "RECEIVED", NOW - 5 * HOUR),),
         )
@@ -417,15 +429,15 @@ class TestTrainingDue:
     def test_relative_end_date_forms(self, relative: str, enrolled: str, expected_due: str) -> None:
         campaigns = [campaign(1, "Annual Training", "Relative End Date", relative=relative)]
         record = enrollment("Completed", enrolled=_ts(enrolled))
-        by_id, by_name = kris.index_campaigns(campaigns)
-        assert kris.enrollment_due_date(record, by_id, by_name) == _ts(expected_due)
+        index = CampaignIndex(campaigns)
+        assert index.due_date(record) == _ts(expected_due)
 
     def test_month_clamping_on_a_leap_year(self) -> None:
         campaigns = [campaign(1, "Annual Training", "Relative End Date", relative="1 month")]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         jan_31 = enrollment("Not Started", enrolled=_ts("2024-01-31T09:00:00Z"))
         # 2024 is a leap year: Jan 31 + 1 month = Feb 29, time of day kept.
-        assert kris.enrollment_due_date(jan_31, by_id, by_name) == _ts("2024-02-29T09:00:00Z")
+        assert index.due_date(jan_31) == _ts("2024-02-29T09:00:00Z")
 
     def test_no_end_date_counts_nowhere_but_past_due_status_does(self) -> None:
         campaigns = [campaign(1, "Annual Training", "No End Date")]
@@ -483,32 +495,30 @@ class TestTrainingDue:
     def test_enrollment_due_date_field_wins_over_the_campaign(self) -> None:
         campaigns = [campaign(1, "Annual Training", "Specific End Date", end_date=NOW + DAY)]
         record = enrollment("Not Started", due=NOW - DAY)
-        by_id, by_name = kris.index_campaigns(campaigns)
-        assert kris.enrollment_due_date(record, by_id, by_name) == NOW - DAY
+        index = CampaignIndex(campaigns)
+        assert index.due_date(record) == NOW - DAY
 
     def test_join_by_name_when_the_id_is_missing(self) -> None:
         campaigns = [
             campaign(1, "Annual Training", "Specific End Date", end_date=NOW - DAY),
             campaign(2, "Onboarding", "Specific End Date", end_date=NOW + DAY),
         ]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         record = enrollment("Not Started", campaign_id=None, campaign_name="Onboarding")
-        assert kris.enrollment_due_date(record, by_id, by_name) == NOW + DAY
+        assert index.due_date(record) == NOW + DAY
 
     def test_ambiguous_names_and_unknown_ids_give_no_due_date(self) -> None:
         campaigns = [
             campaign(1, "Annual Training", "Specific End Date", end_date=NOW - DAY),
             campaign(2, "Annual Training", "Specific End Date", end_date=NOW - 2 * DAY),
         ]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         by_name_only = enrollment("Not Started", campaign_id=None)
         unknown_id = enrollment("Not Started", campaign_id=99)
-        assert kris.enrollment_due_date(by_name_only, by_id, by_name) is None
-        assert kris.enrollment_due_date(unknown_id, by_id, by_name) is None
+        assert index.due_date(by_name_only) is None
+        assert index.due_date(unknown_id) is None
         # The id still joins the right one of the two.
-        assert kris.enrollment_due_date(enrollment("x", campaign_id=2), by_id, by_name) == (
-            NOW - 2 * DAY
-        )
+        assert index.due_date(enrollment("x", campaign_id=2)) == (NOW - 2 * DAY)
 
     def test_unparseable_relative_duration_is_not_due_and_logged_once(
         self, caplog: pytest.LogCaptureFixture
@@ -520,7 +530,7 @@ class TestTrainingDue:
             enrollment("Not Started", enrolled=NOW - 300 * DAY),
         ]
         snapshot = training_snapshot(enrollments, campaigns)
-        with caplog.at_level(logging.WARNING, logger="kb4_exporter.kris"):
+        with caplog.at_level(logging.WARNING, logger="kb4_exporter.enrollments"):
             assert_absent(kris.training_completion(snapshot, NOW))
             overdue = kris.overdue_training_assignments(snapshot, NOW)
         assert (overdue.value, overdue.sample_size) == (0.0, 2)
@@ -530,7 +540,7 @@ class TestTrainingDue:
 
     def test_absent_when_inputs_never_fetched(self) -> None:
         campaigns = (campaign(1, "Annual Training", "No End Date"),)
-        no_campaigns = Snapshot(enrollments=(enrollment("Past Due"),))
+        no_campaigns = Snapshot(enrollments=tallied([enrollment("Past Due")]))
         no_enrollments = Snapshot(training_campaigns=campaigns)
         for snapshot in (Snapshot(), no_campaigns, no_enrollments):
             assert_absent(kris.training_completion(snapshot, NOW))
@@ -578,7 +588,7 @@ class TestRemedialCompliance:
         assert (result.value, result.sample_size) == (1.0, 1)
 
     def test_campaigns_are_optional(self) -> None:
-        snapshot = Snapshot(enrollments=(enrollment("Passed", campaign_name="Remedial"),))
+        snapshot = Snapshot(enrollments=tallied([enrollment("Passed", campaign_name="Remedial")]))
         result = kris.remedial_training_compliance(snapshot, REMEDIAL)
         assert (result.value, result.sample_size) == (1.0, 1)
 

@@ -22,6 +22,7 @@ from kb4_exporter.model import (
     Recipient,
     RecordError,
     SecurityTest,
+    StatusKind,
     TrainingCampaign,
     User,
     UserEvent,
@@ -30,6 +31,7 @@ from kb4_exporter.model import (
     read_float,
     read_int,
     recipient_user_key,
+    status_kind,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
@@ -549,23 +551,21 @@ def test_enrollment_official_sample_without_campaign_id() -> None:
         completion_date=SAMPLE_STAMP,
         due_date=None,
     )
-    assert enrollments()[0].is_done
+    assert enrollments()[0].kind.done
 
 
 def test_enrollment_with_include_flags_and_null_dates() -> None:
     enrollment = enrollments()[1]
     assert enrollment.campaign_id == 4261
     assert enrollment.completion_date is None
-    assert enrollment.is_past_due_status
-    assert not enrollment.is_done
-    assert not enrollment.is_exempt
+    assert enrollment.kind == StatusKind(exempt=False, done=False, past_due=True)
 
 
 def test_enrollment_string_campaign_id_date_only_and_exempt_status() -> None:
     enrollment = enrollments()[2]
     assert enrollment.campaign_id == 4262
     assert enrollment.enrollment_date == utc(2024, 1, 5)
-    assert enrollment.is_exempt
+    assert enrollment.kind.exempt
 
 
 def test_enrollment_with_nulls_everywhere() -> None:
@@ -606,10 +606,10 @@ def test_store_purchase_id_spelling_does_not_change_the_record() -> None:
 )
 def test_enrollment_status_meaning(status: str, done: bool, exempt: bool, past_due: bool) -> None:
     enrollment = Enrollment.parse({"status": status})
-    assert (enrollment.is_done, enrollment.is_exempt, enrollment.is_past_due_status) == (
-        done,
-        exempt,
-        past_due,
+    assert (
+        enrollment.kind
+        == StatusKind(exempt=exempt, done=done, past_due=past_due)
+        == (status_kind(f"  {status} "))
     )
 
 

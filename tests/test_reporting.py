@@ -17,6 +17,7 @@ import requests_mock as rm
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import PER_PAGE, Listing, ReportingClient
+from kb4_exporter.enrollments import EnrollmentTally, tally_enrollments
 from kb4_exporter.model import (
     Account,
     Enrollment,
@@ -63,8 +64,18 @@ class Endpoint:
     def fetch(self, client: ReportingClient) -> Listing[Any]:
         if self.source == "recipients":
             return client.recipients(PST_ID)
+        if self.source == "enrollments":
+            return client.enrollments(EnrollmentTally((), built_at=fakes.NOW))
         method: Callable[[], Listing[Any]] = getattr(client, self.source)
         return method()
+
+    def records(self, rows: list[Any]) -> tuple[Any, ...]:
+        """What the listing of `rows` must give: the parsed rows, or for enrollments the
+        groups they count into (the rows themselves are never kept)."""
+        parsed = [self.parse(row) for row in rows]
+        if self.source == "enrollments":
+            return tally_enrollments(parsed, (), fakes.NOW)
+        return tuple(parsed)
 
     def rows(self, count: int, first_id: int = 1) -> list[dict[str, Any]]:
         """`count` distinct rows of the recorded shape."""
@@ -161,7 +172,7 @@ def test_listing_sends_its_path_and_params(
     assert urlsplit(request.url).path == endpoint.path
     assert query_of(request) == first_query(endpoint)
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert listing.records == tuple(endpoint.parse(row) for row in recorded)
+    assert listing.records == endpoint.records(recorded)
     assert (listing.truncated, listing.pages, listing.skipped) == (False, 1, 0)
 
 
@@ -176,7 +187,7 @@ def test_a_cursor_listing_follows_the_next_cursor_header_until_it_is_missing(
 
     queries = [query_of(r) for r in requests_mock.request_history]
     assert queries == [cursor_query(endpoint, offset) for offset in (0, PER_PAGE, 2 * PER_PAGE)]
-    assert listing.records == tuple(endpoint.parse(row) for row in rows)
+    assert listing.records == endpoint.records(rows)
     assert (listing.truncated, listing.pages) == (False, 3)
 
 
@@ -191,7 +202,7 @@ def test_a_legacy_listing_pages_from_one_until_a_short_page(
 
     queries = [query_of(r) for r in requests_mock.request_history]
     assert queries == [page_query(endpoint, page) for page in (1, 2, 3)]
-    assert listing.records == tuple(endpoint.parse(row) for row in rows)
+    assert listing.records == endpoint.records(rows)
     assert (listing.truncated, listing.pages) == (False, 3)
 
 
@@ -321,17 +332,17 @@ def test_no_source_is_capped_by_default(requests_mock: rm.Mocker, session: Paced
     enrollments = ENDPOINTS[5]
     serve(requests_mock, enrollments, enrollments.rows(120 * PER_PAGE + 1))
 
-    listing = ReportingClient(session).enrollments()
+    listing = enrollments.fetch(ReportingClient(session))
 
     assert (listing.truncated, listing.pages) == (False, 121)
-    assert len(listing.records) == 120 * PER_PAGE + 1
+    assert sum(group.count for group in listing.records) == 120 * PER_PAGE + 1
 
 
 def test_each_source_has_its_own_cap(requests_mock: rm.Mocker, session: PacedSession) -> None:
     enrollments = ENDPOINTS[5]
     serve(requests_mock, enrollments, enrollments.rows(3 * PER_PAGE))
 
-    listing = reporting(session, users=1, enrollments=2).enrollments()
+    listing = enrollments.fetch(reporting(session, users=1, enrollments=2))
 
     assert requests_mock.call_count == 2
     assert listing.truncated
@@ -388,7 +399,7 @@ def test_the_cursor_envelope_is_followed_until_next_cursor_is_empty(
         {**cursor_params, "cursor": second},
         {**cursor_params, "cursor": third},
     ]
-    assert listing.records == tuple(Enrollment.parse(row) for row in rows)
+    assert listing.records == enrollments.records(rows)
     assert (listing.truncated, listing.pages) == (False, 3)
 
 

@@ -16,9 +16,11 @@ from typing import Any, Generic, TypeVar
 from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.paging import PER_PAGE, Pager
+from kb4_exporter.enrollments import EnrollmentTally
 from kb4_exporter.model import (
     Account,
     Enrollment,
+    EnrollmentGroup,
     Group,
     Recipient,
     RecordError,
@@ -92,9 +94,14 @@ class ReportingClient:
             "/v1/training/campaigns", params, "training_campaigns", TrainingCampaign.parse
         )
 
-    def enrollments(self) -> Listing[Enrollment]:
+    def enrollments(self, tally: EnrollmentTally) -> Listing[EnrollmentGroup]:
+        """Every enrollment of a non-archived user, counted into `tally` page by page: the
+        rows themselves are never kept (a large org has millions)."""
         params = {"include_campaign_id": "true", "exclude_archived_users": "true"}
-        return self._listing("/v1/training/enrollments", params, "enrollments", Enrollment.parse)
+        counted = self._listing(
+            "/v1/training/enrollments", params, "enrollments", Enrollment.parse, tally.add
+        )
+        return Listing(tally.groups(), counted.truncated, counted.pages, counted.skipped)
 
     def archived_users(self) -> Listing[bool]:
         """Counted only: archived users feed the inventory, never a KRI."""
@@ -123,19 +130,25 @@ class ReportingClient:
         params: Mapping[str, str],
         source: str,
         parse: Callable[[Any], T],
+        sink: Callable[[T], None] | None = None,
     ) -> Listing[T]:
+        """The parsed rows of a listing; with a `sink`, each parsed row goes there instead
+        and the listing's records are empty."""
         cap = self._caps.get(source)
         records: list[T] = []
+        keep = records.append if sink is None else sink
         skipped = 0
         first_skip: RecordError | None = None
         walk = self._pager.walk(path, params, source, max_pages=cap)
         for rows in walk:
             for row in rows:
                 try:
-                    records.append(parse(row))
+                    record = parse(row)
                 except RecordError as err:
                     skipped += 1
                     first_skip = first_skip or err
+                    continue
+                keep(record)
         if walk.truncated:
             log.warning(
                 "%s: stopped at the page cap of %d pages for %s; the listing is incomplete, so "

@@ -81,6 +81,13 @@ def _limit(value: int) -> int | None:
     help="HIGH/CRITICAL unresolved PhishER messages reported 4-24 h ago.",
 )
 @click.option(
+    "--training-history-quarters",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Past quarterly training campaigns for every user (12: three years of them).",
+)
+@click.option(
     "--now",
     type=float,
     default=None,
@@ -140,6 +147,7 @@ def simulate(
     users: int,
     seed: int,
     phisher_backlog: int,
+    training_history_quarters: int,
     now: float | None,
     latency: float,
     per_second: int,
@@ -152,7 +160,12 @@ def simulate(
     user_events_token: str,
 ) -> None:
     started = time.monotonic()
-    spec = OrgSpec(users=users, seed=seed, phisher_backlog=phisher_backlog)
+    spec = OrgSpec(
+        users=users,
+        seed=seed,
+        phisher_backlog=phisher_backlog,
+        training_history_quarters=training_history_quarters,
+    )
     org = generate_org(spec, time.time() if now is None else now)
     limits = PacingLimits(_limit(per_second), _limit(per_minute), daily_budget)
     server = SimulatorServer(

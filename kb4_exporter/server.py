@@ -55,7 +55,12 @@ MAX_HEADERS = 32
 # Probes need no credentials: they reveal nothing, and Kubernetes or Docker health
 # checks cannot easily send a password.
 _UNAUTHENTICATED_PATHS = frozenset({"/-/healthy", "/-/ready"})
-_COMMON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# "Server" replaces aiohttp's own, which names its version and Python's.
+_COMMON_HEADERS = {
+    "Cache-Control": "no-store",
+    "Server": "kb4_exporter",
+    "X-Content-Type-Options": "nosniff",
+}
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="kb4_exporter", charset="UTF-8"'}
 
 

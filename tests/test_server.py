@@ -332,6 +332,7 @@ def test_landing_page_escapes_and_links(plain: Running) -> None:
     for link in ('href="metrics"', 'href="-/healthy"', 'href="-/ready"'):
         assert link in response.text
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Server"] == "kb4_exporter"  # no library or Python version
 
 
 @pytest.mark.parametrize("path", ["/metricsx", "/metrics/", "/index.html", "/-/reload"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 import time
@@ -16,15 +17,19 @@ from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
-from kb4_exporter.exposition import CachedExposition
-from kb4_exporter.results import kris_fed_by
+from kb4_exporter.exposition import Exposition
+from kb4_exporter.listen_address import ListenError
+from kb4_exporter.results import KRI_SOURCES, SourceStatus, kris_fed_by
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
+from kb4_exporter.webconfig import WebConfigCollector, WebConfigReloader
 
 log = logging.getLogger(__name__)
 
 # SIGTERM must end the process within a few seconds, even while a request is in flight.
 SHUTDOWN_GRACE_SECONDS = 3.0
+# `serve` cannot bind its listen address (in use, no permission, unknown host).
+EXIT_CANNOT_LISTEN = 8
 
 
 def interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
@@ -92,24 +97,27 @@ def run_daemon(settings: Settings) -> int:
     runtimes = build_runtimes(settings, stop)
     for runtime in runtimes:
         runtime.load_state()
-    exposition = CachedExposition(lambda: [runtime.view() for runtime in runtimes])
+    web_config = WebConfigReloader(settings.web_config_file)
+    registry = build_registry(runtimes)
+    registry.register(WebConfigCollector(web_config))
     server = ExporterServer(
         listen_address=settings.listen_address,
-        render_metrics=exposition.render,
-        is_ready=lambda: all(r.refresher.results.ready for r in runtimes),
+        render_metrics=Exposition(registry).render,
+        readiness=lambda: waiting_for(runtimes),
         landing_page=LandingPage(
             title="KnowBe4 Exporter",
             version=__version__,
             description=_landing_description(settings),
         ),
-        web_config_file=settings.web_config_file,
+        web_config=web_config,
     )
+    _raise_open_file_limit()
     try:
         server.start()
-    except OSError as err:
-        log.error("cannot listen on %s: %s", settings.listen_address, err)
-        return 1
-    log.info("listening on %s", server.url)
+    except ListenError as err:
+        log.error("%s", err)
+        return EXIT_CANNOT_LISTEN
+    log.info("listening on %s", server.bound)
     schedulers = [
         AccountScheduler(
             runtime,
@@ -132,6 +140,32 @@ def run_daemon(settings: Settings) -> int:
         runtime.save_state()
     server.shutdown()
     return 0
+
+
+def waiting_for(runtimes: Sequence[AccountRuntime]) -> str | None:
+    """What `/-/ready` waits for: None once every account's KRI sources were refreshed
+    (or loaded from the state dir)."""
+    waiting = []
+    for runtime in runtimes:
+        results = runtime.refresher.results
+        if results.ready:
+            continue
+        pending = [s for s in KRI_SOURCES if not results.sources.get(s, SourceStatus()).up]
+        waiting.append(f"account {results.name} ({', '.join(pending) or 'loading'})")
+    if not waiting:
+        return None
+    return "waiting for the first complete refresh of the KRI sources of " + "; ".join(waiting)
+
+
+def _raise_open_file_limit() -> None:
+    # Every connection is a file descriptor; a flood of them must not make accept() fail
+    # for Prometheus while memory is still there. Go programs raise the limit the same way.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("cannot raise the open file limit from %d: %s", soft, exc)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

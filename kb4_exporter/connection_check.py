@@ -12,7 +12,7 @@ from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.config import BASE_DAILY_BUDGET, AccountConfig, Settings
 from kb4_exporter.daemon import interruptible_sleep
 from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
-from kb4_exporter.logs import scrub
+from kb4_exporter.logs import account_context, scrub
 from kb4_exporter.runtime import build_runtime
 
 PHISHER_KRIS = (PHISHER_UNRESOLVED_HIGH_4H.slug,)
@@ -76,7 +76,8 @@ def run_check(settings: Settings, echo: Callable[..., None]) -> int:
     """Check every account; the exit code of the first failure, or 0."""
     worst = EXIT_OK
     for account in settings.accounts:
-        code = _check_account(account, settings, echo)
+        with account_context(account.name):
+            code = _check_account(account, settings, echo)
         worst = worst or code
     return worst
 

@@ -17,6 +17,7 @@ from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
 from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.logs import account_context
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
 
@@ -55,12 +56,13 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
     runtimes = build_runtimes(settings, stop)
     failures: list[str] = []
     for runtime in runtimes:
-        runtime.load_state()
-        refresher = runtime.refresher
-        refresher.refresh_core()
-        refresher.refresh_phisher()
-        refresher.refresh_user_events()
-        runtime.save_state()
+        with account_context(runtime.config.name):
+            runtime.load_state()
+            refresher = runtime.refresher
+            refresher.refresh_core()
+            refresher.refresh_phisher()
+            refresher.refresh_user_events()
+            runtime.save_state()
         results = refresher.results
         for source in results.enabled_sources():
             if results.sources[source].up:

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import kb4_fakes as fakes
 import pytest
+import requests_mock
 
 from kb4_exporter import logs
 from kb4_exporter.logs import (
@@ -152,6 +154,24 @@ def test_lines_logged_in_an_account_context_carry_its_account(
     log.info("outside")
     accounts = [json.loads(line).get("account") for line in capsys.readouterr().err.splitlines()]
     assert accounts == ["acme", "globex", None]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_429_back_off_is_logged_at_info_with_its_wait_and_account(
+    capsys: pytest.CaptureFixture[str], requests_mock: requests_mock.Mocker
+) -> None:
+    url = f"{fakes.BASE_URL}/v1/account"
+    requests_mock.get(
+        url, [{"status_code": 429, "headers": {"Retry-After": "44"}}, {"json": {"ok": True}}]
+    )
+    setup_logging("info", "json")
+    session = fakes.unpaced_session("reporting", fakes.BASE_URL, fakes.REPORTING_TOKEN)
+    with logs.account_context("acme"):
+        assert session.get_json("/v1/account") == {"ok": True}
+    (line,) = capsys.readouterr().err.splitlines()
+    fields = json.loads(line)
+    assert (fields["level"], fields["account"]) == ("info", "acme")
+    assert "HTTP 429" in fields["msg"] and fields["msg"].endswith("retry 1 of 4 in 44.0 s")
 
 
 def test_json_includes_the_exception_text() -> None:

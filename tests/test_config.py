@@ -515,6 +515,11 @@ def test_demo_mode_still_reports_bad_flags() -> None:
         (RawOptions(log_format="xml"), "--log.format: 'xml' is not one of logfmt, json"),
         (RawOptions(phisher_lookback="10000y"), "--phisher.lookback: must be at most 366d"),
         (RawOptions(refresh_interval="367d"), "--refresh.interval: must be at most 366d"),
+        (
+            RawOptions(refresh_interval="90"),
+            "--refresh.interval: '90' has no unit: write e.g. 90s or 90m "
+            "(units: ms, s, m, h, d, w, y)",
+        ),
     ],
 )
 def test_each_bad_flag_is_one_clear_problem(raw: RawOptions, problem: str) -> None:

@@ -61,6 +61,7 @@ BASE_DAILY_BUDGET = 2000
 # The longest refresh interval or look-back accepted: a year and a day.
 MAX_DURATION_SECONDS = 366 * 86400.0
 DEFAULT_ACCOUNT = "default"
+MAX_PORT = 65535
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
@@ -570,9 +571,10 @@ def split_listen_address(text: str) -> tuple[str, int]:
     """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
     host, sep, port_text = text.rpartition(":")
     # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    valid_port = port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535
-    if not sep or not valid_port:
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
+    if int(port_text) > MAX_PORT:
+        raise ValueError(f"{text!r}: port {port_text} is out of range (0-{MAX_PORT})")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         try:

@@ -974,3 +974,10 @@ def test_split_listen_address_rejects_malformed_addresses(text: str) -> None:
 def test_bad_listen_address_is_a_config_problem(text: str) -> None:
     (problem,) = problems_of(RawOptions(listen_address=text))
     assert problem.startswith(f"--web.listen-address: {text!r}")
+
+
+@pytest.mark.parametrize("text", ["localhost:99999", ":65536", "[::1]:70000"])
+def test_a_port_out_of_range_is_called_that(text: str) -> None:
+    port = text.rpartition(":")[2]
+    (problem,) = problems_of(RawOptions(listen_address=text))
+    assert problem == f"--web.listen-address: {text!r}: port {port} is out of range (0-65535)"

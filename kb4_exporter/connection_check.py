@@ -44,6 +44,10 @@ _FIXES = {
     "connection": "cannot connect: check DNS, proxy and firewall access to the API host",
     "rate_limited": "the API is throttling this account: wait, or lower the request rate",
     "budget_exhausted": "the daily request budget is spent: wait for the rolling window",
+    "server_error": "KnowBe4 answered with a server error (5xx): the API is having trouble; "
+    "try again later and check KnowBe4's status page",
+    "bad_response": "the answer is not what this API returns (e.g. a redirect or a proxy's "
+    "HTML page): check the base URL and any proxy between this host and KnowBe4",
 }
 
 
@@ -65,7 +69,8 @@ _API_FIXES = {
 
 
 def _fix(api: str, reason: str) -> str:
-    return _API_FIXES.get((api, reason)) or _FIXES.get(reason, "see the message above")
+    # Every reason has a fix (a test holds it), so none falls back to a vague one.
+    return _API_FIXES.get((api, reason)) or _FIXES[reason]
 
 
 def exit_code(error: ApiError) -> int:

@@ -88,7 +88,9 @@ def run_daemon(settings: Settings) -> int:
     runtimes = build_runtimes(settings, stop)
     for runtime in runtimes:
         runtime.load_state()
-    exposition = CachedExposition(lambda: [runtime.view() for runtime in runtimes])
+    exposition = CachedExposition(
+        lambda: [runtime.view() for runtime in runtimes], process_metrics=True
+    )
     server = ExporterServer(
         listen_address=settings.listen_address,
         render_metrics=exposition.render,

@@ -7,7 +7,8 @@ error counters), which change only when a refresh publishes new results, and the
 (request counters, budgets, state-write failures: a handful of samples), which changes
 with every API call while a refresh runs. The results part is rendered once per change
 of the results, one render at a time, and the scrapes waiting for it share it; the usage
-part is rendered on every scrape.
+part is rendered on every scrape. The daemon adds the process and Python runtime metrics
+to the usage part: they change between any two scrapes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import choose_encoder
 
 from kb4_exporter.collector import RESULTS, USAGE, Kb4Collector, ViewProvider
@@ -47,13 +53,25 @@ def _registry(views: ViewProvider, part: str) -> CollectorRegistry:
     return registry
 
 
-class CachedExposition:
-    """Renders the collector over `views`; thread-safe."""
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """The `process_*` (memory, CPU, open fds, start time) and `python_*` (version, garbage
+    collections) metrics every exporter serves, from prometheus_client's own collectors."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
-    def __init__(self, views: ViewProvider) -> None:
+
+class CachedExposition:
+    """Renders the collector over `views`; thread-safe. With `process_metrics`, the
+    process and Python runtime metrics are rendered on every scrape too (the daemon's
+    /metrics; `once` and the golden tests leave them out)."""
+
+    def __init__(self, views: ViewProvider, *, process_metrics: bool = False) -> None:
         self._views = views
         self._results_registry = _registry(views, RESULTS)
         self._usage_registry = _registry(views, USAGE)
+        if process_metrics:
+            register_process_metrics(self._usage_registry)
         self._rendered: dict[str, _Rendered] = {}
         self._renders_started = 0
         self._lock = threading.Lock()  # guards the two fields above

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import kb4_fakes as fakes
 import pytest
@@ -13,6 +15,8 @@ import requests
 import requests_mock
 from click.testing import CliRunner, Result
 from prometheus_client.parser import text_string_to_metric_families
+from support.exporter_process import running_exporter
+from support.servers import wait_until
 
 from kb4_exporter import connection_check
 from kb4_exporter.api.errors import REASONS
@@ -324,3 +328,29 @@ def test_simulate_help_comes_from_the_simulator_command() -> None:
     result = run(["simulate", "--help"])
     assert result.exit_code == 0
     assert "--users" in result.output and "KB4_SIMULATOR_" in result.output
+
+
+@pytest.mark.slow
+def test_the_demo_daemon_logs_json_only_and_serves_process_metrics(tmp_path: Path) -> None:
+    def refresh_lines() -> list[dict[str, Any]] | None:
+        records = [json.loads(line) for line in log_path.read_text().splitlines()]
+        refreshes = [r for r in records if " refresh succeeded in " in r["msg"]]
+        return refreshes or None
+
+    with running_exporter(tmp_path, "--demo", "--log.format", "json") as exporter:
+        log_path = exporter.server.log_path
+        with urllib.request.urlopen(f"{exporter.url}/metrics", timeout=10) as response:
+            body = response.read().decode()
+        # /-/ready turns before the scheduler logs the refresh that made it ready.
+        refreshes = wait_until(refresh_lines, 30.0, "the first refresh's log line")
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+    assert values["process_resident_memory_bytes"] > 0
+    assert values["process_start_time_seconds"] > 0
+    # Every line is JSON; a line about the account carries it as a field, not in the message.
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert all(r["account"] == "demo" for r in refreshes)
+    assert not any("account=" in r["msg"] for r in records)

@@ -283,7 +283,6 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
 @_demo_option("Refresh from the built-in simulated KnowBe4 org.")
 @click.option(
     "--textfile",
-    "textfile",
     envvar="KB4_TEXTFILE",
     show_envvar=True,
     metavar="PATH",

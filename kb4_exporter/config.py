@@ -421,7 +421,9 @@ def _account(
         problems.add(f"{where}: unknown key {key!r}{_token_hint(key)}")
     raw_name = merged.get("name", DEFAULT_ACCOUNT)
     name = str(raw_name)
-    if not isinstance(raw_name, str):
+    if raw_name is None:
+        problems.add(f"{where}: account name is empty")
+    elif not isinstance(raw_name, str):
         # YAML reads 0042 as 34 and 12:30 as 750: a name must be written as text.
         shown = written_name if written_name else repr(name)
         problems.add(

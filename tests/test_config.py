@@ -671,6 +671,7 @@ def test_accounts_must_be_a_non_empty_list(tmp_path: Path, text: str) -> None:
             "FILE: accounts[0]: account name yes must be a string, but YAML reads it as True: "
             'quote it (name: "yes")',
         ),
+        ("accounts:\n  - name:\n", "FILE: accounts[0]: account name is empty"),
         ("accounts:\n  - page_caps: 5\n", "FILE: accounts[0]: page_caps must be a mapping"),
         (
             "accounts:\n  - page_caps: {userz: 5}\n",

@@ -17,8 +17,9 @@ from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
-from kb4_exporter.exposition import Exposition
+from kb4_exporter.exposition import Exposition, register_process_metrics
 from kb4_exporter.listen_address import ListenError
+from kb4_exporter.logs import account_context
 from kb4_exporter.results import KRI_SOURCES, SourceStatus, kris_fed_by
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
@@ -61,12 +62,13 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
     runtimes = build_runtimes(settings, stop)
     failures: list[str] = []
     for runtime in runtimes:
-        runtime.load_state()
-        refresher = runtime.refresher
-        refresher.refresh_core()
-        refresher.refresh_phisher()
-        refresher.refresh_user_events()
-        runtime.save_state()
+        with account_context(runtime.config.name):
+            runtime.load_state()
+            refresher = runtime.refresher
+            refresher.refresh_core()
+            refresher.refresh_phisher()
+            refresher.refresh_user_events()
+            runtime.save_state()
         results = refresher.results
         for source in results.enabled_sources():
             status = results.sources[source]
@@ -100,6 +102,8 @@ def run_daemon(settings: Settings) -> int:
     web_config = WebConfigReloader(settings.web_config_file)
     registry = build_registry(runtimes)
     registry.register(WebConfigCollector(web_config))
+    # Only the daemon's /metrics: once and the golden expositions stay without them.
+    register_process_metrics(registry)
     server = ExporterServer(
         listen_address=settings.listen_address,
         render_metrics=Exposition(registry).render,

@@ -13,7 +13,12 @@ import gzip
 import threading
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import choose_encoder
 
 # Distinct formats a client can ask for (text, OpenMetrics versions, escapings) are few;
@@ -26,6 +31,14 @@ class MetricsBody:
     data: bytes
     content_type: str
     gzipped: bool = False
+
+
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """The `process_*` (memory, CPU, open fds, start time) and `python_*` (version, garbage
+    collections) metrics every exporter serves, from prometheus_client's own collectors."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
 class Exposition:

@@ -461,11 +461,11 @@ class _Run:
             truncated=truncated or error.reason == "budget_exhausted",
         )
         log.warning(
-            "account=%s source=%s reason=%s: %s",
-            self._previous.name,
+            "source=%s reason=%s: %s",
             name,
             error.reason,
             error,
+            extra={"account": self._previous.name},
         )
 
     def cut_short(self, name: str, started: float) -> None:

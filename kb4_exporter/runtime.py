@@ -71,9 +71,9 @@ class AccountRuntime:
         removed = remove_stale_temp_files(self.state_file, self.clock())
         if removed:
             log.info(
-                "account=%s removed %d temporary state files left by an interrupted write",
-                self.config.name,
+                "removed %d temporary state files left by an interrupted write",
                 removed,
+                extra={"account": self.config.name},
             )
         state = read_state(self.state_file, self.config.name)
         if state is None:
@@ -83,10 +83,10 @@ class AccountRuntime:
                 self.ledgers[api].restore(stamps)
         self.refresher.restore(state.snapshot, state.sources, state.recipient_cache)
         log.info(
-            "account=%s loaded state from %s (%d PSTs' recipients cached)",
-            self.config.name,
+            "loaded state from %s (%d PSTs' recipients cached)",
             self.state_file,
             len(state.recipient_cache),
+            extra={"account": self.config.name},
         )
         return True
 
@@ -108,10 +108,10 @@ class AccountRuntime:
             with self._errors_lock:
                 self.state_write_errors += 1
             log.error(
-                "account=%s cannot write state file %s: %s; the previous file is kept",
-                self.config.name,
+                "cannot write state file %s: %s; the previous file is kept",
                 self.state_file,
                 err.strerror or err,
+                extra={"account": self.config.name},
             )
 
 

@@ -267,7 +267,9 @@ class PacedSession:
                 )
                 raise self._error(call, failure, attempts=attempt, token=token, note=note)
             delay = self._retry_delay(attempt, failure.retry_after)
-            logger.debug(
+            # A 429 back-off can last minutes: say so at info, not only at debug.
+            logger.log(
+                logging.INFO if failure.status == 429 else logging.DEBUG,
                 "%s API %s %s: %s; retry %d of %d in %.1f s",
                 self.api,
                 call.method,

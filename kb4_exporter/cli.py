@@ -32,7 +32,6 @@ from kb4_exporter.config import (
     log_options,
 )
 from kb4_exporter.logs import scrub, setup_logging
-from kb4_exporter.results import describe_source_kris
 
 log = logging.getLogger(__name__)
 
@@ -278,12 +277,23 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
         sys.exit(run_daemon(effective))
 
 
-@main.command(
-    epilog="Exit 0 only when every enabled source was read completely. A source that "
-    "failed or was cut short by a page cap keeps its last complete data; the KRIs it feeds "
-    "keep their last value computed from complete inputs, or are absent:\n\n\b\n"
-    + describe_source_kris()
-)
+class _OnceCommand(click.Command):
+    """`once`, whose help ends with what each failed source costs (built only for --help,
+    so running a command never imports the KRI modules just for it)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from kb4_exporter.results import describe_source_kris
+
+        self.epilog = (
+            "Exit 0 only when every enabled source was read completely. A source that failed "
+            "or was cut short by a page cap keeps its last complete data; the KRIs it feeds "
+            "keep their last value computed from complete inputs, or are absent:\n\n\b\n"
+            + describe_source_kris()
+        )
+        super().format_epilog(ctx, formatter)
+
+
+@main.command(cls=_OnceCommand)
 @_options(_COMMON_OPTIONS)
 @_config_check_option
 @_demo_option("Refresh from the built-in simulated KnowBe4 org.")

@@ -56,6 +56,18 @@ def build_registry(runtimes: Sequence[AccountRuntime]) -> CollectorRegistry:
     return registry
 
 
+def build_daemon_registry(
+    runtimes: Sequence[AccountRuntime], web_config: WebConfigReloader
+) -> CollectorRegistry:
+    """What `serve` renders on /metrics: the accounts, the web config's reload state and
+    the process and Python runtime metrics (those two only here: once and the golden
+    expositions stay without them)."""
+    registry = build_registry(runtimes)
+    registry.register(WebConfigCollector(web_config))
+    register_process_metrics(registry)
+    return registry
+
+
 def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
     """One full refresh of every account; (exposition, failed account/source names)."""
     stop = threading.Event()
@@ -100,10 +112,7 @@ def run_daemon(settings: Settings) -> int:
     for runtime in runtimes:
         runtime.load_state()
     web_config = WebConfigReloader(settings.web_config_file)
-    registry = build_registry(runtimes)
-    registry.register(WebConfigCollector(web_config))
-    # Only the daemon's /metrics: once and the golden expositions stay without them.
-    register_process_metrics(registry)
+    registry = build_daemon_registry(runtimes, web_config)
     server = ExporterServer(
         listen_address=settings.listen_address,
         render_metrics=Exposition(registry).render,

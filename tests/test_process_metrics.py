@@ -18,9 +18,10 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.daemon import build_registry
-from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.daemon import build_daemon_registry, build_registry
+from kb4_exporter.exposition import Exposition
 from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.webconfig import WebConfigReloader
 
 PROCESS_FAMILIES = {
     "process_resident_memory_bytes",
@@ -43,6 +44,11 @@ def runtime(requests_mock: requests_mock.Mocker, clock: fakes.FakeClock) -> Acco
     return runtime
 
 
+def daemon_metrics(runtime: AccountRuntime, accept: str | None = None) -> bytes:
+    registry = build_daemon_registry([runtime], WebConfigReloader(None))
+    return Exposition(registry).render(accept).data
+
+
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -52,8 +58,7 @@ def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_the_daemon_exposition_has_process_and_python_metrics(runtime: AccountRuntime) -> None:
-    body, _ = CachedExposition(lambda: [runtime.view()], process_metrics=True).render(None)
-    values = samples(body.decode())
+    values = samples(daemon_metrics(runtime).decode())
     assert values[("process_resident_memory_bytes", ())] > 1_000_000
     assert values[("process_open_fds", ())] >= 3
     assert values[("process_cpu_seconds_total", ())] > 0
@@ -74,11 +79,11 @@ def test_the_daemon_exposition_has_process_and_python_metrics(runtime: AccountRu
 
 
 def test_process_metrics_are_read_on_every_scrape(runtime: AccountRuntime) -> None:
-    cache = CachedExposition(lambda: [runtime.view()], process_metrics=True)
-    first, _ = cache.render(None)
+    exposition = Exposition(build_daemon_registry([runtime], WebConfigReloader(None)))
+    first = exposition.render(None).data
     opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(5)]
     try:
-        second, _ = cache.render(None)
+        second = exposition.render(None).data
     finally:
         for fd in opened:
             os.close(fd)
@@ -89,8 +94,7 @@ def test_process_metrics_are_read_on_every_scrape(runtime: AccountRuntime) -> No
 def test_openmetrics_body_with_process_metrics_parses_and_ends_once(
     runtime: AccountRuntime,
 ) -> None:
-    body, _ = CachedExposition(lambda: [runtime.view()], process_metrics=True).render(OPENMETRICS)
-    text = body.decode()
+    text = daemon_metrics(runtime, OPENMETRICS).decode()
     assert text.count("# EOF") == 1 and text.endswith("# EOF\n")
     names = {family.name for family in openmetrics_families(text)}
     assert names >= PROCESS_FAMILIES
@@ -101,7 +105,7 @@ def test_once_and_the_golden_expositions_have_no_process_metrics(
 ) -> None:
     # `once` writes textfile-collector files: a finished process's memory means nothing.
     body = generate_latest(build_registry([runtime])).decode()
-    plain, _ = CachedExposition(lambda: [runtime.view()]).render(None)
+    plain = Exposition(build_registry([runtime])).render(None).data
     for text in (body, plain.decode()):
         names = {family.name for family in text_string_to_metric_families(text)}
         assert not {name for name in names if name.startswith(("process_", "python_"))}

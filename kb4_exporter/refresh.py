@@ -117,6 +117,8 @@ class AccountRefresher:
         self._recipient_cache: dict[int, CachedRecipients] = {}
         # Unparseable campaign durations already logged: once per text, not per refresh.
         self._warned_durations: set[str] = set()
+        # Reporting API calls of the latest core refresh in which every source succeeded.
+        self._last_core_calls: int | None = None
         intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
         if phisher is not None:
             intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
@@ -195,6 +197,8 @@ class AccountRefresher:
         now = self._clock()
         run = _Run(self._results, self._clock)
         fields: dict[str, Any] = {}
+        self._warn_if_the_budget_cannot_fit()
+        calls_before = self._reporting_calls()
         try:
             account = run.source("account", self._reporting.account)
             if account is not None:
@@ -237,10 +241,33 @@ class AccountRefresher:
             self._results.snapshot, **{k: v for k, v in fields.items() if v is not None}
         )
         kri_sources_up = all(run.sources[s].up for s in KRI_SOURCES)
+        if all(status.up for status in run.sources.values()):
+            self._last_core_calls = self._reporting_calls() - calls_before
         self._publish(run.results(ready=self._results.ready or kri_sources_up), snapshot, now)
         # Only the KRI sources decide on an early retry: an inventory endpoint the token may
         # not read (403) must not make the whole refresh repeat every few minutes.
         return kri_sources_up
+
+    def _reporting_calls(self) -> int:
+        return sum(self._reporting.session.stats().requests_by_code.values())
+
+    def _warn_if_the_budget_cannot_fit(self) -> None:
+        """One line before a core refresh that the budget left cannot cover, judged by the
+        calls of the last complete one: it will stop early and keep last good data."""
+        needed = self._last_core_calls
+        session = self._reporting.session
+        remaining, limit = session.budget_remaining(), session.budget_limit()
+        if needed is None or remaining is None or limit is None or remaining >= needed:
+            return
+        log.warning(
+            "the last complete refresh took %d Reporting API calls but only %d of the daily "
+            "budget of %d are left in the last 24 h; this refresh stops when the budget is "
+            "spent and its remaining sources keep their last complete data",
+            needed,
+            remaining,
+            limit,
+            extra={"account": self.name},
+        )
 
     def _enrollments(
         self, fields: Mapping[str, Any], now: float

@@ -494,3 +494,24 @@ def test_an_unreachable_host_stops_the_refresh_after_one_source(clock: fakes.Fak
     assert results.errors == {("account", "connection"): 1}
     assert runtime.view().apis[0].requests_by_code == {"connection": 5}
     assert all(not results.sources[s].up for s in CORE_SOURCES)
+
+
+def test_a_refresh_the_budget_left_cannot_cover_says_so_in_one_line_with_the_numbers(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=20))
+    refresher = runtime.refresher
+    with caplog.at_level("WARNING", logger="kb4_exporter.refresh"):
+        assert refresher.refresh_core()
+        first = len(api.request_history)
+        assert "budget" not in caplog.text  # nothing to judge by before a full refresh
+        refresher.refresh_core()  # 20 - first calls left, fewer than a refresh takes
+
+    [line] = [r for r in caplog.records if "the last complete refresh took" in r.getMessage()]
+    assert line.getMessage().startswith(
+        f"the last complete refresh took {first} Reporting API calls but only "
+        f"{20 - first} of the daily budget of 20 are left"
+    )
+    assert line.account == "acme"  # type: ignore[attr-defined]
+    assert not refresher.results.sources["risk_history"].up
+    assert refresher.results.sources["risk_history"].truncated

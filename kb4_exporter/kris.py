@@ -265,7 +265,7 @@ def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients]
         if summary is not None:
             known[pst.pst_id] = summary
         elif not pst.may_have_clicks_or_reports:
-            known[pst.pst_id] = PstRecipients(pst.pst_id, frozenset(), (), 0)
+            known[pst.pst_id] = PstRecipients.summarise(pst.pst_id, [])
         else:
             return None
     return list(known.values())
@@ -411,17 +411,13 @@ def remedial_training_compliance(snapshot: Snapshot, remedial_pattern: re.Patter
     """
     if snapshot.enrollments is None:
         return KriValue(REMEDIAL_COMPLIANCE, None, None)
-    is_remedial: dict[str, bool] = {}
     total = done = 0
     for group in snapshot.enrollments:
         kind = group.kind
         if kind.exempt:
             continue
         name = group.campaign_name
-        matched = is_remedial.get(name)
-        if matched is None:
-            matched = is_remedial[name] = bool(name) and remedial_pattern.search(name) is not None
-        if matched:
+        if name and remedial_pattern.search(name) is not None:
             total += group.count
             done += group.count if kind.done else 0
     if total == 0:

@@ -184,12 +184,14 @@ class TestSpecs:
                 2: summary(2, ["id:1"], [120.0]),
             },
             training_campaigns=campaigns,
-            enrollments=tallied(
+            # Counted two days ago, when the due date (yesterday) was still ahead.
+            enrollments=tally_enrollments(
                 (
                     enrollment("Passed", campaign_name="Remedial 1", completed=NOW - 2 * DAY),
-                    enrollment("Past Due", campaign_name="Remedial 1"),
+                    enrollment("Not Started", campaign_name="Remedial 1"),
                 ),
                 campaigns,
+                built_at=NOW - 2 * DAY,
             ),
             phisher_messages=(message("HIGH", "RECEIVED", NOW - 5 * HOUR),),
         )
@@ -207,6 +209,7 @@ class TestSpecs:
             kris.department_ppp_delta(snapshot),
         )
         assert combined == one_by_one
+        assert [v.spec for v in combined] == list(kris.KRI_SPECS)
         # (10 + 30) / 2 / 100; user 1 clicked in both PSTs; 1 of 2 due done on time;
         # 1 overdue; remedial 1 done of 2; ceil(2 / 10); median(60, 120); one HIGH message;
         # user 2 never active; |10 - 30| / 100.
@@ -673,6 +676,18 @@ class TestTimeToReport:
         snapshot = pst_snapshot([pst(1, NOW - DAY)], [summary(1, delays=[-5.0, 50.0])])
         assert kris.phish_time_to_report(snapshot, NOW).value == 50.0
 
+    def test_a_report_in_the_second_of_delivery_counts(self) -> None:
+        snapshot = pst_snapshot([pst(1, NOW - DAY)], [summary(1, delays=[0.0, 100.0, 200.0])])
+        assert kris.phish_time_to_report(snapshot, NOW).value == 100.0
+
+    def test_a_quiet_pst_in_the_window_adds_no_delay(self) -> None:
+        snapshot = pst_snapshot(
+            [pst(1, NOW - DAY, clicked=0, reported=0), pst(2, NOW - DAY)],
+            [summary(2, delays=[30.0])],
+        )
+        result = kris.phish_time_to_report(snapshot, NOW)
+        assert (result.value, result.sample_size) == (30.0, 1)
+
     def test_absent_without_delays(self) -> None:
         no_reports = pst_snapshot([pst(1, NOW - DAY)], [summary(1, ["id:1"])])
         assert_absent(kris.phish_time_to_report(no_reports, NOW))
@@ -763,7 +778,48 @@ class TestDepartmentPppDelta:
         for snapshot in (one_group, second_group_without_ppp, no_groups, Snapshot()):
             assert_absent(kris.department_ppp_delta(snapshot))
 
+    def test_a_user_without_a_ppp_does_not_end_the_pass(self) -> None:
+        users = (user(1, groups=[1]), user(2, ppp=10.0, groups=[1]), user(3, ppp=30.0, groups=[2]))
+        result = kris.department_ppp_delta(Snapshot(users=users))
+        assert (result.value, result.sample_size) == (pytest.approx(0.2), 2)
+
     def test_equal_groups_give_a_real_zero(self) -> None:
         users = (user(1, ppp=25.0, groups=[1]), user(2, ppp=25.0, groups=[2]))
         result = kris.department_ppp_delta(Snapshot(users=users))
         assert (result.value, result.sample_size) == (0.0, 2)
+
+
+# --- carrying over the last complete value ------------------------------------------------
+
+
+class TestCarryOver:
+    def test_an_incomplete_kri_keeps_its_last_value_and_the_others_are_new(self) -> None:
+        previous = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
+            kris.KriValue(kris.HIGH_RISK_USERS, 2.0, 20),
+        )
+        computed = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True),
+            kris.KriValue(kris.HIGH_RISK_USERS, 3.0, 30),
+        )
+        assert kris.carry_over(computed, previous) == (previous[0], computed[1])
+
+    def test_with_no_previous_value_an_incomplete_kri_stays_absent(self) -> None:
+        incomplete = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True)
+        previously_absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
+        assert kris.carry_over([incomplete], []) == (incomplete,)
+        assert kris.carry_over([incomplete], [previously_absent]) == (incomplete,)
+
+    def test_a_complete_absence_is_not_replaced(self) -> None:
+        # No PST in the window any more: a real absence, not a missing input.
+        absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
+        previous = kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3)
+        assert kris.carry_over([absent], [previous]) == (absent,)
+
+    def test_values_are_matched_by_kri_not_by_position(self) -> None:
+        incomplete = kris.KriValue(kris.PHISH_TIME_TO_REPORT, None, None, incomplete=True)
+        previous = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
+            kris.KriValue(kris.PHISH_TIME_TO_REPORT, 600.0, 12),
+        )
+        assert kris.carry_over([incomplete], previous) == (previous[1],)

@@ -47,10 +47,10 @@ USER_EVENT_URLS: Mapping[str, str] = {
 PAGE_CAP_SOURCES = (
     "users",
     "groups",
+    "enrollments",
+    "training_campaigns",
     "security_tests",
     "recipients",
-    "training_campaigns",
-    "enrollments",
     "phisher",
     "archived_users",
     "phishing_campaigns",

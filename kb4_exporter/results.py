@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from kb4_exporter import kris
 from kb4_exporter.breakdowns import Breakdowns
+from kb4_exporter.config import PAGE_CAP_SOURCES
 from kb4_exporter.kris import KriValue
 from kb4_exporter.model import Snapshot
 
@@ -36,21 +37,7 @@ CORE_SOURCES = KRI_SOURCES + INVENTORY_SOURCES
 PHISHER_SOURCE = "phisher"
 USER_EVENTS_SOURCE = "user_events"
 # Sources a page cap or the budget can cut short (the `source` label of kb4_truncated).
-TRUNCATABLE_SOURCES = (
-    "users",
-    "groups",
-    "enrollments",
-    "training_campaigns",
-    "security_tests",
-    "recipients",
-    "phisher",
-    "archived_users",
-    "phishing_campaigns",
-    "store_purchases",
-    "policies",
-    "risk_history",
-    "user_events",
-)
+TRUNCATABLE_SOURCES = PAGE_CAP_SOURCES
 
 
 # The KRIs each source feeds. When a source fails or a page cap cuts it short, these keep

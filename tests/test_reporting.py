@@ -502,44 +502,37 @@ def test_any_other_shape_is_a_bad_response_naming_the_endpoint(
     assert requests_mock.call_count == 1
 
 
-def test_a_wrong_shape_on_a_later_page_is_a_bad_response(
-    requests_mock: rm.Mocker, session: PacedSession
+_FULL = USERS.rows(PER_PAGE)
+_NEXT = USERS.rows(PER_PAGE, first_id=PER_PAGE + 1)
+
+
+@pytest.mark.parametrize(
+    ("responses", "message", "calls"),
+    [
+        # A later page of the wrong shape.
+        ([_FULL, {"error": "oops"}], "/v1/users returned a JSON dict", 2),
+        # Always the same full page and no token: the listing may be longer than one page,
+        # so it must fail, never end as if complete (nor burn the budget on repeats).
+        ([_FULL, _FULL, _FULL], "ignores its paging parameters", 3),
+        # A legacy server that repeats page 2 as page 3.
+        ([_FULL, _NEXT, _NEXT], "same page again", 3),
+    ],
+    ids=["wrong-shape-later", "ignores-paging", "legacy-repeat"],
+)
+def test_a_listing_that_cannot_end_soundly_fails_its_source(
+    requests_mock: rm.Mocker,
+    session: PacedSession,
+    responses: list[Any],
+    message: str,
+    calls: int,
 ) -> None:
-    requests_mock.get(
-        f"{BASE}/v1/users",
-        [{"json": USERS.rows(PER_PAGE)}, {"json": {"error": "oops"}}],
-    )
+    requests_mock.get(f"{BASE}/v1/users", [{"json": body} for body in responses])
 
-    with pytest.raises(BadResponseError, match="/v1/users returned a JSON dict"):
-        reporting(session).users()
-
-    assert requests_mock.call_count == 2
-
-
-def test_a_server_that_ignores_every_paging_parameter_fails_the_listing(
-    requests_mock: rm.Mocker, session: PacedSession
-) -> None:
-    # Always the same full page and no token: the listing may be longer than one page,
-    # so it must fail, never end as if complete (nor burn the budget on repeats).
-    requests_mock.get(f"{BASE}/v1/users", json=USERS.rows(PER_PAGE))
-
-    with pytest.raises(BadResponseError, match="ignores its paging parameters") as caught:
+    with pytest.raises(BadResponseError, match=message) as caught:
         reporting(session).users()
 
     assert caught.value.endpoint == "/v1/users"
-    assert requests_mock.call_count == 3
-
-
-def test_a_legacy_page_that_repeats_is_caught_on_the_request_that_repeats(
-    requests_mock: rm.Mocker, session: PacedSession
-) -> None:
-    first, second = USERS.rows(PER_PAGE), USERS.rows(PER_PAGE, first_id=PER_PAGE + 1)
-    requests_mock.get(f"{BASE}/v1/users", [{"json": first}, {"json": second}, {"json": second}])
-
-    with pytest.raises(BadResponseError, match="same page again"):
-        reporting(session).users()
-
-    assert requests_mock.call_count == 3
+    assert requests_mock.call_count == calls
 
 
 def test_a_cursor_given_twice_fails_the_listing(

@@ -760,3 +760,12 @@ def test_primitive_readers_never_raise(value: Any) -> None:
 def test_parse_timestamp_never_raises_on_text(text: str) -> None:
     stamp = parse_timestamp(text)
     assert stamp is None or math.isfinite(stamp)
+
+
+def test_phisher_report_time_is_a_top_level_reported_at_when_sent_else_the_created_event() -> None:
+    created = {"events": [{"eventType": "CREATED", "createdAt": "2026-11-01T10:00:00Z"}]}
+    both = {**created, "reportedAt": "2026-11-01T09:59:30Z"}
+    assert phisher_reported_at(both) == utc(2026, 11, 1, 9, 59, 30)
+    assert phisher_reported_at(created) == utc(2026, 11, 1, 10)
+    # An unusable top-level value falls back to the event.
+    assert phisher_reported_at({**created, "reportedAt": "yesterday"}) == utc(2026, 11, 1, 10)

@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kb4_exporter.kris import enrollment_campaign, enrollment_due_date, index_campaigns
 from kb4_exporter.model import PHISHER_SEVERITIES, PhisherMessage, Snapshot
 
 DAY = 86400.0
@@ -202,12 +201,11 @@ def enrollments_by_status(snapshot: Snapshot) -> Mapping[str, int] | None:
         return None
     known = {status.lower(): status for status in ENROLLMENT_STATUSES}
     counts = dict.fromkeys((*ENROLLMENT_STATUSES, "other"), 0)
-    for enrollment in snapshot.enrollments:
-        lowered = enrollment.status.lower()
-        if "exempt" in lowered:
-            counts["Exempt"] += 1
+    for group in snapshot.enrollments:
+        if group.kind.exempt:
+            counts["Exempt"] += group.count
         else:
-            counts[known.get(lowered, "other")] += 1
+            counts[known.get(group.status.lower(), "other")] += group.count
     return counts
 
 
@@ -218,24 +216,18 @@ def campaign_stats(
     for the `limit` campaigns with the most enrollments."""
     if snapshot.enrollments is None or snapshot.training_campaigns is None:
         return None, 0
-    by_id, by_name = index_campaigns(snapshot.training_campaigns)
     totals: Counter[int] = Counter()
     done: Counter[int] = Counter()
     overdue: Counter[int] = Counter()
-    for enrollment in snapshot.enrollments:
-        if enrollment.is_exempt:
+    for group in snapshot.enrollments:
+        cid = group.campaign_id
+        if group.kind.exempt or cid is None:
             continue
-        campaign = enrollment_campaign(enrollment, by_id, by_name)
-        if campaign is None:
-            continue
-        cid = campaign.campaign_id
-        totals[cid] += 1
-        if enrollment.is_done:
-            done[cid] += 1
-            continue
-        due = enrollment_due_date(enrollment, by_id, by_name)
-        if enrollment.is_past_due_status or (due is not None and due < now):
-            overdue[cid] += 1
+        totals[cid] += group.count
+        if group.kind.done:
+            done[cid] += group.count
+        elif group.is_due(now):
+            overdue[cid] += group.count
     stats = [
         CampaignStat(
             campaign_id=campaign.campaign_id,

@@ -3,10 +3,14 @@
 Flags use the Prometheus dotted style and every flag also reads an environment
 variable. Flag values reach `config.build_settings` as plain strings so every problem
 is reported in one go (exit 2) before any network call.
+
+Each command imports what it runs when it runs: `--help` and `check` do not load the HTTP
+server, and nothing but `simulate` and `--demo` loads the simulator.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -19,9 +23,15 @@ from typing import Any, TypeVar
 import click
 
 from kb4_exporter import __version__
-from kb4_exporter.config import ConfigError, RawOptions, Settings, build_settings, describe_settings
+from kb4_exporter.config import (
+    ConfigError,
+    RawOptions,
+    Settings,
+    build_settings,
+    describe_settings,
+    log_options,
+)
 from kb4_exporter.logs import scrub, setup_logging
-from kb4_exporter.simulator.cli import simulate
 
 log = logging.getLogger(__name__)
 
@@ -201,20 +211,50 @@ def _settings(options: dict[str, Any], demo: bool = False) -> Settings:
     for key, value in options.items():
         if hasattr(raw, key) and value is not None:
             setattr(raw, key, value)
+    # Before validation, which may log (a token file readable by others): every line
+    # comes out in the chosen format.
+    setup_logging(*log_options(raw))
     try:
-        settings = build_settings(raw, os.environ)
+        return build_settings(raw, os.environ)
     except ConfigError as err:
         click.echo(f"kb4-exporter: {scrub(str(err))}", err=True)
         sys.exit(EXIT_CONFIG)
-    setup_logging(settings.log_level, settings.log_format)
-    return settings
 
 
 def _exit_on_config_check(settings: Settings, config_check: bool) -> None:
-    if config_check:
-        click.echo(describe_settings(settings))
-        click.echo("configuration OK")
-        sys.exit(0)
+    if not config_check:
+        return
+    if settings.demo:
+        from kb4_exporter.demo import planned_demo_settings
+
+        settings = planned_demo_settings(settings)
+    click.echo(describe_settings(settings))
+    click.echo("configuration OK")
+    sys.exit(0)
+
+
+class _LazyCommand(click.Command):
+    """A subcommand listed by `--help` without importing it; imported when it runs."""
+
+    def __init__(self, name: str, target: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help, help=short_help)
+        self._target = target  # "module:attribute"
+
+    def load(self) -> click.Command:
+        module, _, attribute = self._target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # The real command parses the arguments (and prints its own --help).
+        return self.load().make_context(info_name, args, parent=parent, **extra)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -237,18 +277,34 @@ def serve(config_check: bool, demo: bool, **options: Any) -> None:
         sys.exit(run_daemon(effective))
 
 
-@main.command()
+class _OnceCommand(click.Command):
+    """`once`, whose help ends with what each failed source costs (built only for --help,
+    so running a command never imports the KRI modules just for it)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from kb4_exporter.results import describe_source_kris
+
+        self.epilog = (
+            "Exit 0 only when every enabled source was read completely. A source that failed "
+            "or was cut short by a page cap keeps its last complete data; the KRIs it feeds "
+            "keep their last value computed from complete inputs, or are absent:\n\n\b\n"
+            + describe_source_kris()
+        )
+        super().format_epilog(ctx, formatter)
+
+
+@main.command(cls=_OnceCommand)
 @_options(_COMMON_OPTIONS)
 @_config_check_option
 @_demo_option("Refresh from the built-in simulated KnowBe4 org.")
 @click.option(
     "--textfile",
-    type=click.Path(dir_okay=False, writable=True),
     envvar="KB4_TEXTFILE",
     show_envvar=True,
+    metavar="PATH",
     help="Write the exposition atomically to this file (node_exporter textfile collector).",
 )
-def once(config_check: bool, demo: bool, textfile: str | None, **options: Any) -> None:
+def once(config_check: bool, demo: bool, **options: Any) -> None:
     """Refresh every source once and print the exposition."""
     from kb4_exporter.daemon import refresh_once
 
@@ -256,11 +312,13 @@ def once(config_check: bool, demo: bool, textfile: str | None, **options: Any) -
     _exit_on_config_check(settings, config_check)
     with _demo_accounts(settings) as effective:
         body, failures = refresh_once(effective)
-    if textfile:
+    if settings.textfile:
         try:
-            _write_atomically(Path(textfile), body)
+            _write_atomically(Path(settings.textfile), body)
         except OSError as err:
-            click.echo(f"kb4-exporter: cannot write {textfile}: {err.strerror or err}", err=True)
+            click.echo(
+                f"kb4-exporter: cannot write {settings.textfile}: {err.strerror or err}", err=True
+            )
             sys.exit(EXIT_REFRESH_FAILED)
     else:
         click.echo(body.decode("utf-8"), nl=False)
@@ -308,4 +366,10 @@ def _write_atomically(path: Path, body: bytes) -> None:
         raise
 
 
-main.add_command(simulate, "simulate")
+main.add_command(
+    _LazyCommand(
+        "simulate",
+        "kb4_exporter.simulator.cli:simulate",
+        "Serve simulated KnowBe4 APIs on loopback, for demos and tests.",
+    )
+)

@@ -21,13 +21,6 @@ from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.model import PHISHER_SEVERITIES
 from kb4_exporter.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
 
-# The two parts of the exposition: what changes once per refresh (RESULTS), and the request
-# counters, budgets and state-write failures (USAGE), which change outside of refreshes
-# too, e.g. with every API call while a refresh runs.
-RESULTS = "results"
-USAGE = "usage"
-ALL_PARTS = frozenset({RESULTS, USAGE})
-
 
 @dataclass(frozen=True)
 class ApiUsage:
@@ -161,11 +154,9 @@ class _Families:
         )
         self.breakdown = BreakdownFamilies()
 
-    def all(self, parts: frozenset[str]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        if RESULTS in parts:
-            yield from self.results()
-        if USAGE in parts:
-            yield from self.usage()
+    def all(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from self.results()
+        yield from self.usage()
 
     def usage(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from (
@@ -199,26 +190,21 @@ class _Families:
 
 
 class Kb4Collector(Collector):
-    """Every family, or only those of `parts` (RESULTS first, then USAGE)."""
+    """Every family: the refresh results first, then the API usage."""
 
-    def __init__(self, views: ViewProvider, parts: frozenset[str] = ALL_PARTS) -> None:
+    def __init__(self, views: ViewProvider) -> None:
         self._views = views
-        self._parts = parts
 
     def describe(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
-        return list(_Families().all(self._parts))
+        return list(_Families().all())
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         families = _Families()
-        # Fill only the families of our parts: the usage part is rendered on every scrape,
-        # and building the results families there too would make it several times dearer.
         for view in self._views():
-            if RESULTS in self._parts:
-                _add_results(families, view.results)
-            if USAGE in self._parts:
-                _add_usage(families, view)
+            _add_results(families, view.results)
+            _add_usage(families, view)
         families.build_info.add_metric([__version__], 1)
-        return list(families.all(self._parts))
+        return list(families.all())
 
 
 def _add_usage(f: _Families, view: AccountView) -> None:

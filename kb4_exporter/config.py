@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +21,6 @@ import yaml
 
 from kb4_exporter.durations import format_duration, parse_duration
 from kb4_exporter.secrets import Secret
-from kb4_exporter.webconfig import WebConfigError, load_web_config
 
 REGIONS: Mapping[str, tuple[str, str]] = {
     # region: (Reporting API base URL, PhishER GraphQL endpoint)
@@ -40,27 +41,30 @@ USER_EVENT_URLS: Mapping[str, str] = {
     "de": "https://api-de.events.knowbe4.com",
 }
 
-# Page caps per source (pages of 500 rows; recipients per PST). Reaching a cap sets
-# kb4_truncated for that source.
-DEFAULT_PAGE_CAPS: Mapping[str, int] = {
-    "users": 50,
-    "groups": 20,
-    "security_tests": 20,
-    "recipients": 20,
-    "training_campaigns": 20,
-    "enrollments": 50,
-    "phisher": 20,
-    "archived_users": 20,
-    "phishing_campaigns": 20,
-    "store_purchases": 20,
-    "policies": 20,
-    "user_events": 20,
-}
+# Sources an operator may cap (`page_caps` in the YAML: pages of up to 500 rows;
+# recipients per PST). None is capped by default: the daily budget bounds every refresh,
+# and a capped listing is incomplete, so its source keeps its last complete data.
+PAGE_CAP_SOURCES = (
+    "users",
+    "groups",
+    "enrollments",
+    "training_campaigns",
+    "security_tests",
+    "recipients",
+    "phisher",
+    "archived_users",
+    "phishing_campaigns",
+    "store_purchases",
+    "policies",
+    "risk_history",
+    "user_events",
+)
 
 BASE_DAILY_BUDGET = 2000
 # The longest refresh interval or look-back accepted: a year and a day.
 MAX_DURATION_SECONDS = 366 * 86400.0
 DEFAULT_ACCOUNT = "default"
+MAX_PORT = 65535
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
@@ -100,7 +104,8 @@ class AccountConfig:
     requests_per_minute: int = 50
     # None = 2000 + seats from /v1/account, learned at the first refresh.
     daily_budget: int | None = None
-    page_caps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PAGE_CAPS))
+    # Operator-set caps only; a source without one is read to the end.
+    page_caps: Mapping[str, int] = field(default_factory=dict)
     user_events: UserEventsConfig | None = None
 
 
@@ -114,6 +119,8 @@ class Settings:
     state_dir: str | None = None
     phisher_lookback: float = 7 * 86400.0
     remedial_pattern: re.Pattern[str] = field(default_factory=lambda: re.compile("remedial", re.I))
+    # `once --textfile`: where the exposition goes instead of stdout.
+    textfile: str | None = None
     log_level: str = "info"
     log_format: str = "logfmt"
     demo: bool = False
@@ -155,6 +162,7 @@ class RawOptions:
     max_psts: str | None = None
     max_campaigns: str | None = None
     max_event_types: str | None = None
+    textfile: str | None = None
     demo: bool = False
 
 
@@ -177,7 +185,7 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         phisher_refresh_interval=_duration(
             raw.phisher_refresh_interval, "1h", "--refresh.phisher-interval", problems
         ),
-        state_dir=raw.state_dir or None,
+        state_dir=_state_dir(raw.state_dir, problems),
         phisher_lookback=_duration(raw.phisher_lookback, "7d", "--phisher.lookback", problems),
         remedial_pattern=_regex(raw.remedial_pattern or "remedial", problems),
         log_level=_choice(raw.log_level or "info", _LOG_LEVELS, "--log.level", problems),
@@ -187,6 +195,7 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         max_psts=_cap(raw.max_psts, 20, "--metrics.max-psts", problems),
         max_campaigns=_cap(raw.max_campaigns, 20, "--metrics.max-campaigns", problems),
         max_event_types=_cap(raw.max_event_types, 20, "--metrics.max-event-types", problems),
+        textfile=_textfile(raw.textfile, problems),
     )
     if settings.web_config_file:
         _check_web_config(settings.web_config_file, problems)
@@ -201,6 +210,18 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
     if problems.items:
         raise ConfigError(problems.items)
     return settings.with_accounts(accounts)
+
+
+def log_options(raw: RawOptions) -> tuple[str, str]:
+    """The log level and format to set up before the rest is validated, so what validation
+    logs (e.g. a token file readable by others) is in the chosen format; the default where
+    one is invalid (build_settings reports it)."""
+    level = (raw.log_level or "info").lower()
+    log_format = (raw.log_format or "logfmt").lower()
+    return (
+        level if level in _LOG_LEVELS else "info",
+        log_format if log_format in _LOG_FORMATS else "logfmt",
+    )
 
 
 def _flag_account_values(raw: RawOptions, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -261,9 +282,11 @@ _REGION_URLS = ("base_url", "phisher_url", "user_events_url")
 def _accounts_from_file(
     path: str, flag_defaults: Mapping[str, Any], environ: Mapping[str, str], problems: _Problems
 ) -> tuple[AccountConfig, ...]:
-    document = _load_yaml(path, problems)
-    if document is None:
+    loaded = _load_yaml(path, problems)
+    if loaded is None:
         return ()
+    document, root = loaded
+    written_names = _written_account_names(root)
     for key in sorted(set(document) - _FILE_KEYS, key=str):
         problems.add(f"{path}: unknown top-level key {key!r} (known: accounts, defaults)")
     defaults = document.get("defaults") or {}
@@ -284,13 +307,15 @@ def _accounts_from_file(
             continue
         _check_token_sources(entry, where, problems)
         merged = _overlay((flag_defaults, defaults, entry))
-        account = _account(merged, {}, environ, where, problems)
-        if account is None:
-            continue
-        if account.name in seen:
-            problems.add(f"{where}: duplicate account name {account.name!r}")
-        seen.add(account.name)
-        accounts.append(account)
+        # Checked apart from the account's other problems, so none hides a duplicate.
+        name = merged.get("name", DEFAULT_ACCOUNT)
+        if isinstance(name, str):
+            if name in seen:
+                problems.add(f"{where}: duplicate account name {name!r}")
+            seen.add(name)
+        account = _account(merged, {}, environ, where, problems, written_names.get(index))
+        if account is not None:
+            accounts.append(account)
     return tuple(accounts)
 
 
@@ -335,10 +360,16 @@ def _token_hint(key: Any) -> str:
     return ""
 
 
-def _load_yaml(path: str, problems: _Problems) -> Mapping[str, Any] | None:
+def _load_yaml(path: str, problems: _Problems) -> tuple[Mapping[str, Any], yaml.Node] | None:
+    """The document and its node tree (which keeps each value as written)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+            loader = yaml.SafeLoader(handle)
+            try:
+                root = loader.get_single_node()
+                document = None if root is None else loader.construct_document(root)
+            finally:
+                loader.dispose()
     except OSError as err:
         problems.add(f"--config.file {path}: cannot be read: {err.strerror}")
         return None
@@ -350,10 +381,33 @@ def _load_yaml(path: str, problems: _Problems) -> Mapping[str, Any] | None:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problems.add(f"--config.file {path}: not valid YAML{where}")
         return None
-    if not isinstance(document, Mapping):
+    if root is None or not isinstance(document, Mapping):
         problems.add(f"--config.file {path}: must be a YAML mapping with an 'accounts' list")
         return None
-    return document
+    return document, root
+
+
+def _written_account_names(root: yaml.Node) -> dict[int, str]:
+    """Each account's name as written in the file, by index: YAML reads 0042 as 34 and
+    12:30 as 750, and a message must quote what the user wrote."""
+    names: dict[int, str] = {}
+    accounts = _mapping_value(root, "accounts")
+    if not isinstance(accounts, yaml.SequenceNode):
+        return names
+    for index, entry in enumerate(accounts.value):
+        name = _mapping_value(entry, "name")
+        if isinstance(name, yaml.ScalarNode):
+            names[index] = str(name.value)
+    return names
+
+
+def _mapping_value(node: yaml.Node, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node  # type: ignore[no-any-return]
+    return None
 
 
 def _account(
@@ -362,6 +416,7 @@ def _account(
     environ: Mapping[str, str],
     where: str,
     problems: _Problems,
+    written_name: str | None = None,
 ) -> AccountConfig | None:
     merged = {**fallback, **values}
     before = len(problems.items)
@@ -369,9 +424,15 @@ def _account(
         problems.add(f"{where}: unknown key {key!r}{_token_hint(key)}")
     raw_name = merged.get("name", DEFAULT_ACCOUNT)
     name = str(raw_name)
-    if not isinstance(raw_name, str):
+    if raw_name is None:
+        problems.add(f"{where}: account name is empty")
+    elif not isinstance(raw_name, str):
         # YAML reads 0042 as 34 and 12:30 as 750: a name must be written as text.
-        problems.add(f"{where}: account name {name!r} must be a string (quote it in YAML)")
+        shown = written_name if written_name else repr(name)
+        problems.add(
+            f"{where}: account name {shown} must be a string, but YAML reads it as {raw_name!r}: "
+            f'quote it (name: "{written_name or name}")'
+        )
     elif not _ACCOUNT_NAME.fullmatch(name):
         problems.add(f"{where}: account name {name!r} must be 1-63 letters, digits, '_', '.', '-'")
     region = str(merged.get("region", "us")).lower()
@@ -484,14 +545,14 @@ def _number(value: Any, kind: type[float] | type[int], what: str, where: str) ->
 
 
 def _page_caps(raw: Any, where: str, problems: _Problems) -> dict[str, int]:
-    caps = dict(DEFAULT_PAGE_CAPS)
+    caps: dict[str, int] = {}
     if raw is None:
         return caps
     if not isinstance(raw, Mapping):
         problems.add(f"{where}: page_caps must be a mapping of source -> pages")
         return caps
     for source, value in raw.items():
-        if source not in DEFAULT_PAGE_CAPS:
+        if source not in PAGE_CAP_SOURCES:
             problems.add(f"{where}: page_caps: unknown source {source!r}")
             continue
         number = _number(value, int, f"page cap for {source}", where)
@@ -524,6 +585,49 @@ def _duration(text: str | None, default: str, flag: str, problems: _Problems) ->
     return seconds
 
 
+def _state_dir(text: str | None, problems: _Problems) -> str | None:
+    # Checked now: a state file that cannot be written is otherwise found only after the
+    # first refresh, and `once` would still succeed.
+    if not text:
+        return None
+    problem = _directory_problem(Path(text), may_create=True)
+    if problem:
+        problems.add(f"--state.dir {text}: {problem}")
+    return text
+
+
+def _textfile(text: str | None, problems: _Problems) -> str | None:
+    # Checked now, not after a refresh that may take minutes and spend API budget.
+    if not text:
+        return None
+    path = Path(text)
+    if path.is_dir():
+        problems.add(f"--textfile {text}: is a directory")
+        return text
+    problem = _directory_problem(path.parent, may_create=False)
+    if problem:
+        problems.add(f"--textfile {text}: its directory {path.parent} {problem}")
+    return text
+
+
+def _directory_problem(path: Path, *, may_create: bool) -> str | None:
+    """Why files cannot be written in directory `path`, or None."""
+    if path.exists():
+        if not path.is_dir():
+            return "is not a directory"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "is not writable by this user"
+        return None
+    if not may_create:
+        return "does not exist"
+    ancestor = next(parent for parent in path.absolute().parents if parent.exists())
+    if not ancestor.is_dir():
+        return f"cannot be created: {ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"cannot be created: {ancestor} is not writable by this user"
+    return None
+
+
 def _cap(text: str | None, default: int, flag: str, problems: _Problems) -> int:
     if text in (None, ""):
         return default
@@ -551,6 +655,9 @@ def _choice(value: str, choices: tuple[str, ...], flag: str, problems: _Problems
 
 def _check_web_config(path: str, problems: _Problems) -> None:
     # Validated in full here, not only at bind time, so --config.check catches a bad file.
+    # Imported here: TLS and bcrypt are not loaded when no web config is given.
+    from kb4_exporter.webconfig import WebConfigError, load_web_config
+
     try:
         load_web_config(path)
     except WebConfigError as err:
@@ -570,9 +677,10 @@ def split_listen_address(text: str) -> tuple[str, int]:
     """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
     host, sep, port_text = text.rpartition(":")
     # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    valid_port = port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535
-    if not sep or not valid_port:
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
+    if int(port_text) > MAX_PORT:
+        raise ValueError(f"{text!r}: port {port_text} is out of range (0-{MAX_PORT})")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         try:
@@ -593,6 +701,7 @@ def describe_settings(settings: Settings) -> str:
         f"phisher_refresh_interval: {format_duration(settings.phisher_refresh_interval)}",
         f"phisher_lookback: {format_duration(settings.phisher_lookback)}",
         f"state_dir: {settings.state_dir or '-'}",
+        *([f"textfile: {settings.textfile}"] if settings.textfile else []),
         f"remedial_pattern: {settings.remedial_pattern.pattern}",
         f"demo: {str(settings.demo).lower()}",
         f"series caps: groups={settings.max_groups}, psts={settings.max_psts}, "
@@ -601,7 +710,7 @@ def describe_settings(settings: Settings) -> str:
     ]
     for account in settings.accounts:
         budget = account.daily_budget or f"{BASE_DAILY_BUDGET} + seats"
-        caps = ", ".join(f"{k}={v}" for k, v in sorted(account.page_caps.items()))
+        caps = ", ".join(f"{k}={v}" for k, v in sorted(account.page_caps.items())) or "none"
         lines += [
             f"  - name: {account.name}",
             f"    region: {account.region}",

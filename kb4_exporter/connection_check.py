@@ -12,7 +12,7 @@ from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.config import BASE_DAILY_BUDGET, AccountConfig, Settings
 from kb4_exporter.daemon import interruptible_sleep
 from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
-from kb4_exporter.logs import scrub
+from kb4_exporter.logs import account_context, scrub
 from kb4_exporter.runtime import build_runtime
 
 PHISHER_KRIS = (PHISHER_UNRESOLVED_HIGH_4H.slug,)
@@ -44,6 +44,10 @@ _FIXES = {
     "connection": "cannot connect: check DNS, proxy and firewall access to the API host",
     "rate_limited": "the API is throttling this account: wait, or lower the request rate",
     "budget_exhausted": "the daily request budget is spent: wait for the rolling window",
+    "server_error": "KnowBe4 answered with a server error (5xx): the API is having trouble; "
+    "try again later and check KnowBe4's status page",
+    "bad_response": "the answer is not what this API returns (e.g. a redirect or a proxy's "
+    "HTML page): check the base URL and any proxy between this host and KnowBe4",
 }
 
 
@@ -65,7 +69,8 @@ _API_FIXES = {
 
 
 def _fix(api: str, reason: str) -> str:
-    return _API_FIXES.get((api, reason)) or _FIXES.get(reason, "see the message above")
+    # Every reason has a fix (a test holds it), so none falls back to a vague one.
+    return _API_FIXES.get((api, reason)) or _FIXES[reason]
 
 
 def exit_code(error: ApiError) -> int:
@@ -76,7 +81,8 @@ def run_check(settings: Settings, echo: Callable[..., None]) -> int:
     """Check every account; the exit code of the first failure, or 0."""
     worst = EXIT_OK
     for account in settings.accounts:
-        code = _check_account(account, settings, echo)
+        with account_context(account.name):
+            code = _check_account(account, settings, echo)
         worst = worst or code
     return worst
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 import time
@@ -16,14 +17,20 @@ from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.config import Settings, describe_settings
-from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.exposition import Exposition, register_process_metrics
+from kb4_exporter.listen_address import ListenError
+from kb4_exporter.logs import account_context
+from kb4_exporter.results import KRI_SOURCES, SourceStatus, kris_fed_by
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.scheduler import AccountScheduler
+from kb4_exporter.webconfig import WebConfigCollector, WebConfigReloader
 
 log = logging.getLogger(__name__)
 
 # SIGTERM must end the process within a few seconds, even while a request is in flight.
 SHUTDOWN_GRACE_SECONDS = 3.0
+# `serve` cannot bind its listen address (in use, no permission, unknown host).
+EXIT_CANNOT_LISTEN = 8
 
 
 def interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
@@ -49,25 +56,43 @@ def build_registry(runtimes: Sequence[AccountRuntime]) -> CollectorRegistry:
     return registry
 
 
+def build_daemon_registry(
+    runtimes: Sequence[AccountRuntime], web_config: WebConfigReloader
+) -> CollectorRegistry:
+    """What `serve` renders on /metrics: the accounts, the web config's reload state and
+    the process and Python runtime metrics (those two only here: once and the golden
+    expositions stay without them)."""
+    registry = build_registry(runtimes)
+    registry.register(WebConfigCollector(web_config))
+    register_process_metrics(registry)
+    return registry
+
+
 def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
     """One full refresh of every account; (exposition, failed account/source names)."""
     stop = threading.Event()
     runtimes = build_runtimes(settings, stop)
     failures: list[str] = []
     for runtime in runtimes:
-        runtime.load_state()
-        runtime.refresh_core()
-        runtime.refresh_phisher()
-        runtime.refresh_user_events()
-        runtime.save_state()
+        with account_context(runtime.config.name):
+            runtime.load_state()
+            runtime.refresh_core()
+            runtime.refresh_phisher()
+            runtime.refresh_user_events()
+            runtime.save_state()
         results = runtime.refresher.results
         for source in results.enabled_sources():
-            if results.sources[source].up:
+            status = results.sources[source]
+            if status.up:
                 continue
             reasons = sorted(r for (s, r), count in results.errors.items() if s == source and count)
+            if status.truncated and not reasons:
+                reasons = ["page_cap"]
             # No reason of its own: the refresh stopped before it, on another source's.
             why = ",".join(reasons) or "not tried"
-            failures.append(f"account={results.name} source={source} reason={why}")
+            failures.append(
+                f"account={results.name} source={source} reason={why} kris={kris_fed_by(source)}"
+            )
     body = generate_latest(build_registry(runtimes))
     for runtime in runtimes:
         for session in runtime.sessions:
@@ -85,24 +110,26 @@ def run_daemon(settings: Settings) -> int:
     runtimes = build_runtimes(settings, stop)
     for runtime in runtimes:
         runtime.load_state()
-    exposition = CachedExposition(lambda: [runtime.view() for runtime in runtimes])
+    web_config = WebConfigReloader(settings.web_config_file)
+    registry = build_daemon_registry(runtimes, web_config)
     server = ExporterServer(
         listen_address=settings.listen_address,
-        render_metrics=exposition.render,
-        is_ready=lambda: all(r.refresher.results.ready for r in runtimes),
+        render_metrics=Exposition(registry).render,
+        readiness=lambda: waiting_for(runtimes),
         landing_page=LandingPage(
             title="KnowBe4 Exporter",
             version=__version__,
             description=_landing_description(settings),
         ),
-        web_config_file=settings.web_config_file,
+        web_config=web_config,
     )
+    _raise_open_file_limit()
     try:
         server.start()
-    except OSError as err:
-        log.error("cannot listen on %s: %s", settings.listen_address, err)
-        return 1
-    log.info("listening on %s", server.url)
+    except ListenError as err:
+        log.error("%s", err)
+        return EXIT_CANNOT_LISTEN
+    log.info("listening on %s", server.bound)
     schedulers = [
         AccountScheduler(
             runtime,
@@ -125,6 +152,32 @@ def run_daemon(settings: Settings) -> int:
         runtime.save_state()
     server.shutdown()
     return 0
+
+
+def waiting_for(runtimes: Sequence[AccountRuntime]) -> str | None:
+    """What `/-/ready` waits for: None once every account's KRI sources were refreshed
+    (or loaded from the state dir)."""
+    waiting = []
+    for runtime in runtimes:
+        results = runtime.refresher.results
+        if results.ready:
+            continue
+        pending = [s for s in KRI_SOURCES if not results.sources.get(s, SourceStatus()).up]
+        waiting.append(f"account {results.name} ({', '.join(pending) or 'loading'})")
+    if not waiting:
+        return None
+    return "waiting for the first complete refresh of the KRI sources of " + "; ".join(waiting)
+
+
+def _raise_open_file_limit() -> None:
+    # Every connection is a file descriptor; a flood of them must not make accept() fail
+    # for Prometheus while memory is still there. Go programs raise the limit the same way.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("cannot raise the open file limit from %d: %s", soft, exc)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

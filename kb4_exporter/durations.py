@@ -22,7 +22,13 @@ def parse_duration(text: str) -> float:
     if not cleaned:
         raise ValueError("empty duration")
     if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
-        return float(cleaned)
+        # As in Prometheus, a number needs a unit: "90" could mean seconds or minutes.
+        if float(cleaned) == 0:
+            return 0.0
+        raise ValueError(
+            f"{text!r} has no unit: write e.g. {cleaned}s or {cleaned}m "
+            "(units: ms, s, m, h, d, w, y)"
+        )
     position = 0
     total = 0.0
     for match in _PART.finditer(cleaned):

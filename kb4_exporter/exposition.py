@@ -1,103 +1,66 @@
-"""The /metrics body: the part that changes once per refresh is rendered once and reused.
+"""The /metrics body: the registry rendered for each scrape, gzip-compressed once per body.
 
-Formatting the exposition costs milliseconds of CPU (most of it label escaping inside
-prometheus_client), and every scrape competes with the refresh thread for the
-interpreter. The body has two parts: the results (KRIs, breakdowns, source statuses,
-error counters), which change only when a refresh publishes new results, and the usage
-(request counters, budgets, state-write failures: a handful of samples), which changes
-with every API call while a refresh runs. The results part is rendered once per change
-of the results, one render at a time, and the scrapes waiting for it share it; the usage
-part is rendered on every scrape.
+Rendering reads the latest immutable results, so every scrape sees the current numbers
+(request counters and budgets move while a refresh runs). It costs a few milliseconds at
+25,000 users, which is nothing at real scrape rates. Compressing is the dearer part and
+the body changes only with a refresh or an API call, so the compressed body of each
+format is kept while the rendered body stays the same.
 """
 
 from __future__ import annotations
 
+import gzip
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import choose_encoder
 
-from kb4_exporter.collector import RESULTS, USAGE, Kb4Collector, ViewProvider
-from kb4_exporter.results import AccountResults
-
 # Distinct formats a client can ask for (text, OpenMetrics versions, escapings) are few;
-# past this many the cache starts over rather than grow.
+# past this many the kept compressed bodies start over rather than grow.
 MAX_FORMATS = 8
-# OpenMetrics ends the exposition with this line; only the last part may keep it.
-OPENMETRICS_EOF = b"# EOF\n"
 
 
 @dataclass(frozen=True)
-class _Rendered:
-    number: int  # renders started before this one, plus one
-    results: tuple[AccountResults, ...]
-    body: bytes
+class MetricsBody:
+    data: bytes
+    content_type: str
+    gzipped: bool = False
 
 
-def _same(old: tuple[AccountResults, ...], new: tuple[AccountResults, ...]) -> bool:
-    # Results are immutable and replaced on every change: identity says "same data".
-    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """The `process_*` (memory, CPU, open fds, start time) and `python_*` (version, garbage
+    collections) metrics every exporter serves, from prometheus_client's own collectors."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
-def _registry(views: ViewProvider, part: str) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Kb4Collector(views, parts=frozenset({part})))
-    return registry
+class Exposition:
+    """Renders `registry` in the format a request asks for; thread-safe."""
 
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self._compressed: dict[str, tuple[bytes, bytes]] = {}  # type -> (plain, gzipped)
+        self._lock = threading.Lock()
 
-class CachedExposition:
-    """Renders the collector over `views`; thread-safe."""
-
-    def __init__(self, views: ViewProvider) -> None:
-        self._views = views
-        self._results_registry = _registry(views, RESULTS)
-        self._usage_registry = _registry(views, USAGE)
-        self._rendered: dict[str, _Rendered] = {}
-        self._renders_started = 0
-        self._lock = threading.Lock()  # guards the two fields above
-        self._render_lock = threading.Lock()  # one results render at a time
-
-    def render(self, accept: str | None) -> tuple[bytes, str]:
-        """(body, content type) for a request's Accept header."""
+    def render(self, accept: str | None, gzip_ok: bool = False) -> MetricsBody:
         encoder, content_type = choose_encoder(accept or "")
-        head = self._results_part(encoder, content_type)
-        if head.endswith(OPENMETRICS_EOF):
-            head = head[: -len(OPENMETRICS_EOF)]
-        return head + encoder(self._usage_registry), content_type
-
-    def _current_results(self) -> tuple[AccountResults, ...]:
-        return tuple(view.results for view in self._views())
-
-    def _results_part(
-        self, encoder: Callable[[CollectorRegistry], bytes], content_type: str
-    ) -> bytes:
+        body = encoder(self._registry)
+        if not gzip_ok:
+            return MetricsBody(body, content_type)
         with self._lock:
-            cached = self._rendered.get(content_type)
-            started_before_arrival = self._renders_started
-        arrived_with = self._current_results()
-        if cached is not None and _same(cached.results, arrived_with):
-            return cached.body
-        with self._render_lock:
-            with self._lock:
-                cached = self._rendered.get(content_type)
-            # A render that started after this scrape arrived read results at least as new
-            # as the ones this scrape saw, and one of those very results is just as good:
-            # serve it rather than render again.
-            if cached is not None and (
-                cached.number > started_before_arrival or _same(cached.results, arrived_with)
-            ):
-                return cached.body
-            with self._lock:
-                self._renders_started += 1
-                number = self._renders_started
-            # Read before rendering: if the results change meanwhile, the body may be newer
-            # than its key, never older, and the next scrape renders again.
-            results = self._current_results()
-            body = encoder(self._results_registry)
-            with self._lock:
-                if content_type not in self._rendered and len(self._rendered) >= MAX_FORMATS:
-                    self._rendered.clear()
-                self._rendered[content_type] = _Rendered(number, results, body)
-        return body
+            kept = self._compressed.get(content_type)
+        if kept is not None and kept[0] == body:
+            return MetricsBody(kept[1], content_type, gzipped=True)
+        compressed = gzip.compress(body, compresslevel=6, mtime=0)
+        with self._lock:
+            if content_type not in self._compressed and len(self._compressed) >= MAX_FORMATS:
+                self._compressed.clear()
+            self._compressed[content_type] = (body, compressed)
+        return MetricsBody(compressed, content_type, gzipped=True)

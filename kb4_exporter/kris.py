@@ -16,28 +16,19 @@ population it was computed over, so callers can tell a 0 of 3 from a 0 of 30,000
 
 from __future__ import annotations
 
-import calendar
-import logging
 import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
 
 from kb4_exporter.model import (
-    DONE_STATUSES,
     UNRESOLVED_PHISHER_STATUSES,
-    Enrollment,
     PstRecipients,
     Snapshot,
-    TrainingCampaign,
     User,
 )
-
-log = logging.getLogger(__name__)
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -61,11 +52,17 @@ class KriSpec:
 
 @dataclass(frozen=True, slots=True)
 class KriValue:
-    """One computed KRI: `value` None means absent; `sample_size` is its population."""
+    """One computed KRI: `value` None means absent; `sample_size` is its population.
+
+    `incomplete` says the value is absent because part of its input is missing (a fetch
+    failed or was cut short), not because the population is empty: the refresher then
+    keeps the last value computed from complete inputs (see `carry_over`).
+    """
 
     spec: KriSpec
     value: float | None
     sample_size: int | None
+    incomplete: bool = False
 
 
 PHISHING_PRONE = KriSpec(
@@ -164,6 +161,13 @@ def compute_kris(
     )
 
 
+def carry_over(computed: Iterable[KriValue], previous: Iterable[KriValue]) -> tuple[KriValue, ...]:
+    """`computed`, with each incomplete KRI replaced by its previous value, if any: a KRI
+    keeps its last value computed from complete inputs, or stays absent."""
+    last = {kri.spec: kri for kri in previous if kri.value is not None}
+    return tuple(last.get(kri.spec, kri) if kri.incomplete else kri for kri in computed)
+
+
 # --- users ---------------------------------------------------------------------------
 
 
@@ -242,33 +246,28 @@ def department_ppp_delta(snapshot: Snapshot) -> KriValue:
 
 
 def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients] | None:
-    """Recipient summaries of the PSTs started at or after now - 90 days.
+    """Recipient summaries of the PSTs started at or after now - 90 days, or None.
 
     A PST without `started_at` is outside the window. A PST whose recipients were skipped
     because its summary counts show no clicks and no reports is known to have none, so it
-    yields an empty summary; a PST that may have clicks or reports but whose recipients are
-    missing (e.g. a failed or truncated fetch) is unknown and left out. None when PSTs or
-    recipients were never fetched, and when no PST that may have clicks or reports is
-    known although some exist: the quiet PSTs alone would make a fake zero.
+    yields an empty summary. None when PSTs or recipients were never fetched, and when any
+    PST that may have clicks or reports has no summary (a failed or truncated fetch): a
+    KRI over the other PSTs would count part of the org.
     """
     if snapshot.security_tests is None or snapshot.recipients is None:
         return None
     cutoff = now - PST_WINDOW
     known: dict[int, PstRecipients] = {}
-    fetched = unknown = 0
     for pst in snapshot.security_tests:
         if pst.started_at is None or pst.started_at < cutoff or pst.pst_id in known:
             continue
         summary = snapshot.recipients.get(pst.pst_id)
         if summary is not None:
             known[pst.pst_id] = summary
-            fetched += 1
         elif not pst.may_have_clicks_or_reports:
-            known[pst.pst_id] = PstRecipients(pst.pst_id, frozenset(), (), 0)
+            known[pst.pst_id] = PstRecipients.summarise(pst.pst_id, [])
         else:
-            unknown += 1
-    if unknown and not fetched:
-        return None
+            return None
     return list(known.values())
 
 
@@ -277,9 +276,12 @@ def repeat_clickers_90d(snapshot: Snapshot, now: float) -> KriValue:
 
     Users are keyed by recipient `user.id`, else lower-cased e-mail (as in
     `PstRecipients.clicker_keys`), active or not; several clicks in one PST count once.
-    Absent when no PST in the window has known recipients. sample_size = PSTs used.
+    Absent when no PST in the window has known recipients, incomplete when any PST's
+    recipients are unknown (see `recent_pst_recipients`). sample_size = PSTs used.
     """
     summaries = recent_pst_recipients(snapshot, now)
+    if summaries is None:
+        return KriValue(REPEAT_CLICKERS_90D, None, None, incomplete=True)
     if not summaries:
         return KriValue(REPEAT_CLICKERS_90D, None, None)
     clicks_per_user: Counter[str] = Counter()
@@ -295,12 +297,10 @@ def phish_time_to_report(snapshot: Snapshot, now: float) -> KriValue:
     Uses `statistics.median` (mean of the middle two for an even count). Reports before
     delivery are ignored. Absent without any delay. sample_size = delays in the median.
     """
-    delays = [
-        delay
-        for summary in recent_pst_recipients(snapshot, now) or []
-        for delay in summary.report_delays
-        if delay >= 0
-    ]
+    summaries = recent_pst_recipients(snapshot, now)
+    if summaries is None:
+        return KriValue(PHISH_TIME_TO_REPORT, None, None, incomplete=True)
+    delays = [delay for summary in summaries for delay in summary.report_delays if delay >= 0]
     if not delays:
         return KriValue(PHISH_TIME_TO_REPORT, None, None)
     return KriValue(PHISH_TIME_TO_REPORT, float(statistics.median(delays)), len(delays))
@@ -338,108 +338,6 @@ def phisher_unresolved_high_4h(
 
 
 @dataclass(frozen=True, slots=True)
-class _StatusKind:
-    exempt: bool
-    done: bool
-    past_due: bool
-
-
-@lru_cache(maxsize=256)
-def _status_kind(status: str) -> _StatusKind:
-    normalised = status.strip().lower()
-    return _StatusKind(
-        exempt="exempt" in normalised,
-        done=normalised in DONE_STATUSES,
-        past_due=normalised == "past due",
-    )
-
-
-def index_campaigns(
-    campaigns: Iterable[TrainingCampaign],
-) -> tuple[dict[int, TrainingCampaign], dict[str, TrainingCampaign | None]]:
-    """Lookups for joining enrollments: by id, and by exact name.
-
-    A name shared by several campaigns maps to None: an enrollment without a campaign id
-    cannot tell which of them it belongs to.
-    """
-    by_id: dict[int, TrainingCampaign] = {}
-    by_name: dict[str, TrainingCampaign | None] = {}
-    for campaign in campaigns:
-        by_id[campaign.campaign_id] = campaign
-        if not campaign.name:
-            continue
-        previous = by_name.get(campaign.name, campaign)
-        same = previous is not None and previous.campaign_id == campaign.campaign_id
-        by_name[campaign.name] = campaign if same else None
-    return by_id, by_name
-
-
-def enrollment_campaign(
-    enrollment: Enrollment,
-    campaigns_by_id: Mapping[int, TrainingCampaign],
-    campaigns_by_name: Mapping[str, TrainingCampaign | None],
-) -> TrainingCampaign | None:
-    """The enrollment's campaign: by `campaign_id` when the enrollment has one, else by
-    exact `campaign_name` when that name is unique. An id that matches no campaign does
-    not fall back to the name, which could belong to a different run of the campaign."""
-    if enrollment.campaign_id is not None:
-        return campaigns_by_id.get(enrollment.campaign_id)
-    return campaigns_by_name.get(enrollment.campaign_name)
-
-
-def enrollment_due_date(
-    enrollment: Enrollment,
-    campaigns_by_id: Mapping[int, TrainingCampaign],
-    campaigns_by_name: Mapping[str, TrainingCampaign | None],
-) -> float | None:
-    """The enrollment's due date in epoch seconds, or None when none can be computed.
-
-    `Enrollment.due_date` wins when set. Otherwise by the joined campaign's duration type
-    (any case): "Specific End Date" -> the campaign's `end_date`; "Relative End Date" ->
-    `enrollment_date` + `relative_duration` (see `add_relative_duration`); "No End Date",
-    an unknown type or no joinable campaign -> None. An unparseable relative duration is
-    logged once per distinct text, at WARNING.
-    """
-    if enrollment.due_date is not None:
-        return enrollment.due_date
-    campaign = enrollment_campaign(enrollment, campaigns_by_id, campaigns_by_name)
-    if campaign is None:
-        return None
-    duration_type = _normalise_words(campaign.duration_type)
-    if duration_type == "specific end date":
-        return campaign.end_date
-    if duration_type != "relative end date":
-        return None
-    text = campaign.relative_duration
-    if text is None or enrollment.enrollment_date is None:
-        return None
-    due = add_relative_duration(enrollment.enrollment_date, text)
-    if due is None:
-        _warn_unparseable_duration(text)
-    return due
-
-
-_warned_durations: set[str] = set()
-
-
-def _warn_unparseable_duration(text: str) -> None:
-    # One line per distinct text: the same campaign repeats it for every enrollment.
-    if text in _warned_durations:
-        return
-    _warned_durations.add(text)
-    log.warning(
-        "cannot parse training campaign relative_duration %r; its enrollments have no "
-        "computable due date",
-        text,
-    )
-
-
-@lru_cache(maxsize=64)
-def _normalise_words(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-@dataclass(frozen=True, slots=True)
 class _DueTally:
     """Counts over the non-exempt enrollments; see `training_completion`."""
 
@@ -450,40 +348,35 @@ class _DueTally:
 
 
 def _tally_due_enrollments(snapshot: Snapshot, now: float) -> _DueTally | None:
-    """One pass over the enrollments; None when enrollments or campaigns were never fetched."""
+    """One pass over the enrollment groups; None when enrollments or campaigns were never
+    fetched (the groups' due dates come from the campaigns)."""
     if snapshot.enrollments is None or snapshot.training_campaigns is None:
         return None
-    by_id, by_name = index_campaigns(snapshot.training_campaigns)
     considered = due = on_time = overdue = 0
-    for enrollment in snapshot.enrollments:
-        kind = _status_kind(enrollment.status)
+    for group in snapshot.enrollments:
+        kind = group.kind
         if kind.exempt:
             continue
-        considered += 1
-        due_date = enrollment_due_date(enrollment, by_id, by_name)
-        if not (kind.past_due or (due_date is not None and due_date < now)):
+        considered += group.count
+        if not group.is_due(now):
             continue
-        due += 1
+        due += group.count
         if not kind.done:
-            overdue += 1
-        elif (
-            due_date is not None
-            and enrollment.completion_date is not None
-            and enrollment.completion_date <= due_date
-        ):
-            on_time += 1
+            overdue += group.count
+        elif group.on_time:
+            on_time += group.count
     return _DueTally(considered, due, on_time, overdue)
 
 
 def training_completion(snapshot: Snapshot, now: float) -> KriValue:
     """Due enrollments completed on time / all due enrollments (non-exempt only).
 
-    Due: due date (`enrollment_due_date`) < now, or status "Past Due" (any case).
-    Completed on time: status Completed/Passed (any case) with a `completion_date` <= the
-    due date; a done enrollment without a due date cannot be on time. Statuses containing
-    "exempt" (any case) count nowhere; enrollments neither due nor "Past Due" count
-    nowhere. Absent when nothing is due, or when enrollments or training campaigns were
-    never fetched. sample_size = due enrollments.
+    Due: due date (`enrollments.CampaignIndex.due_date`) < now, or status "Past Due" (any
+    case). Completed on time: status Completed/Passed (any case) with a `completion_date`
+    <= the due date; a done enrollment without a due date cannot be on time. Statuses
+    containing "exempt" (any case) count nowhere; enrollments neither due nor "Past Due"
+    count nowhere. Absent when nothing is due, or when enrollments or training campaigns
+    were never fetched. sample_size = due enrollments.
     """
     return _completion_from_tally(_tally_due_enrollments(snapshot, now))
 
@@ -513,126 +406,20 @@ def remedial_training_compliance(snapshot: Snapshot, remedial_pattern: re.Patter
     """Completed/Passed / all non-exempt enrollments in remedial campaigns, due or not.
 
     A campaign is remedial when `remedial_pattern.search()` matches its name: the
-    enrollment's `campaign_name`, else the joined campaign's name. Needs only the
-    enrollments (campaigns, if fetched, just supply missing names). Absent when no
+    enrollment's `campaign_name`, else the joined campaign's name. Absent when no
     enrollment is remedial. sample_size = remedial enrollments.
     """
     if snapshot.enrollments is None:
         return KriValue(REMEDIAL_COMPLIANCE, None, None)
-    by_id, by_name = index_campaigns(snapshot.training_campaigns or ())
-    is_remedial: dict[str, bool] = {}
     total = done = 0
-    for enrollment in snapshot.enrollments:
-        kind = _status_kind(enrollment.status)
+    for group in snapshot.enrollments:
+        kind = group.kind
         if kind.exempt:
             continue
-        name = enrollment.campaign_name
-        if not name:
-            campaign = enrollment_campaign(enrollment, by_id, by_name)
-            name = campaign.name if campaign is not None else ""
-        matched = is_remedial.get(name)
-        if matched is None:
-            matched = is_remedial[name] = bool(name) and remedial_pattern.search(name) is not None
-        if matched:
-            total += 1
-            done += kind.done
+        name = group.campaign_name
+        if name and remedial_pattern.search(name) is not None:
+            total += group.count
+            done += group.count if kind.done else 0
     if total == 0:
         return KriValue(REMEDIAL_COMPLIANCE, None, None)
     return KriValue(REMEDIAL_COMPLIANCE, done / total, total)
-
-
-# --- relative durations --------------------------------------------------------------------
-
-_FIXED_WORD_UNITS = {"day": DAY, "week": 7 * DAY}
-_WORD_PART = re.compile(r"(\d+)\s*(day|week|month|year)s?", re.IGNORECASE)
-# Between parts: a comma and/or whitespace, optionally followed by "and".
-_WORD_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+(?:and\s+)?", re.IGNORECASE)
-_NUMBER = r"(\d+(?:[.,]\d+)?)"
-_ISO_DURATION = re.compile(
-    rf"P(?:(\d+)Y)?(?:(\d+)M)?(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
-    rf"(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?",
-    re.IGNORECASE,
-)
-
-
-def add_relative_duration(start: float, text: str) -> float | None:
-    """`start` (epoch seconds) plus a campaign's relative duration, or None if unparseable.
-
-    Accepts "<n> day(s)|week(s)|month(s)|year(s)" in any case and spacing, several parts
-    joined by spaces, commas or "and" ("1 month 15 days"), and ISO-8601 durations such as
-    "P30D", "P2W", "P1Y2M10D" or "PT36H". Months and years are calendar steps in UTC with
-    the day clamped to the end of the month (Jan 31 + 1 month = Feb 28/29); days, weeks and
-    hours are fixed lengths added after the calendar step.
-    """
-    parsed = _parse_relative_duration(text)
-    if parsed is None:
-        return None
-    months, seconds = parsed
-    if months == 0:
-        return start + seconds
-    try:
-        moved = _add_months(datetime.fromtimestamp(start, UTC), months)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return moved.timestamp() + seconds
-
-
-def _add_months(moment: datetime, months: int) -> datetime:
-    year, month_index = divmod(moment.year * 12 + moment.month - 1 + months, 12)
-    month = month_index + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-@lru_cache(maxsize=256)
-def _parse_relative_duration(text: str) -> tuple[int, float] | None:
-    """(calendar months, fixed seconds), or None; cached, campaigns repeat the same text."""
-    cleaned = text.strip()
-    if not cleaned:
-        return None
-    if cleaned[0] in "Pp":
-        return _parse_iso_duration(cleaned)
-    return _parse_word_duration(cleaned)
-
-
-def _parse_word_duration(text: str) -> tuple[int, float] | None:
-    months, seconds = 0, 0.0
-    position = 0
-    for part in _WORD_PART.finditer(text):
-        gap_ok = (
-            part.start() == 0
-            if position == 0
-            else _WORD_SEPARATOR.fullmatch(text, position, part.start()) is not None
-        )
-        if not gap_ok:
-            return None
-        amount, unit = int(part.group(1)), part.group(2).lower()
-        if unit == "month":
-            months += amount
-        elif unit == "year":
-            months += 12 * amount
-        else:
-            seconds += amount * _FIXED_WORD_UNITS[unit]
-        position = part.end()
-    if position != len(text):
-        return None
-    return months, seconds
-
-
-def _parse_iso_duration(text: str) -> tuple[int, float] | None:
-    match = _ISO_DURATION.fullmatch(text)
-    # "P", "PT" and a dangling "T" match the pattern but name no amount.
-    if match is None or not any(match.groups()) or text[-1] in "Tt":
-        return None
-    years, months, weeks, days, hours, minutes, secs = (
-        None if group is None else group.replace(",", ".") for group in match.groups()
-    )
-    total_months = int(years or 0) * 12 + int(months or 0)
-    seconds = (
-        float(weeks or 0) * 7 * DAY
-        + float(days or 0) * DAY
-        + float(hours or 0) * HOUR
-        + float(minutes or 0) * 60
-        + float(secs or 0)
-    )
-    return total_months, seconds

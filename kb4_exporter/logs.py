@@ -2,6 +2,10 @@
 
 Tokens are never passed to a logger on purpose; the scrubbing filter is a second line of
 defence for text we do not control (e.g. a library's exception message).
+
+A line about one KnowBe4 account carries it as its own `account` field: given by the
+call (`extra={"account": name}`) or, for code that does not know the account (the API
+clients), by the `account_context` the account's work runs in.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from kb4_exporter.redaction import MIN_REDACTED_PREFIX, redact
@@ -36,6 +43,32 @@ def scrub(text: str) -> str:
     return redact(text, known)
 
 
+_current_account: ContextVar[str | None] = ContextVar("kb4_log_account", default=None)
+
+
+@contextmanager
+def account_context(name: str) -> Iterator[None]:
+    """Lines logged inside, in this thread, carry `account=name` unless they name one."""
+    token = _current_account.set(name)
+    try:
+        yield
+    finally:
+        _current_account.reset(token)
+
+
+class _AccountFilter(logging.Filter):
+    """Stamps a record with the account of the context it was logged in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "account", None) is None:
+            record.account = _current_account.get()
+        return True
+
+
+# The names of --log.level; Python calls WARNING and CRITICAL what they call warn and error.
+_LEVEL_NAMES = {"WARNING": "warn", "CRITICAL": "error"}
+
+
 class _ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         # Fields are scrubbed before rendering (escaping could hide a token from the
@@ -49,10 +82,13 @@ class _ScrubbingFormatter(logging.Formatter):
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         fields = {
             "ts": stamp[:-3] + "Z",
-            "level": record.levelname.lower(),
+            "level": _LEVEL_NAMES.get(record.levelname, record.levelname.lower()),
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
+        account = getattr(record, "account", None)
+        if account is not None:
+            fields["account"] = scrub(str(account))
         if record.exc_info:
             fields["exc"] = scrub(self.formatException(record.exc_info))
         return fields
@@ -83,6 +119,7 @@ def _logfmt_value(value: str) -> str:
 def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else LogfmtFormatter())
+    handler.addFilter(_AccountFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from kb4_exporter.untrusted_text import clean_text
@@ -372,16 +373,61 @@ class Enrollment:
         )
 
     @property
-    def is_done(self) -> bool:
-        return self.status.lower() in DONE_STATUSES
+    def kind(self) -> StatusKind:
+        return status_kind(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusKind:
+    exempt: bool
+    done: bool
+    past_due: bool
+
+
+@lru_cache(maxsize=256)
+def status_kind(status: str) -> StatusKind:
+    """What an enrollment status means, the one rule for every KRI and breakdown:
+    Completed/Passed are done, anything containing "exempt" is exempt, "Past Due" is due
+    whatever the dates; case and surrounding spaces are ignored."""
+    normalised = status.strip().lower()
+    return StatusKind(
+        exempt="exempt" in normalised,
+        done=normalised in DONE_STATUSES,
+        past_due=normalised == "past due",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentGroup:
+    """`count` enrollments that share every fact the training KRIs and breakdowns read
+    (built by `enrollments.EnrollmentTally`, which says how)."""
+
+    # The joined campaign; None when no campaign joins.
+    campaign_id: int | None
+    # The enrollment's campaign name, else the joined campaign's; "" when neither has one.
+    campaign_name: str
+    # As sent, without surrounding spaces.
+    status: str
+    # The due date if it was still ahead when the tally was built; else None.
+    due_date: float | None
+    # The due date had passed when the tally was built (it stays passed).
+    due_passed: bool
+    # Done with a completion date no later than the due date.
+    on_time: bool
+    count: int
 
     @property
-    def is_exempt(self) -> bool:
-        return "exempt" in self.status.lower()
+    def kind(self) -> StatusKind:
+        return status_kind(self.status)
 
-    @property
-    def is_past_due_status(self) -> bool:
-        return self.status.lower() == "past due"
+    def is_due(self, now: float) -> bool:
+        """Due at `now` (no earlier than the tally's build time): status Past Due, or a due
+        date before `now`."""
+        return (
+            self.kind.past_due
+            or self.due_passed
+            or (self.due_date is not None and self.due_date < now)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,7 +527,9 @@ class Snapshot:
     # pst_id -> recipients summary, for the PSTs whose recipients were fetched.
     recipients: Mapping[int, PstRecipients] | None = None
     training_campaigns: tuple[TrainingCampaign, ...] | None = None
-    enrollments: tuple[Enrollment, ...] | None = None
+    # Enrollments counted by what the KRIs read (see enrollments.py), joined to the
+    # training campaigns of the same refresh.
+    enrollments: tuple[EnrollmentGroup, ...] | None = None
     phisher_messages: tuple[PhisherMessage, ...] | None = None
     # The PhishER window the messages cover, [start, end] in epoch seconds.
     phisher_window: tuple[float, float] | None = None
@@ -526,5 +574,4 @@ _RECORD_IDS: Mapping[str, Callable[[Any], Hashable | None]] = {
     "groups": lambda group: group.id,
     "security_tests": lambda test: test.pst_id,
     "training_campaigns": lambda campaign: campaign.campaign_id,
-    "enrollments": lambda enrollment: enrollment.enrollment_id,
 }

@@ -24,8 +24,9 @@ from kb4_exporter.api.reporting import Listing, ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.config import BASE_DAILY_BUDGET
-from kb4_exporter.kris import compute_kris
-from kb4_exporter.model import PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.enrollments import EnrollmentTally
+from kb4_exporter.kris import carry_over, compute_kris
+from kb4_exporter.model import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
 from kb4_exporter.results import (
     CORE_SOURCES,
     KRI_SOURCES,
@@ -114,6 +115,10 @@ class AccountRefresher:
         self._settings = settings
         self._clock = clock
         self._recipient_cache: dict[int, CachedRecipients] = {}
+        # Unparseable campaign durations already logged: once per text, not per refresh.
+        self._warned_durations: set[str] = set()
+        # Reporting API calls of the latest core refresh in which every source succeeded.
+        self._last_core_calls: int | None = None
         intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
         if phisher is not None:
             intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
@@ -192,18 +197,21 @@ class AccountRefresher:
         now = self._clock()
         run = _Run(self._results, self._clock)
         fields: dict[str, Any] = {}
+        self._warn_if_the_budget_cannot_fit()
+        calls_before = self._reporting_calls()
         try:
             account = run.source("account", self._reporting.account)
             if account is not None:
                 fields["account"] = account
                 self._apply_seat_budgets(account.seats)
-            for source, fetch in (
+            fetches: tuple[tuple[str, Callable[[], Listing[Any] | None]], ...] = (
                 ("users", self._reporting.users),
                 ("groups", self._reporting.groups),
                 ("training_campaigns", self._reporting.training_campaigns),
-                ("enrollments", self._reporting.enrollments),
+                ("enrollments", lambda: self._enrollments(fields, now)),
                 ("security_tests", self._reporting.security_tests),
-            ):
+            )
+            for source, fetch in fetches:
                 listing = run.listing(source, fetch)
                 if listing is not None:
                     fields[source] = listing.records
@@ -224,19 +232,54 @@ class AccountRefresher:
                 counted = run.listing(source, fetch_count)
                 if counted is not None:
                     fields[field_name] = len(counted.records)
-            fields["risk_history"] = run.source(
-                "risk_history", self._reporting.account_risk_history
-            )
+            history = run.listing("risk_history", self._reporting.account_risk_history)
+            if history is not None:
+                fields["risk_history"] = history.records
         except _StopRefresh as stop:
             run.skip_remaining(CORE_SOURCES, stop.error)
         snapshot = replace(
             self._results.snapshot, **{k: v for k, v in fields.items() if v is not None}
         )
         kri_sources_up = all(run.sources[s].up for s in KRI_SOURCES)
+        if all(status.up for status in run.sources.values()):
+            self._last_core_calls = self._reporting_calls() - calls_before
         self._publish(run.results(ready=self._results.ready or kri_sources_up), snapshot, now)
         # Only the KRI sources decide on an early retry: an inventory endpoint the token may
         # not read (403) must not make the whole refresh repeat every few minutes.
         return kri_sources_up
+
+    def _reporting_calls(self) -> int:
+        return sum(self._reporting.session.stats().requests_by_code.values())
+
+    def _warn_if_the_budget_cannot_fit(self) -> None:
+        """One line before a core refresh that the budget left cannot cover, judged by the
+        calls of the last complete one: it will stop early and keep last good data."""
+        needed = self._last_core_calls
+        session = self._reporting.session
+        remaining, limit = session.budget_remaining(), session.budget_limit()
+        if needed is None or remaining is None or limit is None or remaining >= needed:
+            return
+        log.warning(
+            "the last complete refresh took %d Reporting API calls but only %d of the daily "
+            "budget of %d are left in the last 24 h; this refresh stops when the budget is "
+            "spent and its remaining sources keep their last complete data",
+            needed,
+            remaining,
+            limit,
+            extra={"account": self.name},
+        )
+
+    def _enrollments(
+        self, fields: Mapping[str, Any], now: float
+    ) -> Listing[EnrollmentGroup] | None:
+        """Enrollments counted against the campaigns of this refresh, else the last good
+        ones. Without any campaign listing they are not read: a tally joined to no campaign
+        would miss every due date, and would be kept as if complete."""
+        campaigns = fields.get("training_campaigns", self._results.snapshot.training_campaigns)
+        if campaigns is None:
+            return None
+        tally = EnrollmentTally(campaigns, built_at=now, warned=self._warned_durations)
+        return self._reporting.enrollments(tally)
 
     def refresh_phisher(self) -> bool:
         """Refresh PhishER messages; True on success (and when PhishER is off)."""
@@ -326,11 +369,19 @@ class AccountRefresher:
                 if cached is not None:
                     cache[pst.pst_id] = cached
                 continue
-            truncated = truncated or listing.truncated
+            if listing.truncated:
+                # Part of a PST's recipients is no summary of it: keep the last complete one.
+                truncated = True
+                if cached is not None:
+                    cache[pst.pst_id] = cached
+                continue
             summary = PstRecipients.summarise(pst.pst_id, list(listing.records))
             cache[pst.pst_id] = CachedRecipients(pst_fingerprint(pst), summary, now)
         self._recipient_cache = cache
-        run.finish("recipients", started, failed, truncated)
+        if failed is None and truncated:
+            run.cut_short("recipients", started)
+        else:
+            run.finish("recipients", started, failed, truncated)
         summaries = {pst_id: entry.summary for pst_id, entry in cache.items()}
         return summaries, stop
 
@@ -346,12 +397,13 @@ class AccountRefresher:
             self._user_events.session.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)
 
     def _publish(self, results: AccountResults, snapshot: Snapshot, now: float) -> None:
-        kris = compute_kris(
+        computed = compute_kris(
             snapshot,
             now,
             remedial_pattern=self._settings.remedial_pattern,
             phisher_enabled=self._phisher is not None,
         )
+        kris = carry_over(computed, self._results.kris)
         breakdowns = compute_breakdowns(
             snapshot,
             now,
@@ -391,7 +443,10 @@ class _Run:
         self.finish(name, started, None, truncated=False)
         return value
 
-    def listing(self, name: str, fetch: Callable[[], Listing[Any]]) -> Listing[Any] | None:
+    def listing(self, name: str, fetch: Callable[[], Listing[Any] | None]) -> Listing[Any] | None:
+        """The complete listing, or None: a failed or truncated one is never used, so the
+        source keeps its last complete records (and the KRIs computed from them). A fetch
+        that returns None could not run for want of another source's data."""
         started = self._clock()
         try:
             listing = fetch()
@@ -402,7 +457,13 @@ class _Run:
             if _stops_the_refresh(err):
                 raise _StopRefresh(err) from None
             return None
-        self.finish(name, started, None, truncated=listing.truncated)
+        if listing is None:
+            self.fail_without_error(name)
+            return None
+        if listing.truncated:
+            self.cut_short(name, started)
+            return None
+        self.finish(name, started, None, truncated=False)
         return listing
 
     def finish(self, name: str, started: float, error: ApiError | None, truncated: bool) -> None:
@@ -427,11 +488,21 @@ class _Run:
             truncated=truncated or error.reason == "budget_exhausted",
         )
         log.warning(
-            "account=%s source=%s reason=%s: %s",
-            self._previous.name,
+            "source=%s reason=%s: %s",
             name,
             error.reason,
             error,
+            extra={"account": self._previous.name},
+        )
+
+    def cut_short(self, name: str, started: float) -> None:
+        """A page cap cut the listing: down and truncated, no error counted (the reason
+        is the operator's cap, logged by the client)."""
+        ended = self._clock()
+        self.attempted.add(name)
+        previous = self.sources.get(name, SourceStatus())
+        self.sources[name] = replace(
+            previous, up=False, last_attempt=started, duration=ended - started, truncated=True
         )
 
     def fail_without_error(self, name: str) -> None:

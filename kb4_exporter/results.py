@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kb4_exporter import kris
 from kb4_exporter.breakdowns import Breakdowns
+from kb4_exporter.config import PAGE_CAP_SOURCES
 from kb4_exporter.kris import KriValue
 from kb4_exporter.model import Snapshot
 
@@ -35,20 +37,38 @@ CORE_SOURCES = KRI_SOURCES + INVENTORY_SOURCES
 PHISHER_SOURCE = "phisher"
 USER_EVENTS_SOURCE = "user_events"
 # Sources a page cap or the budget can cut short (the `source` label of kb4_truncated).
-TRUNCATABLE_SOURCES = (
-    "users",
-    "groups",
-    "enrollments",
-    "training_campaigns",
-    "security_tests",
-    "recipients",
-    "phisher",
-    "archived_users",
-    "phishing_campaigns",
-    "store_purchases",
-    "policies",
-    "user_events",
-)
+TRUNCATABLE_SOURCES = PAGE_CAP_SOURCES
+
+
+# The KRIs each source feeds. When a source fails or a page cap cuts it short, these keep
+# their last value computed from complete inputs, or stay absent (kb4_kri_up 0).
+SOURCE_KRIS: Mapping[str, tuple[kris.KriSpec, ...]] = {
+    "users": (
+        kris.PHISHING_PRONE,
+        kris.HIGH_RISK_USERS,
+        kris.ZERO_TRAINING_ACTIVITY_12M,
+        kris.DEPARTMENT_PPP_DELTA,
+    ),
+    "training_campaigns": (
+        kris.TRAINING_COMPLETION,
+        kris.OVERDUE_TRAINING,
+        kris.REMEDIAL_COMPLIANCE,
+    ),
+    "enrollments": (kris.TRAINING_COMPLETION, kris.OVERDUE_TRAINING, kris.REMEDIAL_COMPLIANCE),
+    "security_tests": (kris.REPEAT_CLICKERS_90D, kris.PHISH_TIME_TO_REPORT),
+    "recipients": (kris.REPEAT_CLICKERS_90D, kris.PHISH_TIME_TO_REPORT),
+    "phisher": (kris.PHISHER_UNRESOLVED_HIGH_4H,),
+}
+
+
+def describe_source_kris() -> str:
+    """One line per KRI-feeding source, for --help: what a failed or cut source costs."""
+    return "\n".join(f"  {source}: {kris_fed_by(source)}" for source in SOURCE_KRIS)
+
+
+def kris_fed_by(source: str) -> str:
+    """The slugs of the KRIs `source` feeds, comma-separated; "none" for the others."""
+    return ",".join(spec.slug for spec in SOURCE_KRIS.get(source, ())) or "none"
 
 
 @dataclass(frozen=True, slots=True)

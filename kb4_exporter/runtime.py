@@ -108,9 +108,9 @@ class AccountRuntime:
         removed = remove_stale_temp_files(self.state_file, self.clock())
         if removed:
             log.info(
-                "account=%s removed %d temporary state files left by an interrupted write",
-                self.config.name,
+                "removed %d temporary state files left by an interrupted write",
                 removed,
+                extra={"account": self.config.name},
             )
         state = read_state(self.state_file, self.config.name)
         if state is None:
@@ -120,10 +120,10 @@ class AccountRuntime:
                 self.ledgers[api].restore(stamps)
         self.refresher.restore(state.snapshot, state.sources, state.recipient_cache)
         log.info(
-            "account=%s loaded state from %s (%d PSTs' recipients cached)",
-            self.config.name,
+            "loaded state from %s (%d PSTs' recipients cached)",
             self.state_file,
             len(state.recipient_cache),
+            extra={"account": self.config.name},
         )
         return True
 
@@ -145,10 +145,10 @@ class AccountRuntime:
             with self._errors_lock:
                 self.state_write_errors += 1
             log.error(
-                "account=%s cannot write state file %s: %s; the previous file is kept",
-                self.config.name,
+                "cannot write state file %s: %s; the previous file is kept",
                 self.state_file,
                 err.strerror or err,
+                extra={"account": self.config.name},
             )
 
 
@@ -232,13 +232,13 @@ def build_runtime(
         phisher_token = token_reader(account.phisher.token, "phisher")
         # PhishER publishes no limits; it gets the Reporting API's as a guide.
         phisher_session = session("phisher", account.phisher.url, phisher_token)
-        phisher = PhisherClient(phisher_session, max_pages=caps["phisher"])
+        phisher = PhisherClient(phisher_session, max_pages=caps.get("phisher"))
     user_events = None
     if account.user_events is not None:
         events_token = token_reader(account.user_events.token, "user_events")
         # Its quota (ten calls per seat) is set once /v1/account has given the seats.
         events_session = session("user_events", account.user_events.url, events_token)
-        user_events = UserEventsClient(events_session, max_pages=caps["user_events"])
+        user_events = UserEventsClient(events_session, max_pages=caps.get("user_events"))
     refresher = AccountRefresher(
         name=account.name,
         region=account.region,

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
+from kb4_exporter.logs import account_context
 from kb4_exporter.results import KRI_SOURCES, PHISHER_SOURCE, USER_EVENTS_SOURCE, AccountResults
 from kb4_exporter.runtime import AccountRuntime
 
@@ -129,7 +130,11 @@ class AccountScheduler:
         self.thread.start()
 
     def run(self) -> None:
-        name = self._runtime.config.name
+        # Lines of the API clients, which do not know the account, carry it too.
+        with account_context(self._runtime.config.name):
+            self._run()
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             task = min(self._tasks, key=lambda t: t.due)
             wait = task.due - self._clock()
@@ -145,12 +150,11 @@ class AccountScheduler:
                 break
             except Exception:
                 # A bug, not an API failure: keep serving the last good data and retry.
-                log.exception("account=%s %s refresh failed unexpectedly", name, task.name)
+                log.exception("%s refresh failed unexpectedly", task.name)
                 succeeded = False
             task.reschedule(self._clock(), succeeded)
             log.info(
-                "account=%s %s refresh %s in %.1fs; next in %.0fs",
-                name,
+                "%s refresh %s in %.1fs; next in %.0fs",
                 task.name,
                 "succeeded" if succeeded else "failed",
                 self._clock() - started,

@@ -1,78 +1,67 @@
 """The exporter's HTTP(S) server: `/metrics`, a landing page, `/-/healthy` and `/-/ready`.
 
-One thread accepts connections; each connection gets its own thread, so a slow or
-stalled client only ever holds its own thread, and every read runs against a deadline.
-Connection slots (`connection_slots.py`) go to clients being served, and a 401 closes
-the connection, so clients that connect and wait, with or without credentials, cannot
-lock out scrapes. Requests are parsed strictly (`http_messages.py`): GET and HEAD on
-four paths.
+aiohttp serves HTTP/1.1 on an asyncio event loop of its own, in one thread. A connection
+costs a few kilobytes and no thread, so clients that connect and wait, trickle a request
+head or stall half-way through a TLS hello cannot crowd scrapes out; each is closed once
+it has gone IDLE_TIMEOUT seconds without a complete request (TLS_HANDSHAKE_TIMEOUT for the
+handshake), and aiohttp's parser answers malformed requests with a 400.
 
-TLS and basic auth come from the `--web.config.file` (see `webconfig.py`). The file and
-the certificate files it names are checked for changes on every connection and request
-(a few `stat` calls), so certificates and passwords rotate without a restart; a broken
-file keeps the last good configuration and is logged once.
+What is ours: TLS and basic auth from the `--web.config.file` (`webconfig.py`), checked
+for changes on every connection and request, each new connection getting the TLS
+settings in force (certificates and passwords rotate without a restart); bcrypt checks
+off the event loop, throttled for unknown credentials (`basic_auth.py`); the routes.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
+import asyncio
+import concurrent.futures
 import html
 import logging
-import selectors
 import socket
-import ssl
-import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from kb4_exporter.basic_auth import BasicAuthenticator
-from kb4_exporter.connection_slots import Connection, ConnectionCounts, ConnectionSlots
-from kb4_exporter.http_limits import Limits
-from kb4_exporter.http_messages import (
-    ClientGoneError,
-    HttpError,
-    Request,
-    Response,
-    SocketReader,
-    accepts_gzip,
-    read_request,
-    serialize_response,
-)
-from kb4_exporter.listen_address import bind_listener, parse_listen_address
-from kb4_exporter.sockets import close_quietly, shutdown_quietly
-from kb4_exporter.webconfig import TLSSettings, WebConfigReloader
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-# Several of these live in their own modules; callers import the server's API from here.
-__all__ = [
-    "SCRAPE_SWITCH_INTERVAL",
-    "BasicAuthenticator",
-    "Clock",
-    "ConnectionCounts",
-    "ExporterServer",
-    "LandingPage",
-    "Limits",
-    "RenderMetrics",
-    "parse_listen_address",
-]
+from kb4_exporter.basic_auth import AttemptThrottle, BasicAuthenticator
+from kb4_exporter.exposition import MetricsBody
+from kb4_exporter.listen_address import bind_listener, describe_listener, parse_listen_address
+from kb4_exporter.webconfig import TLSSettings, WebConfig, WebConfigReloader
 
 log = logging.getLogger(__name__)
 
-RenderMetrics = Callable[[str | None], tuple[bytes, str]]
-Clock = Callable[[], float]
+# (Accept header, client accepts gzip) -> the body; called in a worker thread.
+RenderMetrics = Callable[[str | None, bool], MetricsBody]
+# None when ready, else what the exporter waits for.
+Readiness = Callable[[], str | None]
 
-# How often a busy thread must offer the interpreter lock while the server runs.
-SCRAPE_SWITCH_INTERVAL = 0.001
-
-_ALLOWED_METHODS = ("GET", "HEAD")
-_ALLOW_HEADER = ", ".join(_ALLOWED_METHODS)
+# A connection is closed after this long without a complete request: new, kept alive
+# between requests, or trickling a head. Above a 60 s scrape interval, so Prometheus
+# keeps its connection between scrapes.
+IDLE_TIMEOUT = 65.0
+TLS_HANDSHAKE_TIMEOUT = 10.0
+# Requests in flight at shutdown get this long to finish.
+SHUTDOWN_TIMEOUT = 1.0
+START_TIMEOUT = 10.0
+# What a request head may hold: Prometheus sends a handful of short headers.
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 32
 # Probes need no credentials: they reveal nothing, and Kubernetes or Docker health
 # checks cannot easily send a password.
 _UNAUTHENTICATED_PATHS = frozenset({"/-/healthy", "/-/ready"})
+# "Server" replaces aiohttp's own, which names its version and Python's.
+_COMMON_HEADERS = {
+    "Cache-Control": "no-store",
+    "Server": "kb4_exporter",
+    "X-Content-Type-Options": "nosniff",
+}
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="kb4_exporter", charset="UTF-8"'}
 
 
 @dataclass(frozen=True)
@@ -103,82 +92,76 @@ def _landing_html(page: LandingPage) -> bytes:
     ).encode()
 
 
+def _text(
+    status: HTTPStatus, text: str = "", headers: Mapping[str, str] | None = None
+) -> web.Response:
+    # Fixed texts: nothing from a request is ever reflected.
+    body = text or f"{status.value} {status.phrase}\n"
+    return web.Response(status=status, text=body, headers=headers)
+
+
 class ExporterServer:
-    """Serves the exporter's endpoints over HTTP or HTTPS until `shutdown()`."""
+    """Serves the exporter's endpoints over HTTP or HTTPS from `start()` to `shutdown()`."""
 
     def __init__(
         self,
         *,
         listen_address: str,
         render_metrics: RenderMetrics,
-        is_ready: Callable[[], bool],
+        readiness: Readiness,
         landing_page: LandingPage,
-        web_config_file: str | None = None,
-        limits: Limits | None = None,
-        clock: Clock = time.monotonic,
+        web_config: WebConfigReloader | None = None,
+        throttle: AttemptThrottle | None = None,
     ) -> None:
         self._address = listen_address
         self._host, self._requested_port = parse_listen_address(listen_address)
         self._render_metrics = render_metrics
-        self._is_ready = is_ready
+        self._readiness = readiness
         self._landing = _landing_html(landing_page)
-        self._web_config = WebConfigReloader(web_config_file)  # raises WebConfigError
-        self._limits = limits or Limits()
-        self._clock = clock
-        self._authenticator = BasicAuthenticator(clock=clock)
+        self._web_config = web_config or WebConfigReloader(None)
+        self._authenticator = BasicAuthenticator()
+        self._throttle = throttle or AttemptThrottle()
         self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._slots = ConnectionSlots(self._limits, clock)
-        self._previous_switch_interval: float | None = None
-        self._handlers: Mapping[str, Callable[[Request], Response]] = {
-            "/": self._landing_page,
-            "/metrics": self._metrics,
-            "/-/healthy": self._healthy,
-            "/-/ready": self._ready,
-        }
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
+        # Rendering and bcrypt run off the event loop, each in its own thread, so a
+        # burst of password checks never queues a scrape.
+        self._render_pool = concurrent.futures.ThreadPoolExecutor(1, "kb4-render")
+        self._bcrypt_pool = concurrent.futures.ThreadPoolExecutor(1, "kb4-bcrypt")
 
     # -- public interface --------------------------------------------------------------
 
     def start(self) -> None:
+        """Bind (ListenError if the address is taken or invalid) and serve in a thread."""
         if self._listener is not None:
             raise RuntimeError("server already started")
         self._listener = bind_listener(self._host, self._requested_port, self._address)
-        self._listener.setblocking(False)
-        # shutdown() writes to this pair to wake the accept loop at once.
-        self._wakeup_reader, self._wakeup_writer = socket.socketpair()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name="kb4-http-accept", daemon=True
-        )
-        self._accept_thread.start()
-        self._previous_switch_interval = sys.getswitchinterval()
-        # A refresh parses pages in a busy thread; a scrape waiting for the interpreter
-        # lock waits up to one switch interval each time it needs it, and the default 5 ms
-        # made up most of the /metrics tail latency while a refresh ran.
-        sys.setswitchinterval(min(self._previous_switch_interval, SCRAPE_SWITCH_INTERVAL))
-        log.debug("listening on %s", self.url)
+        self._loop = loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="kb4-http", daemon=True)
+        self._thread.start()
+        serving = asyncio.run_coroutine_threadsafe(self._serve(self._listener), loop)
+        serving.result(START_TIMEOUT)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop accepting, close every connection and join the threads (bounded)."""
-        self._stopping.set()
-        if self._accept_thread is not None:
-            with contextlib.suppress(OSError):
-                self._wakeup_writer.send(b"\0")
-            self._accept_thread.join(timeout)
-            self._wakeup_reader.close()
-            self._wakeup_writer.close()
+        """Stop accepting, close every connection and stop the thread (bounded)."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and loop.is_running():
+            stopping = asyncio.run_coroutine_threadsafe(self._stop(), loop)
+            try:
+                stopping.result(timeout)
+            except (concurrent.futures.TimeoutError, OSError) as exc:
+                log.warning("HTTP server did not stop cleanly: %r", exc)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+        if loop is not None and not (thread and thread.is_alive()):
+            loop.close()
         if self._listener is not None:
             self._listener.close()
-        connections = self._slots.connections()
-        for connection in connections:
-            shutdown_quietly(connection.sock)
-        deadline = time.monotonic() + timeout
-        for connection in connections:
-            if connection.thread is not None:
-                connection.thread.join(max(0.0, deadline - time.monotonic()))
-        if self._previous_switch_interval is not None:
-            sys.setswitchinterval(self._previous_switch_interval)
-            self._previous_switch_interval = None
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
+        self._bcrypt_pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def port(self) -> int:
@@ -187,211 +170,216 @@ class ExporterServer:
         return int(self._listener.getsockname()[1])
 
     @property
+    def scheme(self) -> str:
+        return "https" if self._web_config.current().tls else "http"
+
+    @property
+    def bound(self) -> str:
+        """What the socket is bound to, e.g. `http://[::]:9897 (every IPv4 and IPv6 address)`."""
+        if self._listener is None:
+            raise RuntimeError("server not started")
+        return f"{self.scheme}://{describe_listener(self._listener)}"
+
+    @property
     def url(self) -> str:
-        scheme = "https" if self._web_config.current().tls else "http"
-        host = self._host
-        if not host:
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        elif host == "0.0.0.0":  # noqa: S104 - only turned into a loopback URL
-            host = "127.0.0.1"
+        """A URL for reaching the server from this host (loopback for a wildcard address)."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self._host, self._host)  # noqa: S104
         if ":" in host:
             host = f"[{host}]"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
-    def connection_counts(self) -> ConnectionCounts:
-        return self._slots.counts()
+    # -- the event loop's side ---------------------------------------------------------
 
-    # -- accepting ---------------------------------------------------------------------
+    async def _serve(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_error)
+        app = web.Application(middlewares=[self._guard])
+        app.router.add_get("/", self._landing_page)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/-/healthy", self._healthy)
+        app.router.add_get("/-/ready", self._ready)
+        app.on_response_prepare.append(self._add_headers)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            logger=_REQUEST_LOG,
+            keepalive_timeout=IDLE_TIMEOUT,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+            max_headers=MAX_HEADERS,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+        await self._runner.setup()
+        self._server = await loop.create_server(
+            lambda: _NewConnection(self._accept), sock=listener, backlog=1024
+        )
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
-            selector.register(self._wakeup_reader, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                selector.select()
-                try:
-                    sock, address = self._listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    log.warning("accept failed: %s", exc.strerror)
-                    continue
-                self._start_connection(sock, _format_peer(address))
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for handshake in list(self._handshakes):
+            handshake.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
 
-    def _start_connection(self, sock: socket.socket, peer: str) -> None:
-        now = self._clock()
-        connection = Connection(sock, peer, accepted_at=now, waiting_since=now)
-        if not self._slots.admit(connection):
-            sock.close()
+    def _accept(self, transport: asyncio.Transport) -> None:
+        """Hand a new connection to aiohttp: at once for plain HTTP; for HTTPS after a
+        handshake with the TLS settings in force now (so certificates rotate)."""
+        tls = self._web_config.current().tls
+        if tls is None:
+            self._hand_over(transport)
             return
-        connection.thread = threading.Thread(
-            target=self._serve_connection, args=(connection,), name="kb4-http", daemon=True
-        )
-        try:
-            connection.thread.start()
-        except RuntimeError:  # the system is out of threads: drop this one connection
-            log.error("cannot start a thread for %s; closing its connection", peer)
-            sock.close()
-            self._slots.release(connection)
+        transport.pause_reading()  # nothing is read before the handshake takes over
+        assert self._loop is not None
+        handshake = self._loop.create_task(self._handshake(transport, tls))
+        self._handshakes.add(handshake)
+        handshake.add_done_callback(self._handshakes.discard)
 
-    # -- one connection ----------------------------------------------------------------
-
-    def _serve_connection(self, connection: Connection) -> None:
+    async def _handshake(self, transport: asyncio.Transport, tls: TLSSettings) -> None:
+        assert self._loop is not None
+        peer = transport.get_extra_info("peername")
+        early = _EarlyData()
         try:
-            # The TLS handshake and the first request share one deadline from accept.
-            deadline = connection.accepted_at + self._limits.read_timeout
-            config = self._web_config.current()
-            if config.tls is not None and not (
-                # Until the client's hello arrives the connection is idle and evictable.
-                self._slots.wait_for_request(connection, deadline)
-                and self._secure(connection, config.tls, deadline)
-            ):
-                return
-            self._serve_requests(connection, deadline)
-        except Exception:
-            log.exception("unexpected error serving %s", connection.peer)
-        finally:
-            close_quietly(connection.sock)
-            self._slots.release(connection)
-
-    def _secure(self, connection: Connection, tls: TLSSettings, deadline: float) -> bool:
-        raw = connection.sock
-        remaining = deadline - self._clock()
-        if remaining <= 0:
-            return False
-        raw.settimeout(remaining)
-        try:
-            wrapped = tls.ssl_context.wrap_socket(
-                raw, server_side=True, do_handshake_on_connect=False
+            secure = await self._loop.start_tls(
+                transport,
+                early,
+                tls.ssl_context,
+                server_side=True,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
             )
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("TLS setup for %s failed: %s", connection.peer, exc)
-            return False
-        self._slots.replace_socket(connection, wrapped)
-        try:
-            wrapped.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("TLS handshake with %s failed: %s", connection.peer, exc)
-            return False
+        except OSError as exc:  # a timeout, a reset or a TLS error: the client's problem
+            log.debug("TLS handshake with %s failed: %s", peer, exc)
+            return
+        assert isinstance(secure, asyncio.Transport)
         if tls.client_allowed_sans and not _san_allowed(
-            wrapped.getpeercert(), tls.client_allowed_sans
+            secure.get_extra_info("peercert"), tls.client_allowed_sans
         ):
-            log.warning("client certificate of %s has no allowed SAN", connection.peer)
-            return False
-        return True
+            log.warning("client certificate of %s has no allowed SAN; closing", peer)
+            secure.abort()
+            return
+        protocol = self._hand_over(secure)
+        for chunk in early.chunks:  # request bytes that came with the end of the handshake
+            protocol.data_received(chunk)
 
-    def _serve_requests(self, connection: Connection, first_deadline: float) -> None:
-        sock = connection.sock
-        reader = SocketReader(sock, self._clock)
-        wait_deadline = first_deadline
-        first_request = True
-        while not self._stopping.is_set():
-            # Bytes already buffered are a pipelined request: the connection stays busy.
-            if not reader.has_unread and not self._slots.wait_for_request(
-                connection, wait_deadline
-            ):
-                return
-            # The first request's head is due by the accept deadline; a later one gets
-            # read_timeout from its first byte.
-            reader.deadline = (
-                first_deadline if first_request else self._clock() + self._limits.read_timeout
-            )
-            try:
-                request = read_request(reader, self._limits)
-            except HttpError as exc:
-                self._send(sock, Response.error(exc.status), head_only=False, keep_alive=False)
-                return
-            except (ClientGoneError, TimeoutError, OSError, UnicodeDecodeError):
-                return
-            if request is None:
-                return
-            response = self._respond(request)
-            keep_alive = self._keep_alive_offered(request, response)
-            if not self._send(
-                sock, response, head_only=request.method == "HEAD", keep_alive=keep_alive
-            ):
-                return
-            if not keep_alive:
-                return
-            first_request = False
-            wait_deadline = self._clock() + self._limits.idle_timeout
+    def _hand_over(self, transport: asyncio.Transport) -> asyncio.Protocol:
+        assert self._runner is not None and self._runner.server is not None
+        protocol = self._runner.server()  # aiohttp's protocol for one connection
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        return protocol
 
-    def _keep_alive_offered(self, request: Request, response: Response) -> bool:
-        if not request.keep_alive or self._stopping.is_set():
-            return False
-        # A client without valid credentials gets no idle slot to hold.
-        if response.status == HTTPStatus.UNAUTHORIZED:
-            return False
-        return self._slots.keep_alive_allowed()
+    # -- requests ----------------------------------------------------------------------
 
-    def _send(
-        self, sock: socket.socket, response: Response, *, head_only: bool, keep_alive: bool
-    ) -> bool:
+    @web.middleware
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         config = self._web_config.current()
-        data = serialize_response(
-            response, head_only=head_only, keep_alive=keep_alive, extra=config.headers
-        )
+        if config.auth_enabled and request.path not in _UNAUTHENTICATED_PATHS:
+            refusal = await self._authenticate(request, config)
+            if refusal is not None:
+                refusal.force_close()  # a client without valid credentials holds no connection
+                return refusal
         try:
-            sock.settimeout(self._limits.write_timeout)
-            sock.sendall(data)
-        except OSError:
-            return False
-        return True
+            return await handler(request)
+        except web.HTTPException as exc:  # the router's 404 and 405, with our fixed texts
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return _text(HTTPStatus(exc.status), headers=allow)
 
-    # -- routing -----------------------------------------------------------------------
+    async def _authenticate(self, request: web.Request, config: WebConfig) -> web.Response | None:
+        header = request.headers.get("Authorization")
+        users = config.basic_auth_users
+        passed = self._authenticator.known(header, users)
+        if passed is None:
+            wait = self._throttle.allow(request.remote)
+            if wait > 0:
+                log.debug("too many unverified credentials from %s", request.remote)
+                retry = {"Retry-After": str(max(1, round(wait)))}
+                return _text(HTTPStatus.TOO_MANY_REQUESTS, headers=retry)
+            passed = await asyncio.get_running_loop().run_in_executor(
+                self._bcrypt_pool, self._authenticator.verify, header, users
+            )
+        return None if passed else _text(HTTPStatus.UNAUTHORIZED, headers=_CHALLENGE)
 
-    def _respond(self, request: Request) -> Response:
-        if request.path not in _UNAUTHENTICATED_PATHS:
-            config = self._web_config.current()
-            if config.auth_enabled and not self._authenticator.check(
-                request.header("authorization"), config.basic_auth_users
-            ):
-                return Response.error(
-                    HTTPStatus.UNAUTHORIZED,
-                    ("WWW-Authenticate", 'Basic realm="kb4_exporter", charset="UTF-8"'),
-                )
-        handler = self._handlers.get(request.path)
-        if handler is None:
-            return Response.error(HTTPStatus.NOT_FOUND)
-        if request.method not in _ALLOWED_METHODS:
-            return Response.error(HTTPStatus.METHOD_NOT_ALLOWED, ("Allow", _ALLOW_HEADER))
-        return handler(request)
+    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(_COMMON_HEADERS)
+        response.headers.update(self._web_config.current().headers)
 
-    def _landing_page(self, request: Request) -> Response:
-        return Response(
-            HTTPStatus.OK,
-            self._landing,
-            "text/html; charset=utf-8",
-            (("Content-Security-Policy", "default-src 'none'"),),
+    async def _landing_page(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self._landing,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Content-Security-Policy": "default-src 'none'",
+            },
         )
 
-    def _healthy(self, request: Request) -> Response:
-        return Response(HTTPStatus.OK, b"OK\n")
+    async def _healthy(self, request: web.Request) -> web.Response:
+        return _text(HTTPStatus.OK, "OK\n")
 
-    def _ready(self, request: Request) -> Response:
+    async def _ready(self, request: web.Request) -> web.Response:
         try:
-            ready = self._is_ready()
+            waiting_for = self._readiness()
         except Exception:
             log.exception("readiness check failed")
-            ready = False
-        if ready:
-            return Response(HTTPStatus.OK, b"OK\n")
-        return Response(HTTPStatus.SERVICE_UNAVAILABLE, b"not ready\n")
+            waiting_for = "the readiness check failed (see the log)"
+        if waiting_for is None:
+            return _text(HTTPStatus.OK, "OK\n")
+        return _text(HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {waiting_for}\n")
 
-    def _metrics(self, request: Request) -> Response:
+    async def _metrics(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept")
+        gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
         try:
-            body, content_type = self._render_metrics(request.header("accept"))
+            body = await asyncio.get_running_loop().run_in_executor(
+                self._render_pool, self._render_metrics, accept, gzip_ok
+            )
         except Exception:
             log.exception("rendering /metrics failed")
-            return Response.error(HTTPStatus.INTERNAL_SERVER_ERROR)
-        headers: tuple[tuple[str, str], ...] = (("Vary", "Accept, Accept-Encoding"),)
-        if accepts_gzip(request.header("accept-encoding")):
-            body = gzip.compress(body, compresslevel=6, mtime=0)
-            headers += (("Content-Encoding", "gzip"),)
-        return Response(HTTPStatus.OK, body, content_type, headers)
+            return _text(HTTPStatus.INTERNAL_SERVER_ERROR)
+        headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+        if body.gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body.data, headers=headers)
+
+
+class _NewConnection(asyncio.Protocol):
+    """A connection just accepted, until the server hands it to aiohttp."""
+
+    def __init__(self, accept: Callable[[asyncio.Transport], None]) -> None:
+        self._accept = accept
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._accept(transport)
+
+
+class _EarlyData(asyncio.Protocol):
+    """Holds what arrives between the end of a TLS handshake and aiohttp taking over."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an `Accept-Encoding` value allows gzip (listed, with a q other than 0)."""
+    for item in (accept_encoding or "").split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() != "gzip":
+            continue
+        quality = params.strip().lower()
+        return not (quality.startswith("q=") and _is_zero(quality[2:]))
+    return False
+
+
+def _is_zero(text: str) -> bool:
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
 
 
 def _san_allowed(peer_cert: Mapping[str, Any] | None, allowed: frozenset[str]) -> bool:
@@ -401,6 +389,23 @@ def _san_allowed(peer_cert: Mapping[str, Any] | None, allowed: frozenset[str]) -
     return not names.isdisjoint(allowed)
 
 
-def _format_peer(address: Any) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+class _BadRequestsInOneLine(logging.Filter):
+    """aiohttp logs a malformed request with a traceback at error level; a client's
+    mistake is worth one debug line, not a traceback per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            # aiohttp quotes the offending bytes (escaped) over several lines: one, bounded.
+            log.debug("bad request: %.200s", " ".join(str(error.message).split()))
+            return False
+        return True
+
+
+_REQUEST_LOG = logging.getLogger(f"{__name__}.requests")
+_REQUEST_LOG.addFilter(_BadRequestsInOneLine())
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # One line, e.g. when accept() runs out of file descriptors under a flood.
+    log.error("HTTP server: %s: %r", context.get("message"), context.get("exception"))

@@ -27,13 +27,13 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from kb4_exporter.model import (
     Account,
-    Enrollment,
+    EnrollmentGroup,
     Group,
     PhisherMessage,
     PstRecipients,
@@ -51,7 +51,9 @@ from kb4_exporter.untrusted_text import clean_text
 log = logging.getLogger(__name__)
 
 FORMAT = "kb4_exporter-state"
-VERSION = 1
+# 2: enrollments are kept as counted groups, not rows. Files of another version are
+# ignored (the exporter starts cold and refreshes).
+VERSION = 2
 # No write takes this long: an older temp file is the remains of a killed process. Younger
 # ones may be a write in progress (say, of a second exporter sharing the directory).
 STALE_TEMP_FILE_SECONDS = 3600.0
@@ -83,7 +85,7 @@ _RECORD_TYPES: Mapping[str, type[Any]] = {
     "group": Group,
     "security_test": SecurityTest,
     "training_campaign": TrainingCampaign,
-    "enrollment": Enrollment,
+    "enrollment_group": EnrollmentGroup,
     "phisher_message": PhisherMessage,
     "risk_point": RiskPoint,
     "user_event": UserEvent,
@@ -94,7 +96,7 @@ _SNAPSHOT_SECTIONS: Mapping[str, str] = {
     "groups": "group",
     "security_tests": "security_test",
     "training_campaigns": "training_campaign",
-    "enrollments": "enrollment",
+    "enrollments": "enrollment_group",
     "phisher_messages": "phisher_message",
     "risk_history": "risk_point",
     "user_events": "user_event",
@@ -132,13 +134,9 @@ def _build(cls: type[Any], values: Any, kind: str) -> Any:
     or edited, must not bring back what they keep out of label values.
     """
     declared = fields(cls)
-    # Files written before a field with a default was added lack that (last) field.
-    required = sum(
-        1 for item in declared if item.default is MISSING and item.default_factory is MISSING
-    )
-    if not isinstance(values, list) or not required <= len(values) <= len(declared):
+    if not isinstance(values, list) or len(values) != len(declared):
         raise StateCorruptError(f"{kind} record has the wrong number of fields")
-    for item, value in zip(declared, values, strict=False):
+    for item, value in zip(declared, values, strict=True):
         if not _matches(value, str(item.type)):
             raise StateCorruptError(f"{kind}.{item.name} is not a {item.type}")
     return cls(*(_cleaned(v) for v in values))

@@ -3,8 +3,9 @@
 It switches `/metrics` to TLS (optionally with client certificates) and turns on HTTP
 basic auth against bcrypt hashes. Loading validates the whole file and reports every
 problem at once; a successful load also builds the `ssl.SSLContext`, so a loaded
-`WebConfig` is a consistent snapshot of the certificate files as they were read. `WebConfigReloader`
-reloads it when the file, or a certificate file it names, changes.
+`WebConfig` is a consistent snapshot of the certificate files as they were read.
+`WebConfigReloader` reloads it when the file, or a certificate file it names, changes,
+and refuses a change that would turn TLS, basic auth or client certificates off.
 
 Where Python's TLS stack cannot do what the Go toolkit does, we refuse rather than
 silently weaken: every client certificate Python requests is verified, so
@@ -26,6 +27,8 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -468,8 +471,29 @@ def _file_signature(paths: tuple[str, ...]) -> tuple[tuple[int, int, int] | None
     return tuple(signature)
 
 
+def weakenings(old: WebConfig, new: WebConfig) -> list[str]:
+    """What `new` would turn off that `old` has on: TLS, basic auth, client certificates."""
+    found: list[str] = []
+    if old.tls is not None and new.tls is None:
+        found.append("turn TLS off")
+    if old.auth_enabled and not new.auth_enabled:
+        found.append("turn basic auth off")
+    if old.tls is not None and new.tls is not None:
+        before = _VERIFY_MODES[old.tls.client_auth_type]
+        if _VERIFY_MODES[new.tls.client_auth_type] < before:
+            found.append("stop requiring verified client certificates")
+    return found
+
+
 class WebConfigReloader:
-    """Holds the last good WebConfig and reloads it when its files change."""
+    """Holds the web config in force and reloads it when its files change.
+
+    A file that cannot be loaded, and one that would turn off TLS, basic auth or client
+    certificate checks that are on, is refused: the last good configuration stays in
+    force, the refusal is logged once per version of the file and counted. An emptied,
+    comment-only, half-saved or deleted file therefore never opens the exporter up;
+    turning protection off on purpose takes a restart.
+    """
 
     def __init__(
         self, path: str | None, *, loader: Callable[[str], WebConfig] = load_web_config
@@ -480,6 +504,17 @@ class WebConfigReloader:
         self._config = loader(path) if path else WebConfig()
         self._signature = self._signature_of(self._config)
         self._failed_signature: tuple[Any, ...] | None = None
+        self.reload_failures = 0
+        if path and self._config.tls is None and not self._config.auth_enabled:
+            log.warning(
+                "web config file %s turns on neither TLS nor basic auth: serving plain HTTP "
+                "without authentication",
+                path,
+            )
+
+    @property
+    def last_reload_successful(self) -> bool:
+        return self._failed_signature is None
 
     def _watched(self, config: WebConfig) -> tuple[str, ...]:
         return (self._path, *config.files) if self._path else ()
@@ -502,8 +537,14 @@ class WebConfigReloader:
         try:
             config = self._loader(self._path)
         except WebConfigError as exc:
-            self._failed_signature = signature_before
-            log.error("web config reload failed, keeping the last good one: %s", exc)
+            self._refuse(signature_before, str(exc))
+            return
+        weakened = weakenings(self._config, config)
+        if weakened:
+            self._refuse(
+                signature_before,
+                f"{self._path} would {' and '.join(weakened)}; restart the exporter to do that",
+            )
             return
         # The signature taken before reading is kept when the file list did not change,
         # so a write that raced with this read still triggers another reload.
@@ -512,3 +553,39 @@ class WebConfigReloader:
         self._failed_signature = None
         self._config = config
         log.info("web config reloaded from %s", self._path)
+
+    def _refuse(self, signature: tuple[Any, ...], why: str) -> None:
+        self._failed_signature = signature
+        self.reload_failures += 1
+        log.error("web config reload refused, keeping the configuration in force: %s", why)
+
+
+class WebConfigCollector(Collector):
+    """The reload outcome of the web config, for alerting on a refused change."""
+
+    def __init__(self, reloader: WebConfigReloader) -> None:
+        self._reloader = reloader
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(0, last_successful=True)
+
+    def collect(self) -> Iterable[Metric]:
+        reloader = self._reloader
+        return self._families(reloader.reload_failures, reloader.last_reload_successful)
+
+    @staticmethod
+    def _families(failures: int, last_successful: bool) -> list[Metric]:
+        return [
+            CounterMetricFamily(
+                "kb4_web_config_reload_failures",
+                "Changes of --web.config.file that were refused (unreadable, invalid, or "
+                "turning TLS or auth off); the configuration in force stays.",
+                value=failures,
+            ),
+            GaugeMetricFamily(
+                "kb4_web_config_last_reload_successful",
+                "1 when the web config in force matches the file, 0 when its latest change "
+                "was refused.",
+                value=1 if last_successful else 0,
+            ),
+        ]

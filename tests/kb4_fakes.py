@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -214,20 +214,53 @@ def _message(mid: str, severity: str, status: str, reported: float) -> dict[str,
     }
 
 
+CURSOR = "cursor"
+LEGACY = "page"
+CONTRACTS = (CURSOR, LEGACY)
+
+
+class PagedListing:
+    """A requests-mock callback serving `rows` under one paging contract, as KnowBe4 does:
+    `cursor` (next token in the X-Next-Cursor header, `page` ignored) or `page` (legacy
+    page/per_page, `cursor` ignored). `per_page` is capped at `max_per_page`."""
+
+    def __init__(
+        self,
+        rows: Callable[[], Sequence[Any]] | Sequence[Any],
+        contract: str = CURSOR,
+        max_per_page: int = 500,
+    ) -> None:
+        if contract not in CONTRACTS:
+            raise ValueError(contract)
+        self._rows = rows
+        self.contract = contract
+        self._max = max_per_page
+
+    def __call__(self, request: Any, context: Any) -> list[Any]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        rows = list(self._rows() if callable(self._rows) else self._rows)
+        size = min(int(query.get("per_page", "100")), self._max)
+        if self.contract == LEGACY:
+            offset = (int(query.get("page", "1")) - 1) * size
+        else:
+            token = query.get("cursor", "true")
+            offset = 0 if token == "true" else int(token.removeprefix("at-"))
+            if offset + size < len(rows):
+                context.headers["X-Next-Cursor"] = f"at-{offset + size}"
+        return rows[offset : offset + size]
+
+
 _LUCENE_RANGE = re.compile(r"reported_at:\[(\S+) TO (\S+)\]")
 
 
-def serve_org(mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500) -> None:
-    """Register the org's endpoints, paging like the real API (bare arrays, per_page)."""
+def serve_org(
+    mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500, contract: str = CURSOR
+) -> None:
+    """Register the org's endpoints, paging like the real API (bare arrays, per_page) under
+    the given paging contract."""
 
     def pager(rows: Callable[[], list[dict[str, Any]]]) -> Callable[..., Any]:
-        def respond(request: Any, context: Any) -> Any:
-            query = parse_qs(urlsplit(request.url).query)
-            size = min(int(query.get("per_page", ["100"])[0]), per_page)
-            page = int(query.get("page", ["1"])[0])
-            return rows()[(page - 1) * size : page * size]
-
-        return respond
+        return PagedListing(rows, contract, per_page)
 
     def users(request: Any, context: Any) -> Any:
         status = parse_qs(urlsplit(request.url).query).get("status", ["active"])[0]
@@ -235,10 +268,7 @@ def serve_org(mocker: requests_mock.Mocker, org: FakeOrg, per_page: int = 500) -
         return pager(lambda: rows)(request, context)
 
     mocker.get(f"{BASE_URL}/v1/account", json=lambda request, context: org.account)
-    mocker.get(
-        f"{BASE_URL}/v1/account/risk_score_history",
-        json=lambda request, context: org.risk_history,
-    )
+    mocker.get(f"{BASE_URL}/v1/account/risk_score_history", json=pager(lambda: org.risk_history))
     mocker.get(f"{BASE_URL}/v1/users", json=users)
     mocker.get(f"{BASE_URL}/v1/phishing/campaigns", json=pager(lambda: org.phishing_campaigns))
     mocker.get(f"{BASE_URL}/v1/training/store_purchases", json=pager(lambda: org.store_purchases))

@@ -15,6 +15,7 @@ from kb4_exporter.breakdowns import (
     risk_score_change_30d,
     user_event_counts,
 )
+from kb4_exporter.enrollments import tally_enrollments
 from kb4_exporter.model import (
     Enrollment,
     Group,
@@ -112,11 +113,15 @@ def enrollment(campaign_id: int, status: str, enrolled_days_ago: float = 40) -> 
 
 def test_enrollments_by_status_lists_every_known_status() -> None:
     snapshot = Snapshot(
-        enrollments=(
-            enrollment(1, "Passed"),
-            enrollment(1, "passed"),
-            enrollment(1, "Exempt - on leave"),
-            enrollment(1, "Paused"),
+        enrollments=tally_enrollments(
+            (
+                enrollment(1, "Passed"),
+                enrollment(1, " passed"),
+                enrollment(1, "Exempt - on leave"),
+                enrollment(1, "Paused"),
+            ),
+            (),
+            NOW,
         )
     )
     counts = enrollments_by_status(snapshot)
@@ -137,15 +142,15 @@ def test_campaign_stats_completion_and_overdue() -> None:
         TrainingCampaign(2, "Onboarding", "Completed", "Relative End Date", None, "30 days"),
         TrainingCampaign(3, "Empty", "Created", "No End Date", None, None),
     )
+    enrollments = (
+        enrollment(1, "Completed "),  # a stray space changes nothing
+        enrollment(1, "Not Started"),  # due yesterday: overdue
+        enrollment(1, "Exempt"),  # left out
+        enrollment(2, "In Progress", enrolled_days_ago=10),  # due in 20 days
+        enrollment(2, "Past Due", enrolled_days_ago=10),  # overdue by status
+    )
     snapshot = Snapshot(
-        training_campaigns=campaigns,
-        enrollments=(
-            enrollment(1, "Completed"),
-            enrollment(1, "Not Started"),  # due yesterday: overdue
-            enrollment(1, "Exempt"),  # left out
-            enrollment(2, "In Progress", enrolled_days_ago=10),  # due in 20 days
-            enrollment(2, "Past Due", enrolled_days_ago=10),  # overdue by status
-        ),
+        training_campaigns=campaigns, enrollments=tally_enrollments(enrollments, campaigns, NOW)
     )
     stats, total = campaign_stats(snapshot, NOW, limit=2)
     assert total == 3

@@ -10,7 +10,7 @@ import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.collector import RESULTS, Kb4Collector
+from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.daemon import build_registry
 from kb4_exporter.kris import KRI_SPECS
 
@@ -95,7 +95,7 @@ def test_two_accounts_are_exposed_side_by_side(
 
 def test_help_of_every_cached_family_says_how_often_it_refreshes() -> None:
     # DESIGN: HELP strings say that values are cached and how often they refresh.
-    families = list(Kb4Collector(lambda: [], parts=frozenset({RESULTS})).describe())
+    families = list(Kb4Collector(lambda: []).describe())
     hourly = {"kb4_phisher_unresolved_high_4h", "kb4_phisher_unresolved_messages"}
     hourly |= {"kb4_user_events_24h"}
     for family in families:

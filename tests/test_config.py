@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from kb4_exporter.config import (
-    DEFAULT_PAGE_CAPS,
     AccountConfig,
     ConfigError,
     RawOptions,
     Settings,
     build_settings,
     describe_settings,
+    log_options,
     split_listen_address,
 )
 
@@ -92,7 +92,7 @@ def test_defaults_give_one_us_account_with_contract_intervals_and_pattern() -> N
     assert account.requests_per_second == 4.0
     assert account.requests_per_minute == 50
     assert account.daily_budget is None
-    assert dict(account.page_caps) == dict(DEFAULT_PAGE_CAPS)
+    assert dict(account.page_caps) == {}  # no caps: the budget bounds a refresh
     assert account.api_token.read() == SENTINEL
     assert settings.refresh_interval == 24 * 3600
     assert settings.phisher_refresh_interval == 3600
@@ -305,7 +305,7 @@ def test_yaml_file_with_two_accounts_and_defaults(tmp_path: Path) -> None:
     assert us.phisher.url == "https://training.knowbe4.com/graphql"
     assert us.phisher.token.read() == "us-phisher-token"
     assert (us.requests_per_second, us.requests_per_minute, us.daily_budget) == (2.0, 50, 5000)
-    assert dict(us.page_caps) == {**DEFAULT_PAGE_CAPS, "users": 10}
+    assert dict(us.page_caps) == {"users": 10}
 
     assert (eu.region, eu.base_url) == ("eu", "https://eu.api.knowbe4.com")
     assert eu.api_token.read() == "eu-api-token"
@@ -314,7 +314,7 @@ def test_yaml_file_with_two_accounts_and_defaults(tmp_path: Path) -> None:
     assert eu.phisher.token.read() == "eu-phisher-token"
     assert (eu.requests_per_second, eu.requests_per_minute, eu.daily_budget) == (2.0, 30, None)
     # Page caps merge per source: the account's own caps on top of the defaults'.
-    assert dict(eu.page_caps) == {**DEFAULT_PAGE_CAPS, "users": 10, "recipients": 5, "phisher": 3}
+    assert dict(eu.page_caps) == {"users": 10, "recipients": 5, "phisher": 3}
 
 
 def test_flags_and_env_are_defaults_for_yaml_accounts(tmp_path: Path) -> None:
@@ -515,6 +515,11 @@ def test_demo_mode_still_reports_bad_flags() -> None:
         (RawOptions(log_format="xml"), "--log.format: 'xml' is not one of logfmt, json"),
         (RawOptions(phisher_lookback="10000y"), "--phisher.lookback: must be at most 366d"),
         (RawOptions(refresh_interval="367d"), "--refresh.interval: must be at most 366d"),
+        (
+            RawOptions(refresh_interval="90"),
+            "--refresh.interval: '90' has no unit: write e.g. 90s or 90m "
+            "(units: ms, s, m, h, d, w, y)",
+        ),
     ],
 )
 def test_each_bad_flag_is_one_clear_problem(raw: RawOptions, problem: str) -> None:
@@ -650,13 +655,22 @@ def test_accounts_must_be_a_non_empty_list(tmp_path: Path, text: str) -> None:
             "FILE: accounts[0]: account name 'acme\\n' must be 1-63 letters, digits",
         ),
         (
+            # YAML 1.1 reads 0042 as the octal number 34: the message quotes what was written.
             "accounts:\n  - name: 0042\n",
-            "FILE: accounts[0]: account name '34' must be a string (quote it in YAML)",
+            "FILE: accounts[0]: account name 0042 must be a string, but YAML reads it as 34: "
+            'quote it (name: "0042")',
         ),
         (
             "accounts:\n  - name: 12:30\n",
-            "FILE: accounts[0]: account name '750' must be a string (quote it in YAML)",
+            "FILE: accounts[0]: account name 12:30 must be a string, but YAML reads it as 750: "
+            'quote it (name: "12:30")',
         ),
+        (
+            "accounts:\n  - name: yes\n",
+            "FILE: accounts[0]: account name yes must be a string, but YAML reads it as True: "
+            'quote it (name: "yes")',
+        ),
+        ("accounts:\n  - name:\n", "FILE: accounts[0]: account name is empty"),
         ("accounts:\n  - page_caps: 5\n", "FILE: accounts[0]: page_caps must be a mapping"),
         (
             "accounts:\n  - page_caps: {userz: 5}\n",
@@ -705,6 +719,20 @@ def test_each_bad_yaml_value_is_a_problem(tmp_path: Path, text: str, problem: st
 def test_duplicate_account_names_are_a_problem(tmp_path: Path) -> None:
     text = "accounts:\n  - name: acme\n  - name: other\n  - name: acme\n"
     assert yaml_problems(tmp_path, text) == ["FILE: accounts[2]: duplicate account name 'acme'"]
+
+
+def test_duplicate_names_are_reported_when_the_accounts_have_other_problems(
+    tmp_path: Path,
+) -> None:
+    text = "accounts:\n  - name: acme\n    region: mars\n  - name: acme\n    region: venus\n"
+    problems = yaml_problems(tmp_path, text)
+    assert "FILE: accounts[1]: duplicate account name 'acme'" in problems
+    assert len(problems) == 3, problems
+
+
+def test_a_quoted_number_is_a_valid_account_name(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, 'accounts:\n  - name: "0042"\n')
+    assert only_account(build(RawOptions(config_file=path))).name == "0042"
 
 
 def test_unnamed_accounts_clash_as_duplicates(tmp_path: Path) -> None:
@@ -803,6 +831,8 @@ def test_many_yaml_problems_across_accounts_are_all_reported(tmp_path: Path) -> 
         f"FILE: accounts[0]: unknown region 'mars' (one of {REGION_LIST})",
         f"FILE: accounts[0]: token file {missing} does not exist",
         "FILE: accounts[0]: requests per second must be greater than 0, got 0",
+        # The duplicate is reported although both accounts have other problems too.
+        "FILE: accounts[1]: duplicate account name 'acme'",
         "FILE: accounts[1]: requests per second must be greater than 0, got 0",
         "FILE: accounts[1]: page cap for users must be greater than 0, got -1",
         f"FILE: accounts[2]: unknown key 'api_token' {TOKEN_KEY_HINT}",
@@ -895,9 +925,7 @@ def test_describe_settings_prints_every_setting_with_tokens_redacted() -> None:
         "    requests_per_second: 4",
         "    requests_per_minute: 50",
         "    daily_budget: 2000 + seats",
-        "    page_caps: archived_users=20, enrollments=50, groups=20, phisher=20, "
-        "phishing_campaigns=20, policies=20, recipients=20, security_tests=20, "
-        "store_purchases=20, training_campaigns=20, user_events=20, users=50",
+        "    page_caps: none",
     ]
 
 
@@ -969,3 +997,71 @@ def test_split_listen_address_rejects_malformed_addresses(text: str) -> None:
 def test_bad_listen_address_is_a_config_problem(text: str) -> None:
     (problem,) = problems_of(RawOptions(listen_address=text))
     assert problem.startswith(f"--web.listen-address: {text!r}")
+
+
+@pytest.mark.parametrize("text", ["localhost:99999", ":65536", "[::1]:70000"])
+def test_a_port_out_of_range_is_called_that(text: str) -> None:
+    port = text.rpartition(":")[2]
+    (problem,) = problems_of(RawOptions(listen_address=text))
+    assert problem == f"--web.listen-address: {text!r}: port {port} is out of range (0-65535)"
+
+
+# --------------------------------------------------------------------------------------
+# Files the exporter writes: checked before any refresh
+
+
+def test_a_state_dir_that_is_a_file_is_a_problem(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("")
+    assert problems_of(RawOptions(state_dir=str(state))) == [
+        f"--state.dir {state}: is not a directory"
+    ]
+
+
+def test_a_state_dir_under_a_file_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert problems_of(RawOptions(state_dir=str(blocker / "kb4"))) == [
+        f"--state.dir {blocker / 'kb4'}: cannot be created: {blocker} is not a directory"
+    ]
+
+
+def test_a_missing_state_dir_is_fine_when_it_can_be_created(tmp_path: Path) -> None:
+    # The first state write creates it (and its parents).
+    target = tmp_path / "a" / "b"
+    assert build(RawOptions(state_dir=str(target))).state_dir == str(target)
+    assert not target.exists()  # validating creates nothing
+
+
+def test_a_textfile_in_a_missing_directory_is_a_problem(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "kb4.prom"
+    assert problems_of(RawOptions(textfile=str(target))) == [
+        f"--textfile {target}: its directory {target.parent} does not exist"
+    ]
+
+
+def test_a_textfile_that_is_a_directory_is_a_problem(tmp_path: Path) -> None:
+    assert problems_of(RawOptions(textfile=str(tmp_path))) == [
+        f"--textfile {tmp_path}: is a directory"
+    ]
+
+
+def test_a_textfile_in_an_existing_directory_is_accepted_and_described(tmp_path: Path) -> None:
+    target = tmp_path / "kb4.prom"
+    settings = build(RawOptions(textfile=str(target)))
+    assert settings.textfile == str(target)
+    assert f"textfile: {target}" in describe_settings(settings).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("level", "log_format", "expected"),
+    [
+        (None, None, ("info", "logfmt")),
+        ("WARN", "JSON", ("warn", "json")),
+        ("loud", "xml", ("info", "logfmt")),  # build_settings reports both
+    ],
+)
+def test_log_options_are_known_before_the_rest_is_validated(
+    level: str | None, log_format: str | None, expected: tuple[str, str]
+) -> None:
+    assert log_options(RawOptions(log_level=level, log_format=log_format)) == expected

@@ -292,12 +292,13 @@ def test_healthcheck_url_follows_the_environment(healthcheck: ModuleType, tmp_pa
 def test_healthcheck_against_a_running_exporter(
     healthcheck: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from kb4_exporter.exposition import MetricsBody
     from kb4_exporter.server import ExporterServer, LandingPage
 
     server = ExporterServer(
         listen_address="127.0.0.1:0",
-        render_metrics=lambda accept: (b"", "text/plain"),
-        is_ready=lambda: True,
+        render_metrics=lambda accept, gzip_ok: MetricsBody(b"", "text/plain"),
+        readiness=lambda: None,
         landing_page=LandingPage("t", "v", "d"),
     )
     server.start()

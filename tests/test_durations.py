@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,8 +14,6 @@ from kb4_exporter.durations import format_duration, parse_duration
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
-        ("10", 10.0),
-        ("2.5", 2.5),
         ("30s", 30.0),
         ("15m", 900.0),
         ("24h", 86_400.0),
@@ -26,9 +26,10 @@ from kb4_exporter.durations import format_duration, parse_duration
         ("1.5h", 5_400.0),
         (" 1H ", 3_600.0),
         ("0s", 0.0),
+        ("0", 0.0),
     ],
 )
-def test_parse_accepts_numbers_units_and_compounds(text: str, seconds: float) -> None:
+def test_parse_accepts_numbers_with_units_and_compounds(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
@@ -39,6 +40,14 @@ def test_parse_rejects_malformed_text_and_names_the_accepted_forms(text: str) ->
     with pytest.raises(ValueError, match=r"is not a duration \(use e\.g\. 30s") as caught:
         parse_duration(text)
     assert repr(text) in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "number"), [("90", "90"), ("2.5", "2.5"), (" 3600 ", "3600")])
+def test_parse_rejects_a_number_without_a_unit_and_suggests_one(text: str, number: str) -> None:
+    # Prometheus durations need a unit: "90" may mean 90 s to one user and 90 min to another.
+    with pytest.raises(ValueError, match=rf"{re.escape(repr(text))} has no unit") as caught:
+        parse_duration(text)
+    assert f"{number}s or {number}m" in str(caught.value)
 
 
 @pytest.mark.parametrize("text", ["", "   "])
@@ -75,7 +84,7 @@ def test_format_then_parse_round_trips_every_whole_millisecond(milliseconds: int
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=1e-9)
 
 
-@pytest.mark.parametrize("text", ["10", "90s", "1h30m", "500ms", "7d", "36h", "2w"])
+@pytest.mark.parametrize("text", ["10s", "90s", "1h30m", "500ms", "7d", "36h", "2w"])
 def test_parse_then_format_then_parse_is_stable(text: str) -> None:
     seconds = parse_duration(text)
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)

@@ -800,7 +800,7 @@ def test_stats_count_every_attempt_per_code(harness: Harness, requests_mock: Any
         stats.requests_by_code["200"] = 0  # type: ignore[index]
 
 
-def test_retries_log_at_debug_only(
+def test_retries_log_at_debug_but_429_back_offs_at_info(
     harness: Harness, requests_mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     requests_mock.get(ACCOUNT_URL, [{"status_code": 503}, {"status_code": 429}, {"json": {}}])
@@ -809,7 +809,7 @@ def test_retries_log_at_debug_only(
         harness.session.get_json("/v1/account")
 
     retries = [r for r in caplog.records if r.name == "kb4_exporter.api.http"]
-    assert [r.levelno for r in retries] == [logging.DEBUG, logging.DEBUG]
+    assert [r.levelno for r in retries] == [logging.DEBUG, logging.INFO]
     assert "retry 1 of 4" in retries[0].getMessage()
     assert "HTTP 503" in retries[0].getMessage()
 

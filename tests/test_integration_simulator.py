@@ -1,7 +1,8 @@
 """The real exporter against the real simulator over loopback, no mocks.
 
 Every KRI (and the PhishER severity breakdown) must equal the value that
-tests/simulator_truth.py computes straight from the generated org's raw records.
+tests/simulator_truth.py computes straight from the generated org's raw records, under
+both paging contracts the API has had: cursors (since 2026) and the legacy `page`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.minimum_pages import minimum_pages
 from prometheus_client.parser import text_string_to_metric_families
 from simulator_truth import KRI_SLUGS, expected_kris
 
@@ -37,11 +39,17 @@ def org_now() -> tuple[Org, float]:
     return generate_org(OrgSpec(users=600, seed=7), now), now
 
 
-@pytest.fixture(scope="module")
-def simulator(org_now: tuple[Org, float]) -> Iterator[SimulatorServer]:
+@pytest.fixture(scope="module", params=["cursor", "page"])
+def simulator(
+    org_now: tuple[Org, float], request: pytest.FixtureRequest
+) -> Iterator[SimulatorServer]:
     org, _ = org_now
     server = SimulatorServer(
-        org, token=TOKEN, phisher_token=PHISHER_TOKEN, limits=PacingLimits.unlimited()
+        org,
+        token=TOKEN,
+        phisher_token=PHISHER_TOKEN,
+        limits=PacingLimits.unlimited(),
+        pagination=request.param,
     )
     server.start()
     try:
@@ -80,6 +88,19 @@ def test_every_kri_matches_the_ground_truth(
         assert actual[slug] == pytest.approx(truth[slug]), slug
     assert results.breakdowns.phisher_unresolved == truth["phisher_unresolved_by_severity"]
     assert results.up
+
+
+def test_a_cold_refresh_costs_the_minimum_page_count(
+    simulator: SimulatorServer, org_now: tuple[Org, float]
+) -> None:
+    org, now = org_now
+    simulator.reset_counts()
+    runtime = runtime_against(simulator)
+    assert runtime.refresher.refresh_core()
+    reporting_calls = sum(
+        count for path, count in simulator.request_counts().items() if path.startswith("/v1/")
+    )
+    assert reporting_calls == minimum_pages(org, now, simulator.pagination).cold
 
 
 def test_warm_refresh_without_changes_reads_no_recipients(

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from kb4_exporter import kris
+from kb4_exporter.enrollments import CampaignIndex, tally_enrollments
 from kb4_exporter.model import (
     Enrollment,
+    EnrollmentGroup,
     PhisherMessage,
     PstRecipients,
     Recipient,
@@ -91,10 +93,18 @@ def enrollment(
     return Enrollment(campaign_id, campaign_name, status, enrolled, completed, due)
 
 
+def tallied(
+    enrollments: Iterable[Enrollment], campaigns: Iterable[TrainingCampaign] = ()
+) -> tuple[EnrollmentGroup, ...]:
+    """The enrollments as the refresher keeps them: counted, joined to `campaigns`."""
+    return tally_enrollments(enrollments, campaigns, built_at=NOW)
+
+
 def training_snapshot(
     enrollments: Iterable[Enrollment], campaigns: Iterable[TrainingCampaign]
 ) -> Snapshot:
-    return Snapshot(enrollments=tuple(enrollments), training_campaigns=tuple(campaigns))
+    campaigns = tuple(campaigns)
+    return Snapshot(enrollments=tallied(enrollments, campaigns), training_campaigns=campaigns)
 
 
 def message(severity: str, status: str, reported_at: float | None) -> PhisherMessage:
@@ -162,6 +172,7 @@ class TestSpecs:
         assert [v.value for v in values] == [None] * 10
 
     def test_compute_kris_matches_the_single_kri_functions(self) -> None:
+        campaigns = (campaign(1, "Remedial 1", "Specific End Date", end_date=NOW - DAY),)
         snapshot = Snapshot(
             users=(
                 user(1, ppp=10.0, risk=50.0, groups=[1], last_activity=NOW),
@@ -172,12 +183,15 @@ class TestSpecs:
                 1: summary(1, ["id:1"], [60.0]),
                 2: summary(2, ["id:1"], [120.0]),
             },
-            training_campaigns=(
-                campaign(1, "Remedial 1", "Specific End Date", end_date=NOW - DAY),
-            ),
-            enrollments=(
-                enrollment("Passed", campaign_name="Remedial 1", completed=NOW - 2 * DAY),
-                enrollment("Past Due", campaign_name="Remedial 1"),
+            training_campaigns=campaigns,
+            # Counted two days ago, when the due date (yesterday) was still ahead.
+            enrollments=tally_enrollments(
+                (
+                    enrollment("Passed", campaign_name="Remedial 1", completed=NOW - 2 * DAY),
+                    enrollment("Not Started", campaign_name="Remedial 1"),
+                ),
+                campaigns,
+                built_at=NOW - 2 * DAY,
             ),
             phisher_messages=(message("HIGH", "RECEIVED", NOW - 5 * HOUR),),
         )
@@ -195,6 +209,7 @@ class TestSpecs:
             kris.department_ppp_delta(snapshot),
         )
         assert combined == one_by_one
+        assert [v.spec for v in combined] == list(kris.KRI_SPECS)
         # (10 + 30) / 2 / 100; user 1 clicked in both PSTs; 1 of 2 due done on time;
         # 1 overdue; remedial 1 done of 2; ceil(2 / 10); median(60, 120); one HIGH message;
         # user 2 never active; |10 - 30| / 100.
@@ -303,18 +318,33 @@ class TestRepeatClickers:
         assert result.value == 1.0
         assert result.sample_size == 2
 
-    def test_psts_skipped_for_no_activity_are_known_but_unfetched_ones_are_not(self) -> None:
+    def test_psts_skipped_for_no_activity_are_known(self) -> None:
         snapshot = pst_snapshot(
             [
                 pst(1, NOW - DAY, clicked=0, reported=0),  # skipped: known, no clickers
-                pst(2, NOW - DAY, clicked=3, reported=0),  # missing: unknown
                 pst(3, NOW - DAY),
             ],
             [summary(3, ["id:1"])],
         )
         result = kris.repeat_clickers_90d(snapshot, NOW)
         # PSTs 1 and 3 are used; id:1 clicked in one -> 0.
-        assert (result.value, result.sample_size) == (0.0, 2)
+        assert (result.value, result.sample_size, result.incomplete) == (0.0, 2, False)
+
+    def test_one_unfetched_pst_that_may_have_clicks_makes_it_incomplete(self) -> None:
+        snapshot = pst_snapshot(
+            [
+                pst(1, NOW - DAY, clicked=0, reported=0),
+                pst(2, NOW - DAY, clicked=3, reported=0),  # missing: unknown
+                pst(3, NOW - DAY),
+                pst(4, NOW - DAY),
+            ],
+            [summary(3, ["id:1"]), summary(4, ["id:1"])],
+        )
+        for result in (
+            kris.repeat_clickers_90d(snapshot, NOW),
+            kris.phish_time_to_report(snapshot, NOW),
+        ):
+            assert (result.value, result.sample_size, result.incomplete) == (None, None, True)
 
     def test_a_pst_listed_twice_counts_once(self) -> None:
         snapshot = pst_snapshot([pst(1, NOW - DAY), pst(1, NOW - DAY)], [summary(1, ["id:1"])])
@@ -402,15 +432,15 @@ class TestTrainingDue:
     def test_relative_end_date_forms(self, relative: str, enrolled: str, expected_due: str) -> None:
         campaigns = [campaign(1, "Annual Training", "Relative End Date", relative=relative)]
         record = enrollment("Completed", enrolled=_ts(enrolled))
-        by_id, by_name = kris.index_campaigns(campaigns)
-        assert kris.enrollment_due_date(record, by_id, by_name) == _ts(expected_due)
+        index = CampaignIndex(campaigns)
+        assert index.due_date(record) == _ts(expected_due)
 
     def test_month_clamping_on_a_leap_year(self) -> None:
         campaigns = [campaign(1, "Annual Training", "Relative End Date", relative="1 month")]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         jan_31 = enrollment("Not Started", enrolled=_ts("2024-01-31T09:00:00Z"))
         # 2024 is a leap year: Jan 31 + 1 month = Feb 29, time of day kept.
-        assert kris.enrollment_due_date(jan_31, by_id, by_name) == _ts("2024-02-29T09:00:00Z")
+        assert index.due_date(jan_31) == _ts("2024-02-29T09:00:00Z")
 
     def test_no_end_date_counts_nowhere_but_past_due_status_does(self) -> None:
         campaigns = [campaign(1, "Annual Training", "No End Date")]
@@ -468,32 +498,30 @@ class TestTrainingDue:
     def test_enrollment_due_date_field_wins_over_the_campaign(self) -> None:
         campaigns = [campaign(1, "Annual Training", "Specific End Date", end_date=NOW + DAY)]
         record = enrollment("Not Started", due=NOW - DAY)
-        by_id, by_name = kris.index_campaigns(campaigns)
-        assert kris.enrollment_due_date(record, by_id, by_name) == NOW - DAY
+        index = CampaignIndex(campaigns)
+        assert index.due_date(record) == NOW - DAY
 
     def test_join_by_name_when_the_id_is_missing(self) -> None:
         campaigns = [
             campaign(1, "Annual Training", "Specific End Date", end_date=NOW - DAY),
             campaign(2, "Onboarding", "Specific End Date", end_date=NOW + DAY),
         ]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         record = enrollment("Not Started", campaign_id=None, campaign_name="Onboarding")
-        assert kris.enrollment_due_date(record, by_id, by_name) == NOW + DAY
+        assert index.due_date(record) == NOW + DAY
 
     def test_ambiguous_names_and_unknown_ids_give_no_due_date(self) -> None:
         campaigns = [
             campaign(1, "Annual Training", "Specific End Date", end_date=NOW - DAY),
             campaign(2, "Annual Training", "Specific End Date", end_date=NOW - 2 * DAY),
         ]
-        by_id, by_name = kris.index_campaigns(campaigns)
+        index = CampaignIndex(campaigns)
         by_name_only = enrollment("Not Started", campaign_id=None)
         unknown_id = enrollment("Not Started", campaign_id=99)
-        assert kris.enrollment_due_date(by_name_only, by_id, by_name) is None
-        assert kris.enrollment_due_date(unknown_id, by_id, by_name) is None
+        assert index.due_date(by_name_only) is None
+        assert index.due_date(unknown_id) is None
         # The id still joins the right one of the two.
-        assert kris.enrollment_due_date(enrollment("x", campaign_id=2), by_id, by_name) == (
-            NOW - 2 * DAY
-        )
+        assert index.due_date(enrollment("x", campaign_id=2)) == (NOW - 2 * DAY)
 
     def test_unparseable_relative_duration_is_not_due_and_logged_once(
         self, caplog: pytest.LogCaptureFixture
@@ -505,7 +533,7 @@ class TestTrainingDue:
             enrollment("Not Started", enrolled=NOW - 300 * DAY),
         ]
         snapshot = training_snapshot(enrollments, campaigns)
-        with caplog.at_level(logging.WARNING, logger="kb4_exporter.kris"):
+        with caplog.at_level(logging.WARNING, logger="kb4_exporter.enrollments"):
             assert_absent(kris.training_completion(snapshot, NOW))
             overdue = kris.overdue_training_assignments(snapshot, NOW)
         assert (overdue.value, overdue.sample_size) == (0.0, 2)
@@ -515,7 +543,7 @@ class TestTrainingDue:
 
     def test_absent_when_inputs_never_fetched(self) -> None:
         campaigns = (campaign(1, "Annual Training", "No End Date"),)
-        no_campaigns = Snapshot(enrollments=(enrollment("Past Due"),))
+        no_campaigns = Snapshot(enrollments=tallied([enrollment("Past Due")]))
         no_enrollments = Snapshot(training_campaigns=campaigns)
         for snapshot in (Snapshot(), no_campaigns, no_enrollments):
             assert_absent(kris.training_completion(snapshot, NOW))
@@ -563,7 +591,7 @@ class TestRemedialCompliance:
         assert (result.value, result.sample_size) == (1.0, 1)
 
     def test_campaigns_are_optional(self) -> None:
-        snapshot = Snapshot(enrollments=(enrollment("Passed", campaign_name="Remedial"),))
+        snapshot = Snapshot(enrollments=tallied([enrollment("Passed", campaign_name="Remedial")]))
         result = kris.remedial_training_compliance(snapshot, REMEDIAL)
         assert (result.value, result.sample_size) == (1.0, 1)
 
@@ -647,6 +675,18 @@ class TestTimeToReport:
     def test_negative_cached_delays_are_ignored(self) -> None:
         snapshot = pst_snapshot([pst(1, NOW - DAY)], [summary(1, delays=[-5.0, 50.0])])
         assert kris.phish_time_to_report(snapshot, NOW).value == 50.0
+
+    def test_a_report_in_the_second_of_delivery_counts(self) -> None:
+        snapshot = pst_snapshot([pst(1, NOW - DAY)], [summary(1, delays=[0.0, 100.0, 200.0])])
+        assert kris.phish_time_to_report(snapshot, NOW).value == 100.0
+
+    def test_a_quiet_pst_in_the_window_adds_no_delay(self) -> None:
+        snapshot = pst_snapshot(
+            [pst(1, NOW - DAY, clicked=0, reported=0), pst(2, NOW - DAY)],
+            [summary(2, delays=[30.0])],
+        )
+        result = kris.phish_time_to_report(snapshot, NOW)
+        assert (result.value, result.sample_size) == (30.0, 1)
 
     def test_absent_without_delays(self) -> None:
         no_reports = pst_snapshot([pst(1, NOW - DAY)], [summary(1, ["id:1"])])
@@ -738,7 +778,48 @@ class TestDepartmentPppDelta:
         for snapshot in (one_group, second_group_without_ppp, no_groups, Snapshot()):
             assert_absent(kris.department_ppp_delta(snapshot))
 
+    def test_a_user_without_a_ppp_does_not_end_the_pass(self) -> None:
+        users = (user(1, groups=[1]), user(2, ppp=10.0, groups=[1]), user(3, ppp=30.0, groups=[2]))
+        result = kris.department_ppp_delta(Snapshot(users=users))
+        assert (result.value, result.sample_size) == (pytest.approx(0.2), 2)
+
     def test_equal_groups_give_a_real_zero(self) -> None:
         users = (user(1, ppp=25.0, groups=[1]), user(2, ppp=25.0, groups=[2]))
         result = kris.department_ppp_delta(Snapshot(users=users))
         assert (result.value, result.sample_size) == (0.0, 2)
+
+
+# --- carrying over the last complete value ------------------------------------------------
+
+
+class TestCarryOver:
+    def test_an_incomplete_kri_keeps_its_last_value_and_the_others_are_new(self) -> None:
+        previous = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
+            kris.KriValue(kris.HIGH_RISK_USERS, 2.0, 20),
+        )
+        computed = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True),
+            kris.KriValue(kris.HIGH_RISK_USERS, 3.0, 30),
+        )
+        assert kris.carry_over(computed, previous) == (previous[0], computed[1])
+
+    def test_with_no_previous_value_an_incomplete_kri_stays_absent(self) -> None:
+        incomplete = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True)
+        previously_absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
+        assert kris.carry_over([incomplete], []) == (incomplete,)
+        assert kris.carry_over([incomplete], [previously_absent]) == (incomplete,)
+
+    def test_a_complete_absence_is_not_replaced(self) -> None:
+        # No PST in the window any more: a real absence, not a missing input.
+        absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
+        previous = kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3)
+        assert kris.carry_over([absent], [previous]) == (absent,)
+
+    def test_values_are_matched_by_kri_not_by_position(self) -> None:
+        incomplete = kris.KriValue(kris.PHISH_TIME_TO_REPORT, None, None, incomplete=True)
+        previous = (
+            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
+            kris.KriValue(kris.PHISH_TIME_TO_REPORT, 600.0, 12),
+        )
+        assert kris.carry_over([incomplete], previous) == (previous[1],)

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import kb4_fakes as fakes
 import pytest
+import requests_mock
 
 from kb4_exporter import logs
 from kb4_exporter.logs import (
@@ -67,8 +69,7 @@ def failing_exc_info(message: str) -> logging._SysExcInfoType:
 def test_logfmt_line_has_timestamp_level_logger_and_message() -> None:
     line = LogfmtFormatter().format(make_record("refresh %s done", "users", level=logging.WARNING))
     assert line == (
-        "ts=2024-03-05T06:07:08.123Z level=warning logger=kb4_exporter.test "
-        'msg="refresh users done"'
+        'ts=2024-03-05T06:07:08.123Z level=warn logger=kb4_exporter.test msg="refresh users done"'
     )
 
 
@@ -112,6 +113,65 @@ def test_json_line_has_the_same_fields() -> None:
         "logger": "kb4_exporter.test",
         "msg": 'quote " and\nnewline',
     }
+
+
+@pytest.mark.parametrize(
+    ("level", "name"),
+    [
+        (logging.DEBUG, "debug"),
+        (logging.INFO, "info"),
+        (logging.WARNING, "warn"),
+        (logging.ERROR, "error"),
+        (logging.CRITICAL, "error"),
+    ],
+)
+def test_levels_are_named_as_log_level_names_them(level: int, name: str) -> None:
+    # --log.level takes debug, info, warn, error: the lines use the same names.
+    assert json.loads(JsonFormatter().format(make_record("x", level=level)))["level"] == name
+
+
+def test_account_is_its_own_field_after_the_message() -> None:
+    record = make_record("source=users reason=auth: denied")
+    record.account = "acme"
+    line = LogfmtFormatter().format(record)
+    assert line.endswith(' msg="source=users reason=auth: denied" account=acme')
+    assert json.loads(JsonFormatter().format(record))["account"] == "acme"
+
+
+def test_a_line_about_no_account_has_no_account_field() -> None:
+    assert "account" not in json.loads(JsonFormatter().format(make_record("listening")))
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_lines_logged_in_an_account_context_carry_its_account(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("info", "json")
+    log = logging.getLogger("kb4_exporter.test")
+    with logs.account_context("acme"):
+        log.info("from the API client, which does not know the account")
+        log.info("named by the caller", extra={"account": "globex"})
+    log.info("outside")
+    accounts = [json.loads(line).get("account") for line in capsys.readouterr().err.splitlines()]
+    assert accounts == ["acme", "globex", None]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_429_back_off_is_logged_at_info_with_its_wait_and_account(
+    capsys: pytest.CaptureFixture[str], requests_mock: requests_mock.Mocker
+) -> None:
+    url = f"{fakes.BASE_URL}/v1/account"
+    requests_mock.get(
+        url, [{"status_code": 429, "headers": {"Retry-After": "44"}}, {"json": {"ok": True}}]
+    )
+    setup_logging("info", "json")
+    session = fakes.unpaced_session("reporting", fakes.BASE_URL, fakes.REPORTING_TOKEN)
+    with logs.account_context("acme"):
+        assert session.get_json("/v1/account") == {"ok": True}
+    (line,) = capsys.readouterr().err.splitlines()
+    fields = json.loads(line)
+    assert (fields["level"], fields["account"]) == ("info", "acme")
+    assert "HTTP 429" in fields["msg"] and fields["msg"].endswith("retry 1 of 4 in 44.0 s")
 
 
 def test_json_includes_the_exception_text() -> None:
@@ -223,7 +283,7 @@ def test_setup_logging_writes_scrubbed_json_lines_to_stderr_at_the_chosen_level(
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
     fields = json.loads(lines[0])
-    assert fields["level"] == "warning"
+    assert fields["level"] == "warn"
     assert fields["msg"] == f"token {REDACTED} leaked"
 
 

@@ -22,6 +22,7 @@ from kb4_exporter.model import (
     Recipient,
     RecordError,
     SecurityTest,
+    StatusKind,
     TrainingCampaign,
     User,
     UserEvent,
@@ -30,6 +31,7 @@ from kb4_exporter.model import (
     read_float,
     read_int,
     recipient_user_key,
+    status_kind,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
@@ -551,23 +553,21 @@ def test_enrollment_official_sample_without_campaign_id() -> None:
         due_date=None,
         enrollment_id=1425526,
     )
-    assert enrollments()[0].is_done
+    assert enrollments()[0].kind.done
 
 
 def test_enrollment_with_include_flags_and_null_dates() -> None:
     enrollment = enrollments()[1]
     assert enrollment.campaign_id == 4261
     assert enrollment.completion_date is None
-    assert enrollment.is_past_due_status
-    assert not enrollment.is_done
-    assert not enrollment.is_exempt
+    assert enrollment.kind == StatusKind(exempt=False, done=False, past_due=True)
 
 
 def test_enrollment_string_campaign_id_date_only_and_exempt_status() -> None:
     enrollment = enrollments()[2]
     assert enrollment.campaign_id == 4262
     assert enrollment.enrollment_date == utc(2024, 1, 5)
-    assert enrollment.is_exempt
+    assert enrollment.kind.exempt
 
 
 def test_enrollment_with_nulls_everywhere() -> None:
@@ -609,10 +609,10 @@ def test_store_purchase_id_spelling_does_not_change_the_record() -> None:
 )
 def test_enrollment_status_meaning(status: str, done: bool, exempt: bool, past_due: bool) -> None:
     enrollment = Enrollment.parse({"status": status})
-    assert (enrollment.is_done, enrollment.is_exempt, enrollment.is_past_due_status) == (
-        done,
-        exempt,
-        past_due,
+    assert (
+        enrollment.kind
+        == StatusKind(exempt=exempt, done=done, past_due=past_due)
+        == (status_kind(f"  {status} "))
     )
 
 
@@ -763,3 +763,12 @@ def test_primitive_readers_never_raise(value: Any) -> None:
 def test_parse_timestamp_never_raises_on_text(text: str) -> None:
     stamp = parse_timestamp(text)
     assert stamp is None or math.isfinite(stamp)
+
+
+def test_phisher_report_time_is_a_top_level_reported_at_when_sent_else_the_created_event() -> None:
+    created = {"events": [{"eventType": "CREATED", "createdAt": "2026-11-01T10:00:00Z"}]}
+    both = {**created, "reportedAt": "2026-11-01T09:59:30Z"}
+    assert phisher_reported_at(both) == utc(2026, 11, 1, 9, 59, 30)
+    assert phisher_reported_at(created) == utc(2026, 11, 1, 10)
+    # An unusable top-level value falls back to the event.
+    assert phisher_reported_at({**created, "reportedAt": "yesterday"}) == utc(2026, 11, 1, 10)

@@ -106,7 +106,7 @@ def test_cold_refresh_fetches_each_listing_once_and_skips_quiet_psts(
         ]
     )
     users_query = api.request_history[1].qs
-    assert users_query == {"status": ["active"], "per_page": ["500"], "page": ["1"]}
+    assert users_query == {"status": ["active"], "per_page": ["500"], "cursor": ["true"]}
 
 
 def test_warm_refresh_with_unchanged_counts_reads_no_recipients(
@@ -404,10 +404,54 @@ def test_one_psts_failing_recipients_do_not_starve_the_older_psts(
     results = runtime.refresher.results
     assert results.errors == {("recipients", "not_found"): 1}
     assert not results.sources["recipients"].up
-    # PST 11 alone: its report delay is known, and nobody clicked in two known PSTs.
+    assert 11 in runtime.refresher.recipient_cache
+    # PST 11 alone is part of the 90 days: neither KRI is published from it.
     values = kri_values(results.kris)
-    assert values["kb4_phish_time_to_report_hours"] == 3600.0
-    assert values["kb4_repeat_clickers_90d"] == 0
+    assert values["kb4_phish_time_to_report_hours"] is None
+    assert values["kb4_repeat_clickers_90d"] is None
+
+
+def test_kris_keep_their_last_complete_value_while_a_psts_recipients_are_unknown(
+    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    # PST 12 gets another click, so its recipients must be read again, and that fails.
+    org.security_tests[1] = {**org.security_tests[1], "clicked_count": 2}
+    api.get(f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients", status_code=500)
+    clock.advance(3600.0)
+    runtime.refresher.refresh_core()
+
+    results = runtime.refresher.results
+    assert not results.sources["recipients"].up
+    values = kri_values(results.kris)
+    assert values["kb4_repeat_clickers_90d"] == EXPECTED["kb4_repeat_clickers_90d"]
+    assert values["kb4_phish_time_to_report_hours"] == EXPECTED["kb4_phish_time_to_report_hours"]
+    kri_up = {k.spec.slug: k.value is not None for k in results.kris}
+    assert kri_up["kb4_repeat_clickers_90d"] and kri_up["kb4_phish_time_to_report_hours"]
+
+
+@pytest.mark.parametrize("source", ["users", "enrollments", "security_tests"])
+def test_a_page_cap_never_publishes_a_partial_listing(
+    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock, source: str
+) -> None:
+    fakes.serve_org(api, org, per_page=2)  # every listing of the small org takes 2+ pages
+    account = fakes.account_config(page_caps={source: 1})
+    runtime = fakes.runtime_for(clock, account=account)
+    runtime.refresher.refresh_core()
+
+    results = runtime.refresher.results
+    status = results.sources[source]
+    assert (status.up, status.truncated) == (False, True)
+    assert getattr(results.snapshot, source) is None
+    values = kri_values(results.kris)
+    fed = {
+        "users": "kb4_phishing_prone_pct",
+        "enrollments": "kb4_training_completion_pct",
+        "security_tests": "kb4_repeat_clickers_90d",
+    }[source]
+    assert values[fed] is None
+    assert runtime.refresher.results.errors == {}
 
 
 def test_repeat_clickers_are_absent_when_only_quiet_psts_are_known(
@@ -450,3 +494,24 @@ def test_an_unreachable_host_stops_the_refresh_after_one_source(clock: fakes.Fak
     assert results.errors == {("account", "connection"): 1}
     assert runtime.view().apis[0].requests_by_code == {"connection": 5}
     assert all(not results.sources[s].up for s in CORE_SOURCES)
+
+
+def test_a_refresh_the_budget_left_cannot_cover_says_so_in_one_line_with_the_numbers(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=20))
+    refresher = runtime.refresher
+    with caplog.at_level("WARNING", logger="kb4_exporter.refresh"):
+        assert refresher.refresh_core()
+        first = len(api.request_history)
+        assert "budget" not in caplog.text  # nothing to judge by before a full refresh
+        refresher.refresh_core()  # 20 - first calls left, fewer than a refresh takes
+
+    [line] = [r for r in caplog.records if "the last complete refresh took" in r.getMessage()]
+    assert line.getMessage().startswith(
+        f"the last complete refresh took {first} Reporting API calls but only "
+        f"{20 - first} of the daily budget of 20 are left"
+    )
+    assert line.account == "acme"  # type: ignore[attr-defined]
+    assert not refresher.results.sources["risk_history"].up
+    assert refresher.results.sources["risk_history"].truncated

@@ -17,6 +17,7 @@ import requests_mock as rm
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import PER_PAGE, Listing, ReportingClient
+from kb4_exporter.enrollments import EnrollmentTally, tally_enrollments
 from kb4_exporter.model import (
     Account,
     Enrollment,
@@ -63,8 +64,18 @@ class Endpoint:
     def fetch(self, client: ReportingClient) -> Listing[Any]:
         if self.source == "recipients":
             return client.recipients(PST_ID)
+        if self.source == "enrollments":
+            return client.enrollments(EnrollmentTally((), built_at=fakes.NOW))
         method: Callable[[], Listing[Any]] = getattr(client, self.source)
         return method()
+
+    def records(self, rows: list[Any]) -> tuple[Any, ...]:
+        """What the listing of `rows` must give: the parsed rows, or for enrollments the
+        groups they count into (the rows themselves are never kept)."""
+        parsed = [self.parse(row) for row in rows]
+        if self.source == "enrollments":
+            return tally_enrollments(parsed, (), fakes.NOW)
+        return tuple(parsed)
 
     def rows(self, count: int, first_id: int = 1) -> list[dict[str, Any]]:
         """`count` distinct rows of the recorded shape."""
@@ -118,66 +129,88 @@ def query_of(request: Any) -> dict[str, str]:
     return {key: values[0] for key, values in parsed.items()}
 
 
+def first_query(endpoint: Endpoint) -> dict[str, str]:
+    return {**endpoint.params, "per_page": str(PER_PAGE), "cursor": "true"}
+
+
 def page_query(endpoint: Endpoint, page: int) -> dict[str, str]:
+    if page == 1:
+        return first_query(endpoint)
     return {**endpoint.params, "per_page": str(PER_PAGE), "page": str(page)}
 
 
-class PagedApi:
-    """Serves a listing by `page`/`per_page`, as the Reporting API does."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def __call__(self, request: Any, context: Any) -> list[Any]:
-        query = query_of(request)
-        page, per_page = int(query["page"]), int(query["per_page"])
-        return self.rows[(page - 1) * per_page : page * per_page]
+def cursor_query(endpoint: Endpoint, offset: int) -> dict[str, str]:
+    if offset == 0:
+        return first_query(endpoint)
+    return {**endpoint.params, "per_page": str(PER_PAGE), "cursor": f"at-{offset}"}
 
 
-def serve(requests_mock: rm.Mocker, endpoint: Endpoint, rows: list[Any]) -> None:
-    requests_mock.get(f"{BASE}{endpoint.path}", json=PagedApi(rows))
+def serve(
+    requests_mock: rm.Mocker, endpoint: Endpoint, rows: list[Any], contract: str = fakes.CURSOR
+) -> None:
+    requests_mock.get(f"{BASE}{endpoint.path}", json=fakes.PagedListing(rows, contract))
+
+
+contracts = pytest.mark.parametrize("contract", fakes.CONTRACTS)
 
 
 # --- what each endpoint sends ----------------------------------------------------------
 
 
+@contracts
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
 def test_listing_sends_its_path_and_params(
-    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint
+    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint, contract: str
 ) -> None:
     recorded = load(endpoint.fixture)
-    serve(requests_mock, endpoint, recorded)
+    serve(requests_mock, endpoint, recorded, contract)
 
     listing = endpoint.fetch(reporting(session))
 
     [request] = requests_mock.request_history
     assert request.method == "GET"
     assert urlsplit(request.url).path == endpoint.path
-    assert query_of(request) == page_query(endpoint, 1)
+    assert query_of(request) == first_query(endpoint)
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert listing.records == tuple(endpoint.parse(row) for row in recorded)
+    assert listing.records == endpoint.records(recorded)
     assert (listing.truncated, listing.pages, listing.skipped) == (False, 1, 0)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
-def test_pages_from_one_until_a_short_page(
+def test_a_cursor_listing_follows_the_next_cursor_header_until_it_is_missing(
     requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint
 ) -> None:
     rows = endpoint.rows(2 * PER_PAGE + 20)
-    serve(requests_mock, endpoint, rows)
+    serve(requests_mock, endpoint, rows, fakes.CURSOR)
+
+    listing = endpoint.fetch(reporting(session))
+
+    queries = [query_of(r) for r in requests_mock.request_history]
+    assert queries == [cursor_query(endpoint, offset) for offset in (0, PER_PAGE, 2 * PER_PAGE)]
+    assert listing.records == endpoint.records(rows)
+    assert (listing.truncated, listing.pages) == (False, 3)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.source)
+def test_a_legacy_listing_pages_from_one_until_a_short_page(
+    requests_mock: rm.Mocker, session: PacedSession, endpoint: Endpoint
+) -> None:
+    rows = endpoint.rows(2 * PER_PAGE + 20)
+    serve(requests_mock, endpoint, rows, fakes.LEGACY)
 
     listing = endpoint.fetch(reporting(session))
 
     queries = [query_of(r) for r in requests_mock.request_history]
     assert queries == [page_query(endpoint, page) for page in (1, 2, 3)]
-    assert listing.records == tuple(endpoint.parse(row) for row in rows)
+    assert listing.records == endpoint.records(rows)
     assert (listing.truncated, listing.pages) == (False, 3)
 
 
+@contracts
 def test_a_short_first_page_is_the_only_request(
-    requests_mock: rm.Mocker, session: PacedSession
+    requests_mock: rm.Mocker, session: PacedSession, contract: str
 ) -> None:
-    serve(requests_mock, USERS, USERS.rows(PER_PAGE - 1))
+    serve(requests_mock, USERS, USERS.rows(PER_PAGE - 1), contract)
 
     listing = reporting(session).users()
 
@@ -185,10 +218,11 @@ def test_a_short_first_page_is_the_only_request(
     assert len(listing.records) == PER_PAGE - 1
 
 
+@contracts
 def test_an_empty_first_page_ends_the_listing(
-    requests_mock: rm.Mocker, session: PacedSession
+    requests_mock: rm.Mocker, session: PacedSession, contract: str
 ) -> None:
-    serve(requests_mock, USERS, [])
+    serve(requests_mock, USERS, [], contract)
 
     listing = reporting(session).users()
 
@@ -196,44 +230,96 @@ def test_an_empty_first_page_ends_the_listing(
     assert (listing.records, listing.truncated, listing.pages) == ((), False, 1)
 
 
-def test_an_exact_multiple_of_per_page_takes_one_extra_empty_page(
-    requests_mock: rm.Mocker, session: PacedSession
+@pytest.mark.parametrize(
+    ("contract", "requests"),
+    # Legacy: the empty page 3 ends it. Cursor: the second page has no next cursor.
+    [(fakes.LEGACY, 3), (fakes.CURSOR, 2)],
+)
+def test_an_exact_multiple_of_per_page(
+    requests_mock: rm.Mocker, session: PacedSession, contract: str, requests: int
 ) -> None:
-    serve(requests_mock, USERS, USERS.rows(2 * PER_PAGE))
+    serve(requests_mock, USERS, USERS.rows(2 * PER_PAGE), contract)
 
     listing = reporting(session).users()
 
-    assert [query_of(r)["page"] for r in requests_mock.request_history] == ["1", "2", "3"]
+    assert requests_mock.call_count == requests
     assert len(listing.records) == 2 * PER_PAGE
-    assert (listing.truncated, listing.pages) == (False, 3)
+    assert (listing.truncated, listing.pages) == (False, requests)
+
+
+def test_one_full_cursor_page_is_settled_by_a_probe_once_per_source(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    # Exactly per_page rows and no token: the last page of a cursor listing, or page 1
+    # of a legacy one. page=2 repeats page 1 (a cursor server ignores page), and a
+    # one-row cursor probe gets a token: the listing was complete.
+    serve(requests_mock, USERS, USERS.rows(PER_PAGE), fakes.CURSOR)
+    client = reporting(session)
+
+    first = client.users()
+    queries = [query_of(r) for r in requests_mock.request_history]
+    second = client.users()
+
+    assert queries == [
+        first_query(USERS),
+        page_query(USERS, 2),
+        {**USERS.params, "per_page": "1", "cursor": "true"},
+    ]
+    assert len(first.records) == len(second.records) == PER_PAGE
+    # The source has shown a cursor: no probe the second time.
+    assert requests_mock.call_count == 4
+
+
+def test_one_full_legacy_page_costs_one_empty_page(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    serve(requests_mock, USERS, USERS.rows(PER_PAGE), fakes.LEGACY)
+
+    listing = reporting(session).users()
+
+    assert [query_of(r) for r in requests_mock.request_history] == [
+        first_query(USERS),
+        page_query(USERS, 2),
+    ]
+    assert len(listing.records) == PER_PAGE
 
 
 # --- page caps -------------------------------------------------------------------------
 
 
+@contracts
 def test_the_page_cap_stops_exactly_there_and_flags_truncation(
-    requests_mock: rm.Mocker, session: PacedSession, caplog: pytest.LogCaptureFixture
+    requests_mock: rm.Mocker,
+    session: PacedSession,
+    caplog: pytest.LogCaptureFixture,
+    contract: str,
 ) -> None:
-    serve(requests_mock, USERS, USERS.rows(5 * PER_PAGE))
+    serve(requests_mock, USERS, USERS.rows(5 * PER_PAGE), contract)
 
     with caplog.at_level(logging.WARNING, logger=REPORTING_LOGGER):
         listing = reporting(session, users=2).users()
 
-    assert [query_of(r)["page"] for r in requests_mock.request_history] == ["1", "2"]
+    assert requests_mock.call_count == 2
     assert len(listing.records) == 2 * PER_PAGE
     assert (listing.truncated, listing.pages) == (True, 2)
     assert "page cap of 2" in caplog.text
     assert "page_caps.users" in caplog.text
 
 
+@contracts
 @pytest.mark.parametrize(
     ("cap", "rows", "requests"),
-    [(2, PER_PAGE + 1, 2), (3, 2 * PER_PAGE, 3), (1, 0, 1), (1, PER_PAGE - 1, 1)],
+    [(2, PER_PAGE + 1, 2), (1, 0, 1), (1, PER_PAGE - 1, 1)],
 )
 def test_a_listing_that_ends_within_the_cap_is_not_truncated(
-    requests_mock: rm.Mocker, session: PacedSession, cap: int, rows: int, requests: int
+    requests_mock: rm.Mocker,
+    session: PacedSession,
+    cap: int,
+    rows: int,
+    requests: int,
+    contract: str,
 ) -> None:
-    serve(requests_mock, USERS, USERS.rows(rows))
+    serve(requests_mock, USERS, USERS.rows(rows), contract)
 
     listing = reporting(session, users=cap).users()
 
@@ -242,11 +328,21 @@ def test_a_listing_that_ends_within_the_cap_is_not_truncated(
     assert not listing.truncated
 
 
+def test_no_source_is_capped_by_default(requests_mock: rm.Mocker, session: PacedSession) -> None:
+    enrollments = ENDPOINTS[5]
+    serve(requests_mock, enrollments, enrollments.rows(120 * PER_PAGE + 1))
+
+    listing = enrollments.fetch(ReportingClient(session))
+
+    assert (listing.truncated, listing.pages) == (False, 121)
+    assert sum(group.count for group in listing.records) == 120 * PER_PAGE + 1
+
+
 def test_each_source_has_its_own_cap(requests_mock: rm.Mocker, session: PacedSession) -> None:
     enrollments = ENDPOINTS[5]
     serve(requests_mock, enrollments, enrollments.rows(3 * PER_PAGE))
 
-    listing = reporting(session, users=1, enrollments=2).enrollments()
+    listing = enrollments.fetch(reporting(session, users=1, enrollments=2))
 
     assert requests_mock.call_count == 2
     assert listing.truncated
@@ -255,14 +351,15 @@ def test_each_source_has_its_own_cap(requests_mock: rm.Mocker, session: PacedSes
 # --- the cursor envelope ---------------------------------------------------------------
 
 
-class CursorApi:
+class EnvelopeApi:
     """Serves `{data, _metadata.next_cursor}` pages chained by cursor values."""
 
     def __init__(self, pages: dict[str | None, tuple[list[Any], dict[str, Any]]]) -> None:
         self.pages = pages
 
     def __call__(self, request: Any, context: Any) -> dict[str, Any]:
-        rows, extra = self.pages[query_of(request).get("cursor")]
+        cursor = query_of(request).get("cursor")
+        rows, extra = self.pages[None if cursor == "true" else cursor]
         return {"data": rows, **extra}
 
 
@@ -282,27 +379,45 @@ def test_the_cursor_envelope_is_followed_until_next_cursor_is_empty(
 ) -> None:
     enrollments = ENDPOINTS[5]
     rows = enrollments.rows(2 * PER_PAGE + 7)
+    second, third = "Q3Vyc29yMg==", "3"
     requests_mock.get(
         f"{BASE}{enrollments.path}",
-        json=CursorApi(
+        json=EnvelopeApi(
             {
-                None: (rows[:PER_PAGE], {"_metadata": {"next_cursor": "Q3Vyc29yMg=="}}),
-                "Q3Vyc29yMg==": (rows[PER_PAGE : 2 * PER_PAGE], {"_metadata": {"next_cursor": 3}}),
-                "3": (rows[2 * PER_PAGE :], last_page_extra),
+                None: (rows[:PER_PAGE], {"_metadata": {"next_cursor": second}}),
+                second: (rows[PER_PAGE : 2 * PER_PAGE], {"_metadata": {"next_cursor": third}}),
+                third: (rows[2 * PER_PAGE :], last_page_extra),
             }
         ),
     )
 
     listing = enrollments.fetch(reporting(session))
 
-    cursor_query = {**enrollments.params, "per_page": str(PER_PAGE)}
+    cursor_params = {**enrollments.params, "per_page": str(PER_PAGE)}
     assert [query_of(r) for r in requests_mock.request_history] == [
-        page_query(enrollments, 1),
-        {**cursor_query, "cursor": "Q3Vyc29yMg=="},
-        {**cursor_query, "cursor": "3"},
+        first_query(enrollments),
+        {**cursor_params, "cursor": second},
+        {**cursor_params, "cursor": third},
     ]
-    assert listing.records == tuple(Enrollment.parse(row) for row in rows)
+    assert listing.records == enrollments.records(rows)
     assert (listing.truncated, listing.pages) == (False, 3)
+
+
+def test_the_header_wins_over_the_envelope(requests_mock: rm.Mocker, session: PacedSession) -> None:
+    rows = USERS.rows(3)
+
+    def respond(request: Any, context: Any) -> dict[str, Any]:
+        if query_of(request)["cursor"] == "true":
+            context.headers["X-Next-Cursor"] = "from-header"
+            return {"data": rows[:2], "_metadata": {"next_cursor": "from-body"}}
+        return {"data": rows[2:], "_metadata": {"next_cursor": None}}
+
+    requests_mock.get(f"{BASE}/v1/users", json=respond)
+
+    listing = reporting(session).users()
+
+    assert query_of(requests_mock.request_history[1])["cursor"] == "from-header"
+    assert [u.id for u in listing.records] == [1, 2, 3]
 
 
 def test_a_short_envelope_page_with_a_next_cursor_is_followed(
@@ -311,7 +426,7 @@ def test_a_short_envelope_page_with_a_next_cursor_is_followed(
     rows = USERS.rows(4)
     requests_mock.get(
         f"{BASE}/v1/users",
-        json=CursorApi(
+        json=EnvelopeApi(
             {
                 None: (rows[:2], {"_metadata": {"next_cursor": "b"}}),
                 "b": (rows[2:], {"_metadata": {"next_cursor": "c"}}),
@@ -341,9 +456,10 @@ def test_the_cursor_envelope_honours_the_page_cap(
     requests_mock: rm.Mocker, session: PacedSession
 ) -> None:
     def endless(request: Any, context: Any) -> dict[str, Any]:
-        cursor = int(query_of(request).get("cursor", "0"))
-        rows = USERS.rows(PER_PAGE, first_id=cursor * PER_PAGE + 1)
-        return {"data": rows, "_metadata": {"next_cursor": str(cursor + 1)}}
+        cursor = query_of(request)["cursor"]
+        position = 0 if cursor == "true" else int(cursor)
+        rows = USERS.rows(PER_PAGE, first_id=position * PER_PAGE + 1)
+        return {"data": rows, "_metadata": {"next_cursor": str(position + 1)}}
 
     requests_mock.get(f"{BASE}/v1/users", json=endless)
 
@@ -386,31 +502,114 @@ def test_any_other_shape_is_a_bad_response_naming_the_endpoint(
     assert requests_mock.call_count == 1
 
 
-def test_a_wrong_shape_on_a_later_page_is_a_bad_response(
-    requests_mock: rm.Mocker, session: PacedSession
-) -> None:
-    requests_mock.get(
-        f"{BASE}/v1/users",
-        [{"json": USERS.rows(PER_PAGE)}, {"json": {"error": "oops"}}],
-    )
+_FULL = USERS.rows(PER_PAGE)
+_NEXT = USERS.rows(PER_PAGE, first_id=PER_PAGE + 1)
 
-    with pytest.raises(BadResponseError, match="/v1/users returned a JSON dict"):
+
+@pytest.mark.parametrize(
+    ("responses", "message", "calls"),
+    [
+        # A later page of the wrong shape.
+        ([_FULL, {"error": "oops"}], "/v1/users returned a JSON dict", 2),
+        # Always the same full page and no token: the listing may be longer than one page,
+        # so it must fail, never end as if complete (nor burn the budget on repeats).
+        ([_FULL, _FULL, _FULL], "ignores its paging parameters", 3),
+        # A legacy server that repeats page 2 as page 3.
+        ([_FULL, _NEXT, _NEXT], "same page again", 3),
+    ],
+    ids=["wrong-shape-later", "ignores-paging", "legacy-repeat"],
+)
+def test_a_listing_that_cannot_end_soundly_fails_its_source(
+    requests_mock: rm.Mocker,
+    session: PacedSession,
+    responses: list[Any],
+    message: str,
+    calls: int,
+) -> None:
+    requests_mock.get(f"{BASE}/v1/users", [{"json": body} for body in responses])
+
+    with pytest.raises(BadResponseError, match=message) as caught:
         reporting(session).users()
 
-    assert requests_mock.call_count == 2
+    assert caught.value.endpoint == "/v1/users"
+    assert requests_mock.call_count == calls
 
 
-def test_a_page_that_repeats_forever_is_caught_on_the_second_request(
+def test_a_cursor_given_twice_fails_the_listing(
     requests_mock: rm.Mocker, session: PacedSession
 ) -> None:
-    # A server that ignores `page` would otherwise burn the whole page cap of budget.
-    requests_mock.get(f"{BASE}/v1/users", json=USERS.rows(PER_PAGE))
+    def looping(request: Any, context: Any) -> list[Any]:
+        cursor = query_of(request)["cursor"]
+        context.headers["X-Next-Cursor"] = "b" if cursor in ("true", "c") else "c"
+        first_id = {"true": 1, "b": 1_001, "c": 2_001}[cursor]
+        return USERS.rows(PER_PAGE, first_id=first_id)
 
-    with pytest.raises(BadResponseError, match="same page again") as caught:
-        reporting(session, users=50).users()
+    requests_mock.get(f"{BASE}/v1/users", json=looping)
 
-    assert caught.value.endpoint == "/v1/users"
-    assert requests_mock.call_count == 2
+    with pytest.raises(BadResponseError, match="next cursor it had sent before"):
+        reporting(session).users()
+
+    assert requests_mock.call_count == 3
+
+
+@pytest.mark.parametrize(
+    "token", ["x" * 2049, "caf\u00e9", "line\nbreak"], ids=["long", "non-ascii", "control"]
+)
+def test_an_unusable_cursor_fails_the_listing(
+    requests_mock: rm.Mocker, session: PacedSession, token: str
+) -> None:
+    # requests-mock passes header values through as given.
+    requests_mock.get(
+        f"{BASE}/v1/users", json=USERS.rows(PER_PAGE), headers={"X-Next-Cursor": token}
+    )
+
+    with pytest.raises(BadResponseError, match="next cursor that is not a printable"):
+        reporting(session).users()
+
+
+def test_a_page_longer_than_per_page_fails_the_listing(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.get(f"{BASE}/v1/users", json=USERS.rows(PER_PAGE + 1))
+
+    with pytest.raises(BadResponseError, match="ignores its paging parameters"):
+        reporting(session).users()
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_server_that_refuses_cursor_is_listed_by_page(
+    requests_mock: rm.Mocker,
+    session: PacedSession,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    rows = USERS.rows(PER_PAGE + 3)
+    legacy = fakes.PagedListing(rows, fakes.LEGACY)
+
+    def respond(request: Any, context: Any) -> Any:
+        if "cursor" in query_of(request):
+            context.status_code = status
+            return {"message": "Unknown parameter: cursor"}
+        return legacy(request, context)
+
+    requests_mock.get(f"{BASE}/v1/users", json=respond)
+    client = reporting(session)
+
+    with caplog.at_level(logging.WARNING):
+        listing = client.users()
+        again = client.users()
+
+    plain = {**USERS.params, "per_page": str(PER_PAGE)}
+    assert [query_of(r) for r in requests_mock.request_history] == [
+        first_query(USERS),
+        {**plain, "page": "1"},
+        {**plain, "page": "2"},
+        # The source is known to page by number now: no second refusal.
+        {**plain, "page": "1"},
+        {**plain, "page": "2"},
+    ]
+    assert len(listing.records) == len(again.records) == PER_PAGE + 3
+    assert "refused cursor=true" in caplog.text
 
 
 def test_a_cursor_page_that_repeats_forever_is_caught_on_the_second_request(

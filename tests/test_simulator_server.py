@@ -39,7 +39,28 @@ def get_json(server: SimulatorServer, path: str, **params: Any) -> Any:
     return response.json()
 
 
+@pytest.fixture
+def legacy_server(org: Org) -> Iterator[SimulatorServer]:
+    with SimulatorServer(org, limits=PacingLimits.unlimited(), pagination="page") as running:
+        yield running
+
+
 def all_pages(server: SimulatorServer, path: str, **params: Any) -> list[Any]:
+    """Every row of a cursor listing, following X-Next-Cursor until it is missing."""
+    rows: list[Any] = []
+    query: dict[str, Any] = {**params, "cursor": "true"}
+    for _ in range(1000):
+        response = get(server, path, **query)
+        assert response.status_code == 200, response.text
+        rows.extend(response.json())
+        token = response.headers.get("X-Next-Cursor")
+        if token is None:
+            return rows
+        query = {**params, "cursor": token}
+    raise AssertionError("the listing never ended")
+
+
+def all_legacy_pages(server: SimulatorServer, path: str, **params: Any) -> list[Any]:
     rows: list[Any] = []
     for page in range(1, 1000):
         batch = get_json(server, path, page=page, **params)
@@ -49,29 +70,48 @@ def all_pages(server: SimulatorServer, path: str, **params: Any) -> list[Any]:
     raise AssertionError("the listing never ended")
 
 
-class TestPaging:
-    def test_pages_from_one_default_100_then_an_empty_page(
+class TestCursorPaging:
+    def test_cursor_pages_default_100_and_the_last_page_has_no_next_cursor(
         self, server: SimulatorServer, org: Org
     ) -> None:
-        first = get_json(server, "/v1/users")
-        assert [u["id"] for u in first] == [u.id for u in org.users[:100]]
+        first = get(server, "/v1/users", cursor="true")
+        assert [u["id"] for u in first.json()] == [u.id for u in org.users[:100]]
+        assert first.headers["X-Next-Cursor"]
         ids = [u["id"] for u in all_pages(server, "/v1/users", per_page=250)]
         assert ids == [u.id for u in org.users]
-        last = get_json(server, "/v1/users", per_page=250, page=3)
-        assert len(last) == len(org.users) - 500
-        assert get_json(server, "/v1/users", per_page=250, page=4) == []
+
+    def test_page_is_ignored(self, server: SimulatorServer) -> None:
+        first = get(server, "/v1/users", per_page=250, cursor="true")
+        third = get(server, "/v1/users", per_page=250, page=3)
+        assert third.json() == first.json()
+        assert third.headers["X-Next-Cursor"] == first.headers["X-Next-Cursor"]
+
+    def test_an_exact_last_page_has_no_next_cursor(self, server: SimulatorServer, org: Org) -> None:
+        response = get(server, "/v1/users", per_page=len(org.users) // 2, cursor="true")
+        following = get(
+            server,
+            "/v1/users",
+            cursor=response.headers["X-Next-Cursor"],
+            per_page=len(org.users) // 2,
+        )
+        assert len(response.json()) + len(following.json()) == len(org.users)
+        assert "X-Next-Cursor" not in following.headers
 
     def test_per_page_is_capped_at_500(self, server: SimulatorServer) -> None:
-        assert len(get_json(server, "/v1/users", per_page=600)) == 500
-        second = get_json(server, "/v1/users", per_page=600, page=2)
-        assert len(second) == 200  # rows 501-700, as with per_page=500
+        first = get(server, "/v1/users", per_page=600)
+        assert len(first.json()) == 500
+        second = get(server, "/v1/users", per_page=600, cursor=first.headers["X-Next-Cursor"])
+        assert len(second.json()) == 200  # rows 501-700, as with per_page=500
 
-    @pytest.mark.parametrize("value", ["0", "-3", "ten", ""])
-    def test_bad_paging_values_fall_back_to_defaults(
-        self, server: SimulatorServer, value: str
+    @pytest.mark.parametrize("token", ["bogus", "c2ltMTp4", "", "%00"])
+    def test_a_cursor_this_server_did_not_make_is_a_400(
+        self, server: SimulatorServer, token: str
     ) -> None:
-        assert len(get_json(server, "/v1/users", per_page=value)) == 100
-        assert get_json(server, "/v1/users", page=value) == get_json(server, "/v1/users")
+        response = get(server, "/v1/users", cursor=token)
+        if token == "":
+            assert response.status_code == 200  # an empty cursor is no cursor
+        else:
+            assert response.status_code == 400
 
     def test_recipients_page_through_a_whole_test(self, server: SimulatorServer, org: Org) -> None:
         test = next(t for t in org.security_tests if t.counts["scheduled"] > 500)
@@ -80,6 +120,34 @@ class TestPaging:
         assert len(rows) == test.counts["scheduled"]
         assert sum(1 for r in rows if r["clicked_at"]) == test.counts["clicked"]
         assert sum(1 for r in rows if r["reported_at"]) == test.counts["reported"]
+
+
+class TestLegacyPaging:
+    def test_pages_from_one_default_100_then_an_empty_page(
+        self, legacy_server: SimulatorServer, org: Org
+    ) -> None:
+        first = get(legacy_server, "/v1/users", cursor="true")
+        assert [u["id"] for u in first.json()] == [u.id for u in org.users[:100]]
+        assert "X-Next-Cursor" not in first.headers
+        ids = [u["id"] for u in all_legacy_pages(legacy_server, "/v1/users", per_page=250)]
+        assert ids == [u.id for u in org.users]
+        last = get_json(legacy_server, "/v1/users", per_page=250, page=3)
+        assert len(last) == len(org.users) - 500
+        assert get_json(legacy_server, "/v1/users", per_page=250, page=4) == []
+
+    def test_per_page_is_capped_at_500(self, legacy_server: SimulatorServer) -> None:
+        assert len(get_json(legacy_server, "/v1/users", per_page=600)) == 500
+        second = get_json(legacy_server, "/v1/users", per_page=600, page=2)
+        assert len(second) == 200  # rows 501-700, as with per_page=500
+
+    @pytest.mark.parametrize("value", ["0", "-3", "ten", "", "²"])
+    def test_bad_paging_values_fall_back_to_defaults(
+        self, legacy_server: SimulatorServer, value: str
+    ) -> None:
+        assert len(get_json(legacy_server, "/v1/users", per_page=value)) == 100
+        assert get_json(legacy_server, "/v1/users", page=value) == get_json(
+            legacy_server, "/v1/users"
+        )
 
 
 class TestShapes:
@@ -162,10 +230,11 @@ class TestFilters:
     def test_training_campaigns_capped_at_10_without_exclude_percentages(
         self, server: SimulatorServer, org: Org
     ) -> None:
-        capped = get_json(server, "/v1/training/campaigns", per_page=500)
-        assert len(capped) == 10
-        assert all("completion_percentage" in c for c in capped)
-        rest = get_json(server, "/v1/training/campaigns", per_page=500, page=2)
+        capped = get(server, "/v1/training/campaigns", per_page=500)
+        assert len(capped.json()) == 10
+        assert all("completion_percentage" in c for c in capped.json())
+        token = capped.headers["X-Next-Cursor"]
+        rest = get_json(server, "/v1/training/campaigns", per_page=500, cursor=token)
         assert len(rest) == len(org.training_campaigns) - 10
         full = get_json(server, "/v1/training/campaigns", per_page=500, exclude_percentages="true")
         assert len(full) == len(org.training_campaigns)

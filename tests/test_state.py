@@ -217,27 +217,6 @@ def test_load_removes_temp_files_of_killed_writes_but_not_of_writes_in_progress(
     assert path.exists()
 
 
-def test_state_without_enrollment_ids_loads(
-    api: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
-) -> None:
-    first = runtime_with_state(clock, tmp_path)
-    first.refresher.refresh_core()
-    first.save_state()
-    # Files written before enrollments kept their id: enrollment lines of six values.
-    path = state_path(str(tmp_path), "acme")
-    lines = []
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        if isinstance(row, list) and row[0] == "enrollment":
-            line = json.dumps([row[0], row[1][:6]])
-        lines.append(line)
-    path.write_text("\n".join(lines) + "\n")
-
-    second = runtime_with_state(clock, tmp_path)
-    assert second.load_state()
-    assert second.refresher.results.kris == first.refresher.results.kris
-
-
 def test_records_saved_twice_load_once(tmp_path: Path) -> None:
     user = User(1, 10.0, 20.0, (100,), None, "active")
     path = state_path(str(tmp_path), "acme")

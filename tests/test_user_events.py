@@ -81,3 +81,57 @@ def test_a_row_with_neither_type_nor_date_is_skipped(
 def test_probe_reads_the_total(requests_mock: requests_mock.Mocker) -> None:
     requests_mock.get(f"{URL}/events", json=page([], None))
     assert client().total_count() == 99
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_refused_order_parameters_are_dropped_with_a_warning_and_every_page_read(
+    requests_mock: requests_mock.Mocker, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    # Oldest first without the order parameters: an early stop would lose the recent ones.
+    pages = [page([event(40), event(30)], 2), page([event(20), event(2)], 3), page([], None)]
+    served = iter(pages)
+
+    def respond(request: Any, context: Any) -> dict[str, Any]:
+        if "order_by" in request.qs:
+            context.status_code = status
+            return {"message": "unknown parameter order_by"}
+        return next(served)
+
+    requests_mock.get(f"{URL}/events", json=respond)
+    events = client()
+    with caplog.at_level("WARNING"):
+        listing = events.events_since(fakes.NOW - 86400)
+
+    assert len(listing.records) == 2
+    assert "refused order_by/order_direction" in caplog.text
+    sent = [request.qs for request in requests_mock.request_history]
+    assert ["order_by" in qs for qs in sent] == [True, False, False, False]
+    # Not sent again on the next refresh.
+    served = iter([page([event(1)], None)])
+    events.events_since(fakes.NOW - 86400)
+    assert "order_by" not in requests_mock.request_history[-1].qs
+
+
+def test_a_server_that_ignores_the_order_is_read_to_the_end(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    # The parameters are accepted but the rows come oldest first: no early stop.
+    requests_mock.get(
+        f"{URL}/events",
+        [
+            {"json": page([event(40), event(30)], 2)},
+            {"json": page([event(20), event(2)], None)},
+        ],
+    )
+    listing = client().events_since(fakes.NOW - 86400)
+    assert len(listing.records) == 2
+    assert len(requests_mock.request_history) == 2
+
+
+def test_an_unrelated_client_error_is_not_taken_for_a_refused_order(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    requests_mock.get(f"{URL}/events", status_code=404, json={"message": "Not Found"})
+    with pytest.raises(Exception, match="404"):
+        client().events_since(fakes.NOW - 86400)
+    assert len(requests_mock.request_history) == 1

@@ -6,16 +6,19 @@ import logging
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import CollectorRegistry
 
 from kb4_exporter.webconfig import (
     ClientAuthType,
     WebConfig,
+    WebConfigCollector,
     WebConfigError,
     WebConfigReloader,
     load_web_config,
@@ -382,12 +385,16 @@ def test_broken_file_keeps_last_good_config_and_logs_once(
         for _ in range(3):
             assert set(reloader.current().basic_auth_users) == {"good"}
     assert len(caplog.records) == 1
-    assert "keeping the last good one" in caplog.records[0].getMessage()
+    assert "keeping the configuration in force" in caplog.records[0].getMessage()
+    assert reloader.reload_failures == 1
+    assert not reloader.last_reload_successful
 
     # Fixing the file is picked up on the next change.
     write(tmp_path / "web.yml", f"basic_auth_users:\n  fixed: '{HASH}'\n")
     bump_mtime(path, 20)
     assert set(reloader.current().basic_auth_users) == {"fixed"}
+    assert reloader.last_reload_successful
+    assert reloader.reload_failures == 1
 
 
 def test_deleted_file_keeps_last_good_config(tmp_path: Path) -> None:
@@ -400,3 +407,97 @@ def test_deleted_file_keeps_last_good_config(tmp_path: Path) -> None:
 def test_reloader_refuses_a_broken_file_at_start(tmp_path: Path) -> None:
     with pytest.raises(WebConfigError):
         WebConfigReloader(write(tmp_path / "web.yml", "nope: 1\n"))
+
+
+def tls_config(certs: Path, *, client: str = "", users: bool = False) -> str:
+    lines = ["tls_server_config:", "  cert_file: server.crt", "  key_file: server.key"]
+    if client:
+        lines += [f"  client_auth_type: {client}", "  client_ca_file: ca.crt"]
+    if users:
+        lines += ["basic_auth_users:", f"  prometheus: '{HASH}'"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "refusal"),
+    [
+        ({"users": True}, {}, "turn basic auth off"),
+        ({}, None, "turn TLS off"),
+        ({"users": True}, None, "would turn TLS off;"),
+        (
+            {"client": "RequireAndVerifyClientCert"},
+            {"client": "VerifyClientCertIfGiven"},
+            "stop requiring verified client certificates",
+        ),
+        ({"client": "VerifyClientCertIfGiven"}, {}, "stop requiring verified client"),
+    ],
+)
+def test_a_change_that_turns_protection_off_is_refused(
+    certs: Path,
+    caplog: pytest.LogCaptureFixture,
+    before: dict[str, Any],
+    after: dict[str, Any] | None,
+    refusal: str,
+) -> None:
+    path = write(certs / "web.yml", tls_config(certs, **before))
+    reloader = WebConfigReloader(path)
+    in_force = reloader.current()
+    # None: a file without TLS, keeping the users of `before`.
+    users = f"basic_auth_users:\n  prometheus: '{HASH}'\n" if before.get("users") else ""
+    write(certs / "web.yml", users if after is None else tls_config(certs, **after))
+    bump_mtime(path, 10)
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.webconfig"):
+        assert reloader.current() is in_force
+        assert reloader.current() is in_force
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert refusal in caplog.records[0].getMessage()
+    assert "restart" in caplog.records[0].getMessage()
+    assert reloader.reload_failures == 1
+
+
+@pytest.mark.parametrize("text", ["", "# all commented out\n", "---\n"])
+def test_an_emptied_file_never_drops_auth(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "web.yml", f"basic_auth_users:\n  good: '{HASH}'\n")
+    reloader = WebConfigReloader(path)
+    write(tmp_path / "web.yml", text)
+    bump_mtime(path, 10)
+    assert reloader.current().auth_enabled
+    assert reloader.reload_failures == 1
+
+
+def test_changes_that_keep_protection_are_applied(certs: Path) -> None:
+    path = write(certs / "web.yml", tls_config(certs))
+    reloader = WebConfigReloader(path)
+    write(certs / "web.yml", tls_config(certs, users=True, client="VerifyClientCertIfGiven"))
+    bump_mtime(path, 10)
+    tightened = reloader.current()
+    assert tightened.auth_enabled
+    assert tightened.tls is not None
+    assert tightened.tls.client_auth_type is ClientAuthType.VERIFY_CLIENT_CERT_IF_GIVEN
+    assert reloader.reload_failures == 0
+
+
+def test_an_open_file_at_start_is_served_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.webconfig"):
+        reloader = WebConfigReloader(write(tmp_path / "web.yml", "# nothing yet\n"))
+    assert reloader.current() == WebConfig()
+    assert "neither TLS nor basic auth" in caplog.text
+
+
+def test_the_collector_reports_refusals(tmp_path: Path) -> None:
+    path = write(tmp_path / "web.yml", f"basic_auth_users:\n  good: '{HASH}'\n")
+    reloader = WebConfigReloader(path)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(WebConfigCollector(reloader))
+
+    def sample(name: str) -> float | None:
+        return registry.get_sample_value(name)
+
+    assert sample("kb4_web_config_reload_failures_total") == 0
+    assert sample("kb4_web_config_last_reload_successful") == 1
+    os.remove(path)
+    reloader.current()
+    assert sample("kb4_web_config_reload_failures_total") == 1
+    assert sample("kb4_web_config_last_reload_successful") == 0

@@ -103,6 +103,14 @@ class ApiStatsSnapshot:
 
 
 @dataclass(frozen=True)
+class JsonReply:
+    """A decoded JSON body with the response headers the callers read (e.g. paging)."""
+
+    body: Any
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class _Call:
     method: str
     url: str
@@ -209,11 +217,15 @@ class PacedSession:
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """GET `path` (relative to the base URL) and return the decoded JSON body."""
+        return self._request("GET", path, params=params).body
+
+    def get_reply(self, path: str, params: Mapping[str, str | int] | None = None) -> JsonReply:
+        """GET `path` and return the decoded JSON body with the response headers."""
         return self._request("GET", path, params=params)
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST a JSON body to `path` ("" for the base URL itself, e.g. GraphQL)."""
-        return self._request("POST", path, body=body)
+        return self._request("POST", path, body=body).body
 
     def set_daily_budget(self, budget: int | None) -> None:
         """Set the rolling 24 h request budget, once `/v1/account` has told the seats."""
@@ -272,7 +284,7 @@ class PacedSession:
         *,
         params: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> JsonReply:
         url = self._url(path)
         call = _Call(method=method, url=url, endpoint=urlsplit(url).path or "/")
         for attempt in range(1, self._max_attempts + 1):
@@ -285,7 +297,8 @@ class PacedSession:
             if isinstance(outcome, _Received):
                 status = outcome.response.status_code
                 if 200 <= status < 300:
-                    return self._decode(outcome, call, token)
+                    body = self._decode(outcome, call, token)
+                    return JsonReply(body, outcome.response.headers)
                 failure = self._status_failure(outcome, token)
             else:
                 failure = outcome
@@ -303,7 +316,9 @@ class PacedSession:
             if deadline is not None and self._clock() + delay >= deadline:
                 note = "the refresh would pass its deadline before the next attempt; giving up"
                 raise self._error(call, failure, attempts=attempt, token=token, note=note)
-            logger.debug(
+            # A 429 back-off can last minutes: say so at info, not only at debug.
+            logger.log(
+                logging.INFO if failure.status == 429 else logging.DEBUG,
                 "%s API %s %s: %s; retry %d of %d in %.1f s",
                 self.api,
                 call.method,

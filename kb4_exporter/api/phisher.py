@@ -46,7 +46,7 @@ def reported_between(start: float, end: float) -> str:
 
 
 class PhisherClient:
-    def __init__(self, session: PacedSession, max_pages: int = 20, per: int = 100) -> None:
+    def __init__(self, session: PacedSession, max_pages: int | None = None, per: int = 100) -> None:
         self._session = session
         self._max_pages = max_pages
         self._per = per
@@ -62,7 +62,7 @@ class PhisherClient:
         skipped = 0
         page = 1
         while True:
-            if page > self._max_pages:
+            if self._max_pages is not None and page > self._max_pages:
                 log.warning(
                     "PhishER: stopped at the page cap of %d pages; raise page_caps.phisher",
                     self._max_pages,

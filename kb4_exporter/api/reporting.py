@@ -1,10 +1,9 @@
-"""Reporting API fetchers: paging, page caps, truncation flags and tolerant parsing.
+"""Reporting API fetchers: listings, page caps, truncation flags and tolerant parsing.
 
-Listings are requested with `per_page=500` from page 1 and end on an empty page or a
-page shorter than `per_page` (which saves one request per listing). The cursor
-envelope `{"data": [...], "_metadata": {"next_cursor": ...}}` some tenants return is
-followed too. Rows are turned into compact records page by page, so a raw page is
-never held longer than it takes to parse it.
+Listings are walked by `paging.Pager` (cursors first, legacy `page` where a server shows
+no cursor support). Rows are turned into compact records page by page, so a raw page is
+never held longer than it takes to parse it. A listing is complete or flagged
+`truncated`: only an operator's page cap cuts one short; every other failure raises.
 """
 
 from __future__ import annotations
@@ -16,9 +15,12 @@ from typing import Any, Generic, TypeVar
 
 from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.paging import PER_PAGE, Pager
+from kb4_exporter.enrollments import EnrollmentTally
 from kb4_exporter.model import (
     Account,
     Enrollment,
+    EnrollmentGroup,
     Group,
     Recipient,
     RecordError,
@@ -30,7 +32,6 @@ from kb4_exporter.model import (
 
 log = logging.getLogger(__name__)
 
-PER_PAGE = 500
 T = TypeVar("T")
 
 
@@ -44,27 +45,21 @@ class Listing(Generic[T]):
     skipped: int = 0
 
 
-def rows_of(body: Any, endpoint: str) -> tuple[list[Any], str | None, bool]:
-    """(rows, next_cursor, is_envelope) of a list response; BadResponseError otherwise."""
-    if isinstance(body, list):
-        return body, None, False
-    if isinstance(body, Mapping) and isinstance(body.get("data"), list):
-        metadata = body.get("_metadata")
-        cursor = metadata.get("next_cursor") if isinstance(metadata, Mapping) else None
-        return body["data"], (str(cursor) if cursor else None), True
-    raise BadResponseError(
-        f"{endpoint} returned a JSON {type(body).__name__}, expected a list of records",
-        endpoint=endpoint,
-    )
-
-
 class ReportingClient:
     def __init__(
-        self, session: PacedSession, page_caps: Mapping[str, int], per_page: int = PER_PAGE
+        self,
+        session: PacedSession,
+        page_caps: Mapping[str, int] | None = None,
+        per_page: int = PER_PAGE,
     ) -> None:
         self._session = session
-        self._caps = page_caps
-        self._per_page = per_page
+        # Sources without a cap are read to the end; the daily budget bounds them.
+        self._caps = dict(page_caps or {})
+        self._pager = Pager(session.get_reply, per_page)
+
+    @property
+    def pager(self) -> Pager:
+        return self._pager
 
     @property
     def session(self) -> PacedSession:
@@ -99,9 +94,14 @@ class ReportingClient:
             "/v1/training/campaigns", params, "training_campaigns", TrainingCampaign.parse
         )
 
-    def enrollments(self) -> Listing[Enrollment]:
+    def enrollments(self, tally: EnrollmentTally) -> Listing[EnrollmentGroup]:
+        """Every enrollment of a non-archived user, counted into `tally` page by page: the
+        rows themselves are never kept (a large org has millions)."""
         params = {"include_campaign_id": "true", "exclude_archived_users": "true"}
-        return self._listing("/v1/training/enrollments", params, "enrollments", Enrollment.parse)
+        counted = self._listing(
+            "/v1/training/enrollments", params, "enrollments", Enrollment.parse, tally.add
+        )
+        return Listing(tally.groups(), counted.truncated, counted.pages, counted.skipped)
 
     def archived_users(self) -> Listing[bool]:
         """Counted only: archived users feed the inventory, never a KRI."""
@@ -116,17 +116,13 @@ class ReportingClient:
     def policies(self) -> Listing[bool]:
         return self._listing("/v1/training/policies", {}, "policies", _countable)
 
-    def account_risk_history(self) -> tuple[RiskPoint, ...]:
-        """The last six months of the account's risk score (one call; not paged)."""
+    def account_risk_history(self) -> Listing[RiskPoint]:
+        """The account's risk score over the API's default window (six months), sorted by
+        date: the 30-day change needs a month of it. It pages like every listing."""
         path = "/v1/account/risk_score_history"
-        rows, _, _ = rows_of(self._session.get_json(path), path)
-        points = []
-        for row in rows:
-            try:
-                points.append(RiskPoint.parse(row))
-            except RecordError:
-                continue
-        return tuple(sorted(points, key=lambda point: point.date))
+        listing = self._listing(path, {}, "risk_history", RiskPoint.parse)
+        points = tuple(sorted(listing.records, key=lambda point: point.date))
+        return Listing(points, listing.truncated, listing.pages, listing.skipped)
 
     def _listing(
         self,
@@ -134,55 +130,41 @@ class ReportingClient:
         params: Mapping[str, str],
         source: str,
         parse: Callable[[Any], T],
+        sink: Callable[[T], None] | None = None,
     ) -> Listing[T]:
-        cap = self._caps.get(source, 50)
+        """The parsed rows of a listing; with a `sink`, each parsed row goes there instead
+        and the listing's records are empty."""
+        cap = self._caps.get(source)
         records: list[T] = []
+        keep = records.append if sink is None else sink
         skipped = 0
         first_skip: RecordError | None = None
-        pages = 0
-        page = 1
-        cursor: str | None = None
-        previous_rows: list[Any] | None = None
-        truncated = False
-        while True:
-            if pages >= cap:
-                truncated = True
-                log.warning(
-                    "%s: stopped at the page cap of %d pages for %s; raise page_caps.%s",
-                    path,
-                    cap,
-                    source,
-                    source,
-                )
-                break
-            query: dict[str, str | int] = {**params, "per_page": self._per_page}
-            if cursor is not None:
-                query["cursor"] = cursor
-            else:
-                query["page"] = page
-            rows, cursor, is_envelope = rows_of(self._session.get_json(path, query), path)
-            pages += 1
-            if rows and rows == previous_rows:
-                raise BadResponseError(
-                    f"{path} returned the same page again for page {page}; the listing never ends",
-                    endpoint=path,
-                )
-            previous_rows = rows
+        walk = self._pager.walk(path, params, source, max_pages=cap)
+        for rows in walk:
             for row in rows:
                 try:
-                    records.append(parse(row))
+                    record = parse(row)
                 except RecordError as err:
                     skipped += 1
                     first_skip = first_skip or err
-            if not rows or (cursor is None and (is_envelope or len(rows) < self._per_page)):
-                break
-            page += 1
+                    continue
+                keep(record)
+        if walk.truncated:
+            log.warning(
+                "%s: stopped at the page cap of %d pages for %s; the listing is incomplete, so "
+                "%s keeps its last complete data; raise or remove page_caps.%s",
+                path,
+                cap,
+                source,
+                source,
+                source,
+            )
         if first_skip is not None:
             # One line per listing, not one per row: a bad export can have thousands.
             log.warning(
                 "%s: skipped %d unusable record(s); the first: %s", path, skipped, first_skip
             )
-        return Listing(tuple(records), truncated, pages, skipped)
+        return Listing(tuple(records), walk.truncated, walk.pages, skipped)
 
 
 def _countable(row: Any) -> bool:

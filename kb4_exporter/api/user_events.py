@@ -1,8 +1,12 @@
 """User Event API (read-only): custom events of the last day.
 
 Unlike the Reporting API this API wraps pages in `{"data": [...], "meta": {...}}` and
-follows `meta.next_page`. Events are requested newest first; paging stops at the first
-page whose events are all older than the window, so a quiet day costs one call.
+follows `meta.next_page`. Events are asked newest first (`order_by=occurred_date`,
+`order_direction=desc`); no source confirms those parameters, so a server that refuses
+them (400/422) is asked again without them, with a warning. Paging stops early, at the
+first page whose events are all older than the window, only while the server has
+answered the ordered query with events that really are newest first; otherwise every
+page is read, so an unordered server never cuts the window short.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from kb4_exporter.api.errors import BadResponseError
+from kb4_exporter.api.errors import ApiError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
 from kb4_exporter.model import RecordError, UserEvent, read_int
@@ -20,12 +24,16 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/events"
 PER_PAGE = 100
+ORDER_PARAMS: Mapping[str, str] = {"order_by": "occurred_date", "order_direction": "desc"}
+_ORDER_REFUSED_STATUSES = frozenset({400, 422})
 
 
 class UserEventsClient:
-    def __init__(self, session: PacedSession, max_pages: int = 20) -> None:
+    def __init__(self, session: PacedSession, max_pages: int | None = None) -> None:
         self._session = session
         self._max_pages = max_pages
+        # False once the server refused the order parameters: they are not sent again.
+        self._send_order = True
 
     @property
     def session(self) -> PacedSession:
@@ -36,24 +44,34 @@ class UserEventsClient:
         records: list[UserEvent] = []
         skipped = 0
         page = 1
+        newest_first = True
+        previous_oldest: float | None = None
         while True:
-            if page > self._max_pages:
+            if self._max_pages is not None and page > self._max_pages:
                 log.warning(
-                    "User Event API: stopped at the page cap of %d pages; "
-                    "raise page_caps.user_events",
+                    "User Event API: stopped at the page cap of %d pages; the listing is "
+                    "incomplete; raise or remove page_caps.user_events",
                     self._max_pages,
                 )
                 return Listing(tuple(records), True, page - 1, skipped)
-            rows, next_page = self._page(page)
+            rows, next_page, ordered = self._page(page)
             page_events = []
             for row in rows:
                 try:
                     page_events.append(UserEvent.parse(row))
                 except RecordError:
                     skipped += 1
+            times = [e.occurred_at for e in page_events if e.occurred_at is not None]
+            newest_first = (
+                newest_first
+                and ordered
+                and times == sorted(times, reverse=True)
+                and (previous_oldest is None or not times or times[0] <= previous_oldest)
+            )
+            previous_oldest = times[-1] if times else previous_oldest
             recent = [e for e in page_events if e.occurred_at is None or e.occurred_at >= since]
             records.extend(recent)
-            all_older = bool(page_events) and not recent
+            all_older = newest_first and bool(page_events) and not recent
             if next_page is None or not rows or all_older:
                 return Listing(tuple(records), False, page, skipped)
             page = next_page if next_page > page else page + 1
@@ -64,15 +82,26 @@ class UserEventsClient:
         _, meta = _envelope(body)
         return read_int(meta.get("count"))
 
-    def _page(self, page: int) -> tuple[list[Any], int | None]:
-        params: dict[str, str | int] = {
-            "page": page,
-            "per_page": PER_PAGE,
-            "order_by": "occurred_date",
-            "order_direction": "desc",
-        }
+    def _page(self, page: int) -> tuple[list[Any], int | None, bool]:
+        """(rows, next page, whether the order parameters were sent) of one page."""
+        params: dict[str, str | int] = {"page": page, "per_page": PER_PAGE}
+        if self._send_order:
+            try:
+                body = self._session.get_json(EVENTS_PATH, {**params, **ORDER_PARAMS})
+            except ApiError as err:
+                if err.status not in _ORDER_REFUSED_STATUSES:
+                    raise
+                log.warning(
+                    "User Event API refused order_by/order_direction (HTTP %s); listing "
+                    "without them and reading every page",
+                    err.status,
+                )
+                self._send_order = False
+            else:
+                rows, meta = _envelope(body)
+                return rows, read_int(meta.get("next_page")), True
         rows, meta = _envelope(self._session.get_json(EVENTS_PATH, params))
-        return rows, read_int(meta.get("next_page"))
+        return rows, read_int(meta.get("next_page")), False
 
 
 def _envelope(body: Any) -> tuple[list[Any], Mapping[str, Any]]:

@@ -74,8 +74,12 @@ class SimulatorApp:
         faults: Sequence[Fault],
         clock: Callable[[], float],
         phisher_max_per: int = phisher_api.DEFAULT_MAX_PER,
+        pagination: str = routes.CURSOR,
     ) -> None:
+        if pagination not in routes.PAGINATIONS:
+            raise ValueError(f"pagination must be one of {routes.PAGINATIONS}")
         self._org = org
+        self._pagination = pagination
         self._tokens = {
             "reporting": token,
             "phisher": phisher_token,
@@ -136,7 +140,9 @@ class SimulatorApp:
             response = _fault_answer(fault)
         else:
             if fault is not None and fault.kind == "repeat_page":
-                request = dataclasses.replace(request, query={**request.query, "page": "1"})
+                # The first page again, under either paging contract.
+                first = {**request.query, "page": "1", "cursor": "true"}
+                request = dataclasses.replace(request, query=first)
             response = self._serve(request, template)
             if fault is not None:
                 response = _transform(fault, response)
@@ -170,8 +176,8 @@ class SimulatorApp:
             found = routes.match(request.path)
             assert found is not None  # the template matched
             route, ids = found
-            reply = route.handler(org, ids, routes.Params(request.query))
-        return _json(reply.status, reply.body)
+            reply = route.handler(org, ids, routes.Params(request.query, self._pagination))
+        return _json(reply.status, reply.body, reply.headers)
 
     def _authorised(self, api: str, header: str) -> bool:
         scheme, _, credentials = header.partition(" ")

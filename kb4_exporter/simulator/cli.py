@@ -13,6 +13,7 @@ import click
 from .faults import KINDS, Fault
 from .org import OrgSpec, generate_org
 from .pacing import PacingLimits
+from .routes import CURSOR, PAGINATIONS
 from .server import (
     DEFAULT_PHISHER_TOKEN,
     DEFAULT_TOKEN,
@@ -80,6 +81,13 @@ def _limit(value: int) -> int | None:
     help="HIGH/CRITICAL unresolved PhishER messages reported 4-24 h ago.",
 )
 @click.option(
+    "--training-history-quarters",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Past quarterly training campaigns for every user (12: three years of them).",
+)
+@click.option(
     "--now",
     type=float,
     default=None,
@@ -111,6 +119,16 @@ def _limit(value: int) -> int | None:
     metavar="KIND[:ARG]:PATH[:COUNT]",
     help=(f"Inject failures (repeatable), e.g. status:503:/v1/users:3. Kinds: {', '.join(KINDS)}."),
 )
+@click.option(
+    "--pagination",
+    type=click.Choice(PAGINATIONS),
+    default=CURSOR,
+    show_default=True,
+    help=(
+        "How Reporting API listings page: cursor (X-Next-Cursor header, as the API does "
+        "since 2026; page is ignored) or page (the legacy page/per_page contract)."
+    ),
+)
 @click.option("--token", default=DEFAULT_TOKEN, envvar="KB4_SIMULATOR_TOKEN", show_default=True)
 @click.option(
     "--phisher-token",
@@ -129,18 +147,25 @@ def simulate(
     users: int,
     seed: int,
     phisher_backlog: int,
+    training_history_quarters: int,
     now: float | None,
     latency: float,
     per_second: int,
     per_minute: int,
     daily_budget: int | None,
     faults: tuple[Fault, ...],
+    pagination: str,
     token: str,
     phisher_token: str,
     user_events_token: str,
 ) -> None:
     started = time.monotonic()
-    spec = OrgSpec(users=users, seed=seed, phisher_backlog=phisher_backlog)
+    spec = OrgSpec(
+        users=users,
+        seed=seed,
+        phisher_backlog=phisher_backlog,
+        training_history_quarters=training_history_quarters,
+    )
     org = generate_org(spec, time.time() if now is None else now)
     limits = PacingLimits(_limit(per_second), _limit(per_minute), daily_budget)
     server = SimulatorServer(
@@ -151,6 +176,7 @@ def simulate(
         limits=limits,
         latency=latency,
         faults=faults,
+        pagination=pagination,
         host=listen[0],
         port=listen[1],
     )
@@ -167,6 +193,7 @@ def simulate(
         f"Limits per token: {per_second or 'no limit'}/s, {per_minute or 'no limit'}/min, "
         f"{_per_day(server.daily_budget)}/day (Reporting, PhishER), "
         f"{_per_day(server.user_events_daily_budget)}/day (User Event API)"
+        + f"; listings page by {pagination}"
         + (f"; faults: {len(faults)}" if faults else "")
         + "\nPress Ctrl+C to stop.",
     )

@@ -11,7 +11,8 @@ Kinds:
 - html_200: 200 with an HTML page instead of JSON;
 - wrong_shape: the real response in the wrong shape: an object where a list is
   expected (`{"items": [...]}`), a list where an object is expected;
-- repeat_page: every page number answers page 1, so a listing never ends.
+- repeat_page: every page (any page number or cursor) answers the first page, so a
+  listing never ends.
 `status`, `retry_after`, `reset` and `html_200` answer before authentication and
 pacing; the others change a normally processed response. A fault applies to requests
 whose path starts with `path_prefix`, `count` times (None: forever); when several

@@ -64,6 +64,8 @@ class OrgSpec:
     user_events: int | None = None
     # User events are spread over this many days before `now` (at least two).
     user_event_days: float = 3.0
+    # Past quarterly training campaigns for every user (years of enrollments).
+    training_history_quarters: int = 0
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -72,6 +74,8 @@ class OrgSpec:
             raise ValueError("archived_ratio must be in [0, 1)")
         if self.phisher_backlog < 0 or (self.phisher_messages or 0) < 0:
             raise ValueError("message counts cannot be negative")
+        if self.training_history_quarters < 0:
+            raise ValueError("training_history_quarters cannot be negative")
         if (self.user_events or 0) < 0:
             raise ValueError("the number of user events cannot be negative")
 
@@ -181,7 +185,7 @@ class Org:
 def generate_org(spec: OrgSpec, now: float) -> Org:
     people = generate_people(spec.seed, now, spec.users, spec.archived_ratio)
     phishing = generate_phishing(spec.seed, now, people)
-    training = generate_training(spec.seed, now, people)
+    training = generate_training(spec.seed, now, people, spec.training_history_quarters)
     message_count = spec.phisher_messages
     if message_count is None:
         message_count = max(30, spec.users // 25)

@@ -1,7 +1,13 @@
 """The Reporting API's endpoints over an Org: routing, filters and paging.
 
-Listings are bare JSON arrays paged with `page` (from 1) and `per_page` (default 100,
-at most 500); a page past the end is `[]`. Choices where the real API is undocumented:
+Listings are bare JSON arrays paged one of two ways (`--pagination`):
+- `cursor` (the default, as the API has paged since 2026): `per_page` rows from the
+  position a `cursor=<token>` names (the start without one; `cursor=true` asks for the
+  first page); the token of the next page comes in the `X-Next-Cursor` header, which is
+  left out on the last page; `page` is ignored; a token this server did not make is 400;
+- `page` (the legacy contract): `page` (from 1) and `per_page`; a page past the end is
+  `[]`; `cursor` is ignored.
+`per_page` defaults to 100 and is at most 500. Choices where the real API is undocumented:
 - a `page` or `per_page` that is not a positive integer falls back to its default;
 - `/v1/users` without `status` lists active and archived users; an unknown `status`
   matches nobody;
@@ -13,6 +19,8 @@ at most 500); a page past the end is `[]`. Choices where the real API is undocum
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +35,11 @@ T = TypeVar("T")
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 500
+CURSOR = "cursor"
+LEGACY = "page"
+PAGINATIONS = (CURSOR, LEGACY)
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+_CURSOR_PREFIX = "sim1:"
 # Training campaigns listed without exclude_percentages=true.
 PERCENTAGES_PAGE_CAP = 10
 # Risk score histories cover this much without full=true.
@@ -37,16 +50,20 @@ RECENT_HISTORY = 183 * DAY
 class Reply:
     status: int
     body: Any  # JSON-serialisable
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 NOT_FOUND = Reply(404, {"message": "Not Found"})
 
 
 class Params:
-    """Query parameters (the last value of a repeated name wins)."""
+    """Query parameters (the last value of a repeated name wins) and the paging contract."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str], pagination: str = CURSOR) -> None:
+        if pagination not in PAGINATIONS:
+            raise ValueError(f"pagination must be one of {PAGINATIONS}, got {pagination!r}")
         self._values = values
+        self.pagination = pagination
 
     def text(self, name: str) -> str | None:
         return self._values.get(name)
@@ -56,7 +73,7 @@ class Params:
 
     def positive_int(self, name: str) -> int | None:
         raw = self._values.get(name, "")
-        if not raw.isdigit() or int(raw) < 1:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
             return None
         return int(raw)
 
@@ -64,14 +81,43 @@ class Params:
         return name in self._values
 
 
+def cursor_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode().rstrip("=")
+
+
+def cursor_offset(token: str) -> int | None:
+    """The position a token of `cursor_token` names; None for any other text."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    digits = text.removeprefix(_CURSOR_PREFIX)
+    if digits == text or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits)
+
+
 def page_of(
     rows: Sequence[T], params: Params, render: Callable[[T], Any], cap: int = MAX_PER_PAGE
-) -> list[Any]:
+) -> Reply:
+    """One page of `rows` under the server's paging contract (see the module doc)."""
     per_page = min(params.positive_int("per_page") or DEFAULT_PER_PAGE, cap)
-    offset = ((params.positive_int("page") or 1) - 1) * per_page
+    headers: tuple[tuple[str, str], ...] = ()
+    if params.pagination == CURSOR:
+        token = params.text("cursor")
+        offset = 0
+        if token and token.lower() != "true":
+            found = cursor_offset(token)
+            if found is None:
+                return Reply(400, {"message": "Invalid cursor"})
+            offset = found
+        if offset + per_page < len(rows):
+            headers = ((NEXT_CURSOR_HEADER, cursor_token(offset + per_page)),)
+    else:
+        offset = ((params.positive_int("page") or 1) - 1) * per_page
     if offset >= len(rows):
-        return []
-    return [render(row) for row in rows[offset : offset + per_page]]
+        return Reply(200, [], headers)
+    return Reply(200, [render(row) for row in rows[offset : offset + per_page]], headers)
 
 
 Handler = Callable[[Org, tuple[int, ...], Params], Reply]
@@ -107,7 +153,7 @@ def _account(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
 def _history(points: Sequence[RiskPoint], now: float, params: Params) -> Reply:
     if not params.flag("full"):
         points = [p for p in points if p.date >= now - RECENT_HISTORY]
-    return Reply(200, page_of(points, params, payloads.risk_point))
+    return page_of(points, params, payloads.risk_point)
 
 
 def _account_history(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -125,7 +171,7 @@ def _users(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     if "group_id" in params:
         group_id = params.positive_int("group_id")
         rows = [u for u in rows if group_id in u.groups]
-    return Reply(200, page_of(rows, params, lambda u: payloads.user(u, org.seed)))
+    return page_of(rows, params, lambda u: payloads.user(u, org.seed))
 
 
 def _user(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -139,9 +185,7 @@ def _user(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
 def _groups(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     status = params.text("status")
     rows = [g for g in org.groups if status is None or g.status == status]
-    return Reply(
-        200, page_of(rows, params, lambda g: payloads.group(g, len(org.group_members[g.id])))
-    )
+    return page_of(rows, params, lambda g: payloads.group(g, len(org.group_members[g.id])))
 
 
 def _group(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -155,7 +199,7 @@ def _members(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     members = org.group_members.get(ids[0])
     if members is None:
         return NOT_FOUND
-    return Reply(200, page_of(members, params, lambda u: payloads.user(u, org.seed)))
+    return page_of(members, params, lambda u: payloads.user(u, org.seed))
 
 
 def _group_history(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -172,7 +216,7 @@ def _campaigns(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
         return Reply(200, [])
     tests = {t.pst_id: t for t in org.security_tests}
     rows = org.phishing_campaigns
-    return Reply(200, page_of(rows, params, lambda c: payloads.phishing_campaign(c, tests)))
+    return page_of(rows, params, lambda c: payloads.phishing_campaign(c, tests))
 
 
 def _campaign(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -186,14 +230,14 @@ def _campaign(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
 def _tests(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     if params.text("campaign_type") == "callback":
         return Reply(200, [])
-    return Reply(200, page_of(org.security_tests, params, payloads.security_test))
+    return page_of(org.security_tests, params, payloads.security_test)
 
 
 def _campaign_tests(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     if not any(c.campaign_id == ids[0] for c in org.phishing_campaigns):
         return NOT_FOUND
     rows = [t for t in org.security_tests if t.campaign_id == ids[0]]
-    return Reply(200, page_of(rows, params, payloads.security_test))
+    return page_of(rows, params, payloads.security_test)
 
 
 def _test(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
@@ -205,7 +249,7 @@ def _recipients(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     if not any(t.pst_id == ids[0] for t in org.security_tests):
         return NOT_FOUND
     rows = org.recipients_of(ids[0])
-    return Reply(200, page_of(rows, params, lambda r: payloads.recipient(r, org.seed)))
+    return page_of(rows, params, lambda r: payloads.recipient(r, org.seed))
 
 
 # --- training ------------------------------------------------------------------------
@@ -213,19 +257,15 @@ def _recipients(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
 
 def _training_campaigns(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     if params.flag("exclude_percentages"):
-        return Reply(
-            200,
-            page_of(org.training_campaigns, params, lambda c: payloads.training_campaign(c, None)),
+        return page_of(
+            org.training_campaigns, params, lambda c: payloads.training_campaign(c, None)
         )
     # Without exclude_percentages=true the API answers at most 10 rows.
-    return Reply(
-        200,
-        page_of(
-            org.training_campaigns,
-            params,
-            lambda c: payloads.training_campaign(c, org.completion_percentage(c.campaign_id)),
-            cap=PERCENTAGES_PAGE_CAP,
-        ),
+    return page_of(
+        org.training_campaigns,
+        params,
+        lambda c: payloads.training_campaign(c, org.completion_percentage(c.campaign_id)),
+        cap=PERCENTAGES_PAGE_CAP,
     )
 
 
@@ -255,27 +295,24 @@ def _enrollments(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
     include_campaign_id = params.flag("include_campaign_id")
     include_store_purchase_id = params.flag("include_store_purchase_id")
     include_employee_number = params.flag("include_employee_number")
-    return Reply(
-        200,
-        page_of(
-            rows,
-            params,
-            lambda e: payloads.enrollment(
-                e,
-                include_campaign_id=include_campaign_id,
-                include_store_purchase_id=include_store_purchase_id,
-                include_employee_number=include_employee_number,
-            ),
+    return page_of(
+        rows,
+        params,
+        lambda e: payloads.enrollment(
+            e,
+            include_campaign_id=include_campaign_id,
+            include_store_purchase_id=include_store_purchase_id,
+            include_employee_number=include_employee_number,
         ),
     )
 
 
 def _store_purchases(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
-    return Reply(200, page_of(org.store_purchases, params, payloads.store_purchase))
+    return page_of(org.store_purchases, params, payloads.store_purchase)
 
 
 def _policies(org: Org, ids: tuple[int, ...], params: Params) -> Reply:
-    return Reply(200, page_of(org.policies, params, payloads.policy))
+    return page_of(org.policies, params, payloads.policy)
 
 
 ROUTES = (

@@ -54,6 +54,7 @@ class SimulatorServer:
         port: int = 0,
         sleep: Callable[[float], None] | None = None,
         phisher_max_per: int = 100,
+        pagination: str = "cursor",
     ) -> None:
         """`clock` drives the pacing windows; `sleep` waits out `latency` (default: a
         wait that stop() interrupts)."""
@@ -68,8 +69,10 @@ class SimulatorServer:
             faults=faults,
             clock=clock,
             phisher_max_per=phisher_max_per,
+            pagination=pagination,
         )
         self._token = token
+        self.pagination = pagination
         self._phisher_token = phisher_token
         self._user_events_token = user_events_token
         self._latency = latency

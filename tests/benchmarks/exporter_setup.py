@@ -1,28 +1,21 @@
-"""How the benchmarks configure the real exporter: raised page caps, pacing on or off."""
+"""How the benchmarks configure the real exporter: default page caps (none), pacing on or off."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from kb4_exporter.config import DEFAULT_PAGE_CAPS, AccountConfig, PhisherConfig, Settings
+from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
 from kb4_exporter.results import AccountResults
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
 
 ACCOUNT = "bench"
-# The defaults (50 pages of users or enrollments) cut a 25k-user org's enrollments; the
-# benchmark measures complete refreshes, and reports any truncation that still happens.
-RAISED_PAGE_CAP = 10_000
 # "Pacing off": limits no benchmark comes near, and a budget no loop of refreshes exhausts.
 UNPACED_PER_SECOND = 100_000.0
 UNPACED_PER_MINUTE = 10_000_000
 UNPACED_DAILY_BUDGET = 100_000_000
 REAL_PER_SECOND = 4.0
 REAL_PER_MINUTE = 50
-
-
-def raised_page_caps() -> dict[str, int]:
-    return dict.fromkeys(DEFAULT_PAGE_CAPS, RAISED_PAGE_CAP)
 
 
 def account_config(
@@ -38,7 +31,6 @@ def account_config(
         requests_per_second=REAL_PER_SECOND if paced else UNPACED_PER_SECOND,
         requests_per_minute=REAL_PER_MINUTE if paced else UNPACED_PER_MINUTE,
         daily_budget=None if paced else UNPACED_DAILY_BUDGET,
-        page_caps=raised_page_caps(),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kb4_exporter.api.reporting import Listing, ReportingClient
+from kb4_exporter.enrollments import EnrollmentTally
 
 PST_WINDOW_SECONDS = 90 * 86400.0
 
@@ -25,7 +26,7 @@ def naive_refresh(client: ReportingClient, now: float) -> tuple[str, ...]:
         ("users", client.users),
         ("groups", client.groups),
         ("training_campaigns", client.training_campaigns),
-        ("enrollments", client.enrollments),
+        ("enrollments", lambda: client.enrollments(EnrollmentTally((), built_at=now))),
         ("archived_users", client.archived_users),
         ("phishing_campaigns", client.phishing_campaigns),
         ("store_purchases", client.store_purchases),
@@ -45,5 +46,6 @@ def naive_refresh(client: ReportingClient, now: float) -> tuple[str, ...]:
     for pst in recent:
         if client.recipients(pst.pst_id).truncated:
             truncated.add("recipients")
-    client.account_risk_history()
+    if client.account_risk_history().truncated:
+        truncated.add("risk_history")
     return tuple(sorted(truncated))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.daemon import build_registry, waiting_for
+from kb4_exporter.exposition import Exposition
 from kb4_exporter.runtime import AccountRuntime
 from kb4_exporter.server import ExporterServer, LandingPage
 
@@ -47,12 +48,11 @@ class ScrapeLoad:
 
 @contextmanager
 def metrics_server(runtime: AccountRuntime) -> Iterator[int]:
-    """The daemon's server and cached exposition over one runtime; yields the port."""
-    exposition = CachedExposition(lambda: [runtime.view()])
+    """The daemon's server and exposition over one runtime; yields the port."""
     server = ExporterServer(
         listen_address="127.0.0.1:0",
-        render_metrics=exposition.render,
-        is_ready=lambda: runtime.refresher.results.ready,
+        render_metrics=Exposition(build_registry([runtime])).render,
+        readiness=lambda: waiting_for([runtime]),
         landing_page=LandingPage("kb4_exporter benchmark", "bench", "benchmark"),
     )
     server.start()

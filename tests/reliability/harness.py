@@ -1,7 +1,7 @@
 """The real exporter runtime wired to the simulator over loopback, and /metrics as data.
 
 Tests drive what `kb4-exporter serve` runs (`build_runtime`: paced sessions, retries,
-request ledger, refresher; `CachedExposition`: the collector behind /metrics) against
+request ledger, refresher; `Exposition`: the collector behind /metrics) against
 `SimulatorServer`, the fault injector. Both run on one `FakeClock`: the exporter's pacing
 and back-off sleep by advancing it and the simulator's pacing windows read it, so nothing
 waits on wall time except socket read timeouts, which are real by nature and kept short.
@@ -20,7 +20,8 @@ from kb4_fakes import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
 from kb4_exporter.config import AccountConfig, PhisherConfig, Settings, UserEventsConfig
-from kb4_exporter.exposition import CachedExposition
+from kb4_exporter.daemon import build_registry
+from kb4_exporter.exposition import Exposition
 from kb4_exporter.kris import KRI_SPECS
 from kb4_exporter.runtime import AccountRuntime, build_runtime
 from kb4_exporter.secrets import Secret
@@ -119,10 +120,10 @@ class Exporter:
 
     runtime: AccountRuntime
     clock: FakeClock
-    exposition: CachedExposition = field(init=False, repr=False)
+    exposition: Exposition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.exposition = CachedExposition(lambda: [self.runtime.view()])
+        self.exposition = Exposition(build_registry([self.runtime]))
 
     def refresh(self) -> None:
         """What the scheduler runs when every task is due: core, PhishER, user events (a
@@ -134,9 +135,9 @@ class Exporter:
 
     def scrape(self) -> Scrape:
         """Render /metrics exactly as the HTTP server does, and parse it."""
-        body, content_type = self.exposition.render(None)
-        assert content_type.startswith("text/plain")
-        return Scrape(body.decode("utf-8"))
+        body = self.exposition.render(None)
+        assert body.content_type.startswith("text/plain")
+        return Scrape(body.data.decode("utf-8"))
 
     def close(self) -> None:
         for session in self.runtime.sessions:

@@ -97,11 +97,11 @@ def revoke_token_before_enrollments(world: World) -> None:
     fetch = reporting.enrollments
     revoked: list[bool] = []
 
-    def revoke_then_fetch() -> object:
+    def revoke_then_fetch(tally: object) -> object:
         if not revoked:
             revoked.append(True)
             world.token_file.write_text(REVOKED_TOKEN + "\n")
-        return fetch()
+        return fetch(tally)
 
     world.monkeypatch.setattr(reporting, "enrollments", revoke_then_fetch)
 

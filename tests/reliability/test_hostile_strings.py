@@ -123,8 +123,9 @@ def test_hostile_names_render_as_valid_text_and_openmetrics(upstream: HostileUps
     scrape = exporter.scrape()
     assert_clean(label_values(scrape))
     assert_sanitised_breakdowns(scrape)
-    body, _ = exporter.exposition.render("application/openmetrics-text; version=1.0.0")
-    families = list(openmetrics_families(body.decode("utf-8")))
+    body = exporter.exposition.render("application/openmetrics-text; version=1.0.0")
+    assert body.content_type.startswith("application/openmetrics-text")
+    families = list(openmetrics_families(body.data.decode("utf-8")))
     assert any(f.name == "kb4_account_info" for f in families)
     _promtool_accepts(scrape.text)
 

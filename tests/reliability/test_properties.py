@@ -31,6 +31,7 @@ from prometheus_client.exposition import generate_latest
 from kb4_exporter.api.errors import REASONS
 from kb4_exporter.config import Settings
 from kb4_exporter.daemon import build_registry
+from kb4_exporter.enrollments import tally_enrollments
 from kb4_exporter.kris import KriValue, compute_kris
 from kb4_exporter.model import (
     Enrollment,
@@ -152,7 +153,7 @@ class Inputs:
                 for pst_id, rows in self.recipients.items()
             },
             training_campaigns=tuple(self.campaigns),
-            enrollments=tuple(self.enrollments),
+            enrollments=tally_enrollments(self.enrollments, self.campaigns, NOW),
             phisher_messages=tuple(self.messages),
         )
 

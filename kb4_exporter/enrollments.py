@@ -19,7 +19,7 @@ Rules, each in one place (what a status means is `model.status_kind`):
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -92,6 +92,12 @@ class CampaignIndex:
         return due
 
 
+# Enrollment ids remembered to count a row listed twice once: a page boundary that moves
+# while paging lists the rows at the boundary again, at the start of the next page. Two
+# pages' worth, not every id: a million ids would cost more memory than the tally.
+RECENT_ENROLLMENT_IDS = 1000
+
+
 class EnrollmentTally:
     """Counts enrollments into groups as they arrive; `groups()` is the result."""
 
@@ -104,8 +110,12 @@ class EnrollmentTally:
         self._index = CampaignIndex(campaigns, warned)
         self._built_at = built_at
         self._counts: Counter[tuple[int | None, str, str, float | None, bool, bool]] = Counter()
+        self._recent_ids: deque[int] = deque()
+        self._recent_set: set[int] = set()
 
     def add(self, enrollment: Enrollment) -> None:
+        if self._seen_just_now(enrollment.enrollment_id):
+            return
         campaign = self._index.join(enrollment)
         due = self._index.due_date(enrollment)
         completion = enrollment.completion_date
@@ -126,6 +136,18 @@ class EnrollmentTally:
             on_time,
         )
         self._counts[key] += 1
+
+    def _seen_just_now(self, enrollment_id: int | None) -> bool:
+        """Whether the id is among the last RECENT_ENROLLMENT_IDS counted (and remember it)."""
+        if enrollment_id is None:
+            return False
+        if enrollment_id in self._recent_set:
+            return True
+        if len(self._recent_ids) == RECENT_ENROLLMENT_IDS:
+            self._recent_set.discard(self._recent_ids.popleft())
+        self._recent_ids.append(enrollment_id)
+        self._recent_set.add(enrollment_id)
+        return False
 
     def groups(self) -> tuple[EnrollmentGroup, ...]:
         """The groups in a stable order, so equal inputs give equal snapshots."""

@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability import strategies
 
-from kb4_exporter.enrollments import CampaignIndex, EnrollmentTally, tally_enrollments
+from kb4_exporter.enrollments import (
+    RECENT_ENROLLMENT_IDS,
+    CampaignIndex,
+    EnrollmentTally,
+    tally_enrollments,
+)
 from kb4_exporter.model import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 NOW = 1_780_000_000.0
@@ -146,3 +151,28 @@ def test_completed_on_time_means_no_later_than_the_due_date(
     row = Enrollment(1, "", "Completed", NOW - 9 * DAY, due + completed_after_due, None)
     (group,) = tally_enrollments([row], [annual], NOW)
     assert group.on_time is on_time
+
+
+def test_a_row_listed_again_across_a_page_boundary_counts_once() -> None:
+    def row(enrollment_id: int | None) -> Enrollment:
+        return Enrollment(7, "Annual", "Completed", NOW - DAY, NOW, None, enrollment_id)
+
+    tally = EnrollmentTally([], built_at=NOW)
+    page_one = [row(n) for n in range(1, 501)]
+    # The boundary moved by three rows between the two requests.
+    page_two = [row(n) for n in range(498, 998)]
+    for enrollment in [*page_one, *page_two, row(None), row(None)]:
+        tally.add(enrollment)
+
+    assert sum(group.count for group in tally.groups()) == 997 + 2
+
+
+def test_only_recent_ids_are_remembered() -> None:
+    tally = EnrollmentTally([], built_at=NOW)
+    first = Enrollment(None, "", "Completed", None, None, None, 1)
+    tally.add(first)
+    for n in range(2, RECENT_ENROLLMENT_IDS + 2):
+        tally.add(Enrollment(None, "", "Completed", None, None, None, n))
+    tally.add(first)  # long forgotten: a duplicate this far apart is not a moved boundary
+
+    assert sum(group.count for group in tally.groups()) == RECENT_ENROLLMENT_IDS + 2

@@ -43,6 +43,9 @@ from kb4_exporter.model import (
     TrainingCampaign,
     User,
     UserEvent,
+    read_count,
+    read_percentage,
+    read_score,
 )
 from kb4_exporter.refresh import CachedRecipients
 from kb4_exporter.results import SourceStatus
@@ -130,8 +133,9 @@ def _decode(kind: str, values: Any) -> Any:
 def _build(cls: type[Any], values: Any, kind: str) -> Any:
     """`cls(*values)` after checking every value against the field's declared type.
 
-    Strings are cleaned as the API parsers clean them: a file written by an older version,
-    or edited, must not bring back what they keep out of label values.
+    Strings are cleaned and numbers checked as the API parsers clean and check them: a
+    file written by an older version, or edited, must not bring back what they keep out of
+    label values and metrics.
     """
     declared = fields(cls)
     if not isinstance(values, list) or len(values) != len(declared):
@@ -139,7 +143,34 @@ def _build(cls: type[Any], values: Any, kind: str) -> Any:
     for item, value in zip(declared, values, strict=True):
         if not _matches(value, str(item.type)):
             raise StateCorruptError(f"{kind}.{item.name} is not a {item.type}")
+        if not _in_range(item.name, value):
+            raise StateCorruptError(f"{kind}.{item.name} is out of range")
     return cls(*(_cleaned(v) for v in values))
+
+
+def _kept_by(reader: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    return lambda value: bool(reader(value) == value)
+
+
+def _all_counts(value: Any) -> bool:
+    return all(read_count(count) == count for count in value.values())
+
+
+# Fields whose values the API parsers keep in range (model.read_count, read_score,
+# read_percentage), by name, in every record type that has them.
+_RANGES: Mapping[str, Callable[[Any], bool]] = {
+    "count": _kept_by(read_count),
+    "member_count": _kept_by(read_count),
+    "seats": _kept_by(read_count),
+    "counts": _all_counts,
+    "risk_score": _kept_by(read_score),
+    "phish_prone_percentage": _kept_by(read_percentage),
+}
+
+
+def _in_range(name: str, value: Any) -> bool:
+    check = _RANGES.get(name)
+    return value is None or check is None or check(value)
 
 
 def _cleaned(value: Any) -> Any:
@@ -383,6 +414,8 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
         )
         if not all(_matches(value, declared) for value, declared in checks):
             raise StateCorruptError("a recipients line has values of the wrong type")
+        if read_count(count) is None:
+            raise StateCorruptError("a recipients line has a count out of range")
         keys = frozenset(clean_text(key) for key in clickers)
         summary = PstRecipients(int(pst_id), keys, tuple(delays), int(count))
         state.recipient_cache[int(pst_id)] = CachedRecipients(
@@ -406,7 +439,7 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
     )
 
     def count(row: list[Any]) -> None:
-        if row[1] not in _COUNT_FIELDS or not _matches(row[2], "int"):
+        if row[1] not in _COUNT_FIELDS or not _matches(row[2], "int") or read_count(row[2]) is None:
             raise StateCorruptError("a count line is not a known count")
         snapshot_fields[row[1]] = row[2]
 

@@ -9,13 +9,16 @@ once: users, groups, PSTs, campaigns and enrollments by their ids, recipients by
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kb4_fakes import NOW, small_org
 
+from kb4_exporter.state import state_path
 from reliability.harness import Scrape, start_hostile_exporter
 from reliability.hostile_upstream import AlarmClock, HostileUpstream
 
@@ -120,3 +123,37 @@ def test_records_listed_twice_count_once(upstream: HostileUpstream) -> None:
         assert doubled.series(name) == clean.series(name), name
     assert doubled.series("kb4_training_enrollments") == clean.series("kb4_training_enrollments")
     assert clean.value("kb4_kri_sample_size", kri="kb4_phish_time_to_report_hours", **ACCOUNT) == 2
+
+
+# Record kind -> (field index, value the API parsers would never let through).
+OUT_OF_RANGE = {
+    "account": (3, 1e300),  # risk score
+    "group": (3, -50.0),  # risk score
+    "user": (1, 250.0),  # phish-prone percentage
+    "enrollment_group": (6, -3),  # count
+}
+
+
+@pytest.mark.parametrize("kind", list(OUT_OF_RANGE))
+def test_numbers_out_of_range_in_a_state_file_are_refused(
+    upstream: HostileUpstream, tmp_path: Path, kind: str
+) -> None:
+    first = start_hostile_exporter(upstream, state_dir=tmp_path)
+    first.refresh()
+    path = state_path(str(tmp_path), "acme")
+    lines = path.read_text().splitlines()
+    index, value = OUT_OF_RANGE[kind]
+    for number, line in enumerate(lines):
+        row = json.loads(line)
+        if isinstance(row, list) and row[0] == kind:
+            row[1][index] = value
+            lines[number] = json.dumps(row)
+            break
+    else:
+        raise AssertionError(f"no {kind} line in the state file")
+    path.write_text("\n".join(lines) + "\n")
+
+    restarted = start_hostile_exporter(upstream, state_dir=tmp_path)
+
+    assert not restarted.runtime.load_state()
+    assert set(restarted.scrape().kris().values()) == {None}

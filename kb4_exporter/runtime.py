@@ -12,7 +12,7 @@ from pathlib import Path
 from kb4_exporter import __version__
 from kb4_exporter.api.deadline import Alarm, thread_alarm
 from kb4_exporter.api.errors import AuthError
-from kb4_exporter.api.http import DEFAULT_READ_TIMEOUT, PacedSession
+from kb4_exporter.api.http import DEFAULT_READ_TIMEOUT, REQUEST_DEADLINE_SECONDS, PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import ReportingClient
@@ -53,7 +53,8 @@ class AccountRuntime:
     state_file: Path | None
     clock: Callable[[], float]
     # Task ("core", "phisher", "user_events") -> how long one refresh of it may run: its
-    # refresh interval. A refresh still running then would hold up the next one.
+    # refresh interval (see build_runtime). A refresh still running then would hold up the
+    # next one.
     refresh_seconds: Mapping[str, float] = field(default_factory=dict)
     # Kept here, not in the refresher's results: at shutdown the main thread saves while
     # a refresh may still publish, and a counter in the results could undo that publish.
@@ -261,10 +262,15 @@ def build_runtime(
         clock=clock,
     )
     state_file = state_path(settings.state_dir, account.name) if settings.state_dir else None
+    # A refresh may run as long as its interval, and never less long than one request may:
+    # a shorter interval (a demo, a test) must not cut a request within its own deadline.
     refresh_seconds = {
-        "core": settings.refresh_interval,
-        "phisher": settings.phisher_refresh_interval,
-        "user_events": settings.phisher_refresh_interval,
+        task: max(interval, REQUEST_DEADLINE_SECONDS)
+        for task, interval in (
+            ("core", settings.refresh_interval),
+            ("phisher", settings.phisher_refresh_interval),
+            ("user_events", settings.phisher_refresh_interval),
+        )
     }
     return AccountRuntime(
         account, refresher, tuple(sessions), ledgers, state_file, clock, refresh_seconds

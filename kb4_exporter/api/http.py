@@ -66,7 +66,7 @@ DEFAULT_READ_TIMEOUT: Final = 60.0
 # A whole request, connect to last byte of the body: well over any real page, well under
 # what a server trickling bytes could otherwise hold a refresh for.
 REQUEST_DEADLINE_SECONDS: Final = 120.0
-# A page of 500 records is well under a megabyte. A body over this (on the wire, or after
+# A page of 500 records is a megabyte or two. A body over this (on the wire, or after
 # decompression, whichever comes first) is `bad_response`: parsed, it would take ten
 # times its size in memory.
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
@@ -637,7 +637,7 @@ def _json(content: bytes | bytearray) -> Any:
 
 def _transport_failure(exc: Exception, timeout: tuple[float, float]) -> _Failure:
     connect, read = timeout
-    # A read timeout in the body arrives wrapped as a ConnectionError.
+    # A read timeout in the body comes from urllib3 itself, which the body is read from.
     if isinstance(exc, requests.Timeout) or _caused_by(exc, urllib3.exceptions.ReadTimeoutError):
         unreachable = isinstance(exc, requests.ConnectTimeout)
         return _Failure(

@@ -74,6 +74,8 @@ class Case:
     heal: Callable[[World], None] | None = None
     # The endpoint the log line names; by default the path the fault is injected on.
     endpoint: str = ""
+    # The refresh was forewarned in one line that the budget left cannot cover it.
+    forewarned: bool = False
 
     def expected_down(self) -> set[str]:
         if self.source is None:
@@ -211,6 +213,7 @@ CASES = [
         reason="budget_exhausted",
         stops=True,
         endpoint="/v1/training/campaigns",
+        forewarned=True,
     ),
     *_server_error_cases(),
     Case(
@@ -368,6 +371,9 @@ def test_fault(
             )
             assert {code: codes.get(code) for code in case.absorbed_codes} == case.absorbed_codes
         else:
+            if case.forewarned:
+                warning, *lines = lines
+                assert warning.startswith("the last complete refresh took "), warning
             assert len(lines) == 1, lines
             assert f"source={case.source}" in lines[0]
             assert f"reason={case.reason}" in lines[0]

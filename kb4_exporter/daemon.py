@@ -59,6 +59,7 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
         refresher = runtime.refresher
         refresher.refresh_core()
         refresher.refresh_phisher()
+        refresher.refresh_phisher_unresolved()
         refresher.refresh_user_events()
         runtime.save_state()
         results = refresher.results
@@ -109,6 +110,7 @@ def run_daemon(settings: Settings) -> int:
             runtime,
             refresh_interval=settings.refresh_interval,
             phisher_interval=settings.phisher_refresh_interval,
+            unresolved_interval=settings.phisher_unresolved_interval,
             clock=time.time,
             stop=stop,
         )
@@ -121,7 +123,7 @@ def run_daemon(settings: Settings) -> int:
     log.info("shutting down")
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for scheduler in schedulers:
-        scheduler.thread.join(max(0.0, deadline - time.monotonic()))
+        scheduler.join(max(0.0, deadline - time.monotonic()))
     for runtime in runtimes:
         runtime.save_state()
     server.shutdown()

@@ -120,11 +120,13 @@ class Exporter:
         self.exposition = CachedExposition(lambda: [self.runtime.view()])
 
     def refresh(self) -> None:
-        """What the scheduler runs when every task is due: core, PhishER, user events (a
-        no-op without a User Event API token), state file."""
+        """What the scheduler runs when every task is due: core, PhishER (its look-back and
+        its unresolved messages), user events (a no-op without a User Event API token),
+        state file."""
         refresher = self.runtime.refresher
         refresher.refresh_core()
         refresher.refresh_phisher()
+        refresher.refresh_phisher_unresolved()
         refresher.refresh_user_events()
         self.runtime.save_state()
 

@@ -382,6 +382,10 @@ class PhisherMessage:
 _PHISHER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
+def is_phisher_id(text: str) -> bool:
+    return _PHISHER_ID.fullmatch(text) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class PhisherMessageStatus:
     """A PhishER message as the unresolved-message poll reads it: which one, and its state."""
@@ -395,7 +399,7 @@ class PhisherMessageStatus:
     def parse(cls, raw: Any) -> PhisherMessageStatus:
         obj = _object(raw, "PhishER message")
         message_id = read_str(obj.get("id"))
-        if message_id is None or not _PHISHER_ID.fullmatch(message_id):
+        if message_id is None or not is_phisher_id(message_id):
             raise RecordError("PhishER message has no usable id")
         message = PhisherMessage.parse(obj)
         severity = message.severity

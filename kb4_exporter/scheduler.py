@@ -62,8 +62,10 @@ class _Task:
     run: Callable[[], bool]
     due: float = 0.0
     failures: int = 0
-    # A poll every few minutes: its state is saved with the next other refresh (and at
-    # shutdown), not after each poll, and a success is logged at debug level.
+    # A small poll every few minutes: its state is saved with the next other refresh (and
+    # at shutdown), not after each poll; it builds no snapshot, so garbage collection is
+    # left alone (a full collection each time would pause scrapes every few minutes);
+    # a success is logged at debug level.
     frequent: bool = False
 
     def reschedule(self, now: float, succeeded: bool) -> None:
@@ -184,8 +186,11 @@ class AccountScheduler:
                 continue
             started = self._clock()
             try:
-                with collections_deferred():
+                if task.frequent:
                     succeeded = task.run()
+                else:
+                    with collections_deferred():
+                        succeeded = task.run()
             except Interrupted:
                 break
             except Exception:

@@ -13,6 +13,12 @@ Grafana would for the demo account: a query that errors or returns nothing fails
 demo serves all three APIs (the User Event API included), so no panel is excused; a
 panel listed in PANELS_WITHOUT_DEMO_DATA would instead have to return nothing.
 
+A second test runs the same shipped files at 1/60 of their timings against an exporter
+of its own, whose simulated PhishER holds one HIGH message about to wait 4 hours: it
+measures how soon the page reaches the pager after the message crosses 4 hours, then
+stops the exporter (no RESOLVED may reach the pager), restarts it on another address
+(a rollout), and resolves the message, after which the page resolves.
+
 Everything listens on 127.0.0.1, every wait is bounded, and every server is stopped
 by its own PID when the module's tests end, passed or failed.
 """

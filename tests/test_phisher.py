@@ -524,3 +524,15 @@ def test_an_auth_error_while_looking_up_is_not_taken_for_a_rejected_form(
     with pytest.raises(AuthError):
         PhisherClient(session).look_up([node(1)["id"], node(2)["id"]])
     assert requests_mock.call_count == 1
+
+
+def test_an_id_that_could_change_a_query_is_never_sent(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    server = ById([node(1)])
+    requests_mock.post(GRAPHQL_URL, json=server)
+
+    found = PhisherClient(session).look_up(["x OR reported_at:[* TO *]", node(1)["id"]])
+
+    assert list(found) == [node(1)["id"]]
+    assert server.queries == [f"id:{node(1)['id']}"]

@@ -266,3 +266,21 @@ def test_the_frequent_poll_leaves_the_state_file_to_the_other_refreshes(
     # two kinds save the state.
     assert tasks.count("refresh_phisher_unresolved") == 13
     assert sorted(saves) == ["refresh_core", "refresh_phisher", "refresh_phisher"]
+
+
+def test_the_frequent_poll_leaves_garbage_collection_alone(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    runtime = fakes.runtime_for(clock)
+    seen: list[bool] = []
+    original = runtime.refresher.refresh_phisher_unresolved
+
+    def observed() -> bool:
+        seen.append(gc.isenabled())
+        return original()
+
+    monkeypatch.setattr(runtime.refresher, "refresh_phisher_unresolved", observed)
+    run_for(runtime, clock, 10)
+    assert seen == [True]

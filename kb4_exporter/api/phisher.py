@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model import PhisherMessage, PhisherMessageStatus, RecordError
+from kb4_exporter.model import PhisherMessage, PhisherMessageStatus, RecordError, is_phisher_id
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,10 @@ class PhisherClient:
 
         Ids are read in batches while the server reads `OR` as it should; whatever a
         batch does not return is read alone, so a server that ignores part of an `OR`
-        costs calls, never a message.
+        costs calls, never a message. An id that could change a query's meaning (from a
+        tampered state file, say) is never sent: it reads as gone.
         """
-        wanted = list(dict.fromkeys(ids))
+        wanted = [message_id for message_id in dict.fromkeys(ids) if is_phisher_id(message_id)]
         found: dict[str, PhisherMessageStatus] = {}
         batched = self._batch_lookups and len(wanted) > 1
         if batched:

@@ -173,6 +173,8 @@ def test_what_pages() -> None:
         "kb4_phisher_oldest_unresolved_age_seconds",
         "ALERTS",
         "kb4_source_last_success_timestamp_seconds",
+        "kb4_source_up",
+        "kb4_up",
     }
     assert rule(WATCHDOG).labels == {"severity": "none", "category": "watchdog"}
     assert rule(WATCHDOG).expr.strip() == "vector(1)"

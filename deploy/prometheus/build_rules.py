@@ -45,10 +45,15 @@ NBSP = "\u00a0"
 
 # The exporter reports the account: its alerts may resolve on what it says.
 REPORTED = "kb4_up"
-# The exporter has read PhishER's unresolved messages (or restored them): the page may
-# resolve on what it says. Before that, it shows no age at all.
-PHISHER_READ = f'kb4_source_last_success_timestamp_seconds{{source="{PHISHER_UNRESOLVED_SOURCE}"}}'
 UNRESOLVED = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
+# The exporter has read PhishER's unresolved messages (or restored them), or reports the
+# account with PhishER switched off: the page may resolve on what it says. Before its
+# first poll, an exporter shows no age at all.
+PHISHER_READ = (
+    f"(\n    kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
+    "    or on (job, account)\n"
+    f"    (kb4_up unless on (job, account) kb4_source_up{{{UNRESOLVED}}})\n  )"
+)
 
 
 @dataclass(frozen=True)

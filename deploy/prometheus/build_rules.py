@@ -15,7 +15,8 @@ Every alert on the exporter's series *holds*: while Prometheus cannot scrape the
 exporter (or, for the page, while the exporter has not read PhishER since it started
 without a state file), the series are gone and the alert's own expression returns
 nothing; the alert then keeps firing if it fired before (`ALERTS{alertstate="firing"}`
-of itself) instead of resolving. Nothing resolves until the exporter is back and says so;
+of itself) instead of resolving. Nothing resolves until the exporter is back and says so
+(or, every target of the job up, reports the account no more: it was removed);
 Kb4ExporterDown pages meanwhile, and inhibits the warnings.
 """
 
@@ -43,16 +44,12 @@ JOB = "kb4_exporter"
 WIDTH = 88
 NBSP = "\u00a0"
 
-# The exporter reports the account: its alerts may resolve on what it says.
-REPORTED = "kb4_up"
 UNRESOLVED = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
-# The exporter has read PhishER's unresolved messages (or restored them), or reports the
-# account with PhishER switched off: the page may resolve on what it says. Before its
-# first poll, an exporter shows no age at all.
-PHISHER_READ = (
-    f"(\n    kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
-    "    or on (job, account)\n"
-    f"    (kb4_up unless on (job, account) kb4_source_up{{{UNRESOLVED}}})\n  )"
+# Reports the account but has not read PhishER's unresolved messages yet (restarted
+# without its state): it shows no age at all, which must not end the page.
+PHISHER_UNREAD = (
+    f"kb4_source_up{{{UNRESOLVED}}}\n"
+    f"unless on (job, account)\n  kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}"
 )
 
 
@@ -81,8 +78,10 @@ class Alert:
     # Labels the alert carries besides `job` and `account`.
     by: tuple[str, ...] = ()
     for_: str | None = None
-    # What the exporter must currently expose for the alert to resolve (None: never held).
-    held_while_absent: str | None = REPORTED
+    # Whether the alert holds while its job's exporter cannot tell (see held()).
+    held: bool = True
+    # Also holds while the exporter reports the account but this is true of it.
+    held_while: str | None = None
     comment: str = ""
 
     @property
@@ -108,13 +107,21 @@ def by_account(expr: str, extra: Sequence[str] = ()) -> str:
 
 
 def held(alert: Alert) -> str:
-    """The alert's expression, or its own firing state while the exporter cannot tell."""
-    if alert.held_while_absent is None:
+    """The alert's expression, or its own firing state while the exporter cannot tell:
+    no exporter reports the account (kb4_up) and some target of its job is not up (down,
+    or gone from service discovery). Once every target of the job is up, an account none
+    of them reports has been removed, and its alerts resolve."""
+    if not alert.held:
         return alert.expr
     firing = f'ALERTS{{alertname="{alert.name}", alertstate="firing"}}'
     kept = block(f"max by ({alert.identity}) ", firing)
-    unless = f"{kept}\nunless on (job, account)\n  {alert.held_while_absent}"
-    return f"{block('', alert.expr)}\nor\n{block('', unless)}"
+    unreported = (
+        f"{kept}\nunless on (job, account)\n  kb4_up\nunless on (job)\n  (min by (job) (up) == 1)"
+    )
+    halves = [block("", alert.expr), block("", unreported)]
+    if alert.held_while is not None:
+        halves.append(block("", f"{kept}\nand on (job, account)\n{block('', alert.held_while)}"))
+    return "\nor\n".join(halves)
 
 
 # --- the alerts ---------------------------------------------------------------------------
@@ -142,7 +149,7 @@ def paging(settings: Settings) -> Group:
                 # The age is exported once per poll: one poll interval (5m) shows that the
                 # message was still open at two polls in a row.
                 for_="5m",
-                held_while_absent=PHISHER_READ,
+                held_while=PHISHER_UNREAD,
                 comment=f"The page: a HIGH/CRITICAL message unresolved for {after} (deploy/"
                 "monitoring.yml), however long ago it was reported (within the exporter's "
                 "--phisher.unresolved-horizon, 30d by default).",
@@ -184,7 +191,7 @@ def paging(settings: Settings) -> Group:
                 "warnings of the job are inhibited until it is back.",
                 # One poll interval of the paging signal: a shorter gap loses no poll.
                 for_="5m",
-                held_while_absent=None,
+                held=False,
                 comment="Losing the ability to page pages too: Prometheus cannot scrape the "
                 "exporter, or the target is gone. Labels: job only (up has no account).",
             ),
@@ -197,7 +204,7 @@ def paging(settings: Settings) -> Group:
                 "Always firing. Alertmanager sends it to a dead man's switch "
                 "(kb4-deadmansswitch), which must alarm when it stops arriving: then "
                 "Prometheus, its rules or Alertmanager are down and nothing can page.",
-                held_while_absent=None,
+                held=False,
                 comment="A dead man's switch: always firing.",
             ),
         ),
@@ -528,7 +535,7 @@ HEADER = """\
 # Identity: job and account (and source, api, object where the metric has one), never
 # instance or pod, so a rollout neither resolves an alert nor opens a second one.
 # While Prometheus cannot scrape the exporter, every alert on its series keeps firing if
-# it fired (the `or ... ALERTS{...}` half of each expression) instead of resolving;
+# it fired (the `or ... ALERTS{...}` halves of each expression) instead of resolving;
 # Kb4ExporterDown pages, and Alertmanager inhibits the warnings of that job meanwhile
 # (deploy/alertmanager/alertmanager.yml). docs/runbook.md explains each alert.
 """

@@ -12,6 +12,7 @@ change to the exporter's metrics, regenerate it from the repository root with
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -700,3 +701,17 @@ def test_prometheus_loads_the_shipped_rules(prometheus_with_sample: RunningServe
     answer = get_json(f"{prometheus_with_sample.url}/api/v1/rules")
     loaded = {rule["name"] for group in answer["data"]["groups"] for rule in group["rules"]}
     assert loaded == {rule.name for rule in load_alert_rules(RULES_PATH)}
+
+
+def test_a_configured_runbook_url_fills_in_the_hidden_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARD_BUILDER)
+    assert spec is not None and spec.loader is not None
+    builder = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "build_dashboards", builder)
+    spec.loader.exec_module(builder)
+    url = "https://git.example.org/security/kb4_exporter/-/blob/main/docs/runbook.md"
+    monkeypatch.setattr(builder, "SETTINGS", builder.Settings(url, SETTINGS.page_after))
+    runbook = builder.runbook_variable()
+    assert (runbook["query"], runbook["current"]["value"], runbook["hide"]) == (url, url, 2)

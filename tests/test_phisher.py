@@ -536,3 +536,19 @@ def test_an_id_that_could_change_a_query_is_never_sent(
 
     assert list(found) == [node(1)["id"]]
     assert server.queries == [f"id:{node(1)['id']}"]
+
+
+def test_a_garbled_answer_to_a_batch_is_an_error_not_a_verdict_on_or(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(
+        GRAPHQL_URL,
+        [{"text": "<html>proxy error</html>"}, {"json": ById([node(1), node(2)])}],
+    )
+    client = PhisherClient(session)
+
+    with pytest.raises(BadResponseError):
+        client.look_up([node(1)["id"], node(2)["id"]])
+    client.look_up([node(1)["id"], node(2)["id"]])
+
+    assert " OR " in requests_mock.request_history[-1].json()["variables"]["query"]

@@ -45,6 +45,10 @@ LOOKUP_BATCH = 50
 LOOKUP_MAX_PAGES = 5
 
 
+class QueryRejectedError(BadResponseError):
+    """PhishER answered with GraphQL `errors` and no data: it would not run the query."""
+
+
 def lucene_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -123,7 +127,8 @@ class PhisherClient:
     def _look_up_batch(self, ids: Sequence[str]) -> dict[str, PhisherMessageStatus]:
         try:
             listing = self._listing(any_of_ids(ids), PhisherMessageStatus.parse, LOOKUP_MAX_PAGES)
-        except BadResponseError as err:
+        except QueryRejectedError as err:
+            # Only a refusal of the query itself: a garbled answer is no verdict on `OR`.
             self._stop_batching(f"the server rejected it ({err})")
             return {}
         wanted = set(ids)
@@ -215,7 +220,7 @@ def _graphql_error(errors: Any, quote: Callable[[str], str]) -> ApiError:
             f"PhishER rejected the token: {text} (check the PhishER token and its scope)",
             endpoint=ENDPOINT,
         )
-    return BadResponseError(f"PhishER GraphQL error: {text}", endpoint=ENDPOINT)
+    return QueryRejectedError(f"PhishER GraphQL error: {text}", endpoint=ENDPOINT)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

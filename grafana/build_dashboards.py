@@ -6,8 +6,8 @@
 The JSON files are what Grafana provisions and what people import by hand; this script
 is how they are edited. Generating them keeps every panel on the `datasource` template
 variable, every query on `account=~"$account"`, and the KRI thresholds in one table
-that must agree with deploy/prometheus/rules/kb4_exporter.rules.yml (the test suite
-checks both).
+that must agree with deploy/prometheus/build_rules.py (the test suite checks both). The
+page threshold and the runbook URL come from deploy/monitoring.yml, as for the rules.
 """
 
 from __future__ import annotations
@@ -20,18 +20,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
+from kb4_exporter.durations import format_duration, parse_duration
+
 Json = dict[str, Any]
 
-DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
+SETTINGS_PATH = ROOT / "deploy" / "monitoring.yml"
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
 ACCOUNT = 'account=~"$account"'
+# Alerts without an account (Kb4ExporterDown, Kb4Watchdog) belong to every account.
+ACCOUNT_OR_NONE = 'account=~"$account|"'
+RUNBOOK_VARIABLE = "runbook_url"
 
 KRI_DASHBOARD_UID = "kb4-kris"
 HEALTH_DASHBOARD_UID = "kb4-exporter-health"
 
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """deploy/monitoring.yml: where the runbook is published, and when a message pages."""
+
+    runbook_url: str
+    page_after: float
+
+
+def load_settings(path: Path = SETTINGS_PATH) -> Settings:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Settings(
+        str(raw.get("runbook_url") or "").rstrip("#"), parse_duration(str(raw["page_after"]))
+    )
+
+
+SETTINGS = load_settings()
+PAGE = "Kb4PhisherHighSeverityBacklog"
+HIGH_AGE = (
+    'kb4_phisher_oldest_unresolved_age_seconds{account=~"$account", severity=~"HIGH|CRITICAL"}'
+)
+
+
+def runbook_link(anchor: str, title: str) -> Json:
+    """A panel link to a section of docs/runbook.md, wherever the dashboard's `runbook_url`
+    variable says it is published."""
+    return {
+        "title": f"Runbook: {title}",
+        "url": f"${{{RUNBOOK_VARIABLE}}}#{anchor}",
+        "targetBlank": True,
+    }
 
 
 # --- KRIs: the one table of titles, units and alert thresholds ------------------------
@@ -43,21 +84,41 @@ class Kri:
     slug: str
     title: str
     unit: str
-    bad_when: Literal["above", "below"]
-    alert_threshold: float
     description: str
+    # The warning on the KRI (None: the KRI has none) and its threshold: on the KRI
+    # itself, or for a count, on its share of `per`.
+    alert: str | None = None
+    bad_when: Literal["above", "below"] = "above"
+    alert_threshold: float | None = None
+    per: str | None = None
+    per_title: str = ""
+    # The runbook section of a KRI without a warning.
+    section: str = ""
 
     @property
     def is_count(self) -> bool:
         return self.unit == "short"
 
+    @property
+    def runbook_anchor(self) -> str:
+        return self.alert.lower() if self.alert else self.section
+
+    def links(self) -> list[Json]:
+        return [runbook_link(self.runbook_anchor, self.alert or self.title)]
+
     def threshold_steps(self) -> list[Json]:
-        """Colour steps that turn red exactly where the warning (or page) fires."""
-        if self.bad_when == "below":
-            return [step(RED, None), step(GREEN, self.alert_threshold)]
-        # Counts are whole numbers: "> 0" first fires at 1.
-        first_bad = self.alert_threshold + 1 if self.is_count else self.alert_threshold
-        return [step(GREEN, None), step(RED, first_bad)]
+        """Colour steps that turn red exactly where the warning fires (none: no warning,
+        or a warning on the share, not on the value shown)."""
+        if self.alert_threshold is None or self.per is not None:
+            return [step("blue", None)]
+        return ratio_steps(self.bad_when, self.alert_threshold, count=self.is_count)
+
+
+def ratio_steps(bad_when: str, threshold: float, *, count: bool = False) -> list[Json]:
+    if bad_when == "below":
+        return [step(RED, None), step(GREEN, threshold)]
+    # Counts are whole numbers: "> 0" first fires at 1.
+    return [step(GREEN, None), step(RED, threshold + 1 if count else threshold)]
 
 
 KRIS: tuple[Kri, ...] = (
@@ -66,93 +127,101 @@ KRIS: tuple[Kri, ...] = (
         "kb4_phishing_prone_pct",
         "Phish-prone percentage",
         "percentunit",
-        "above",
-        0.20,
         "Mean phish-prone percentage of active users. Warning above 20%.",
+        alert="Kb4PhishingProneRatioHigh",
+        alert_threshold=0.20,
     ),
     Kri(
         "kb4_repeat_clickers_90d",
         "kb4_repeat_clickers_90d",
         "Repeat clickers (90 days)",
         "short",
-        "above",
-        5,
         "Users who clicked in two or more phishing tests started in the last 90 days. "
-        "Warning above 5.",
+        "Warning above 2% of active users.",
+        alert="Kb4RepeatClickersHigh",
+        alert_threshold=0.02,
+        per='kb4_users{account=~"$account", status="active"}',
+        per_title="of active users",
     ),
     Kri(
         "kb4_training_completion_ratio",
         "kb4_training_completion_pct",
         "Training completion",
         "percentunit",
-        "below",
-        0.90,
         "Due training enrollments completed on time. Warning below 90%.",
+        alert="Kb4TrainingCompletionLow",
+        bad_when="below",
+        alert_threshold=0.90,
     ),
     Kri(
         "kb4_overdue_training_assignments",
         "kb4_overdue_training_assignments",
         "Overdue training assignments",
         "short",
-        "above",
-        0,
-        "Due enrollments not completed or passed. Warning above 0.",
+        "Due enrollments not completed or passed. Warning above 5% of the due enrollments.",
+        alert="Kb4OverdueTrainingAssignments",
+        alert_threshold=0.05,
+        per='kb4_kri_sample_size{account=~"$account", kri="kb4_training_completion_pct"}',
+        per_title="of due enrollments",
     ),
     Kri(
         "kb4_remedial_training_compliance_ratio",
         "kb4_remedial_training_compliance_pct",
         "Remedial training compliance",
         "percentunit",
-        "below",
-        0.80,
         "Remedial enrollments completed or passed. Warning below 80%.",
+        alert="Kb4RemedialTrainingComplianceLow",
+        bad_when="below",
+        alert_threshold=0.80,
     ),
     Kri(
         "kb4_high_risk_users",
         "kb4_high_risk_users",
         "High-risk users",
         "short",
-        "above",
-        100,
-        "Top decile of active users by risk score. Warning above 100.",
+        "Top decile of active users by risk score: by definition a tenth of the scored "
+        "users, so no warning; the size of the cohort to coach.",
+        section="kb4_high_risk_users-no-alert",
     ),
     Kri(
         "kb4_phish_time_to_report_seconds",
         "kb4_phish_time_to_report_hours",
         "Median time to report a phish",
         "s",
-        "above",
-        3600,
         "Median delivery-to-report time over the phishing tests of the last 90 days. "
         "Warning above 1 hour.",
+        alert="Kb4PhishTimeToReportSlow",
+        alert_threshold=3600,
     ),
     Kri(
         "kb4_phisher_unresolved_high_4h",
         "kb4_phisher_unresolved_high_4h",
-        "PhishER high/critical unresolved > 4h",
+        "PhishER high/critical unresolved 4-24h",
         "short",
-        "above",
-        0,
-        "HIGH/CRITICAL PhishER messages reported 4 to 24 hours ago and still unresolved. "
-        "Pages above 0.",
+        "HIGH/CRITICAL PhishER messages reported 4 to 24 hours ago and still unresolved "
+        "(refreshed hourly). Not what pages: the page is on the oldest unresolved age "
+        "(top row), which does not forget a message after 24 hours.",
+        section="kb4phisherhighseveritybacklog",
     ),
     Kri(
         "kb4_zero_training_activity_12m",
         "kb4_zero_training_activity_12m",
         "No training activity in 12 months",
         "short",
-        "above",
-        0,
-        "Active users with no activity for a year. Warning above 0.",
+        "Active users with no activity for a year. Warning above 5% of active users.",
+        alert="Kb4ZeroTrainingActivity",
+        alert_threshold=0.05,
+        per='kb4_kri_sample_size{account=~"$account", kri="kb4_zero_training_activity_12m"}',
+        per_title="of active users",
     ),
     Kri(
         "kb4_department_ppp_delta_ratio",
         "kb4_department_ppp_delta_pct",
         "Phish-prone spread between groups",
         "percentunit",
-        "above",
-        0.15,
         "Most minus least phish-prone group. Warning above 15 percentage points.",
+        alert="Kb4DepartmentPhishProneSpreadHigh",
+        alert_threshold=0.15,
     ),
 )
 
@@ -228,6 +297,7 @@ class Panel:
     transformations: list[Json] = field(default_factory=list)
     # Series colours from the palette; None: from the palette when `custom` is set.
     palette: bool | None = None
+    links: list[Json] = field(default_factory=list)
 
     def to_json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {
@@ -259,6 +329,8 @@ class Panel:
         }
         if self.transformations:
             panel["transformations"] = self.transformations
+        if self.links:
+            panel["links"] = self.links
         return panel
 
 
@@ -266,6 +338,8 @@ class Panel:
 class Row:
     title: str
     panels: list[Panel]
+    # Collapsed rows load their panels (and run their queries) only when opened.
+    collapsed: bool = False
 
 
 def stat(
@@ -477,41 +551,52 @@ def table(
     )
 
 
-def colour_override(series_name: str, colour: str) -> Json:
+def colour_by_last_word(word: str, colour: str) -> Json:
+    """Colour every series whose legend ends with `word` (e.g. "acme HIGH")."""
     return {
-        "matcher": {"id": "byName", "options": series_name},
+        "matcher": {"id": "byRegexp", "options": f"/ {word}$/"},
         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}],
     }
+
+
+def with_account(metric: str, labels: str = "") -> str:
+    """`metric` (a per-exporter series without `account`) once per account each exporter
+    serves (and served within a day, so a down exporter still shows its accounts)."""
+    accounts = f"max by (job, instance, account) (last_over_time(kb4_up{{{ACCOUNT}}}[1d]))"
+    extra = f" ({labels})" if labels else ""
+    return f"({accounts} * 0) + on (job, instance) group_left{extra} {metric}"
 
 
 # --- layout and dashboard envelope ----------------------------------------------------
 
 
 def layout(rows: Sequence[Row]) -> list[Json]:
-    """Place rows and their panels left to right, wrapping at the grid width."""
+    """Place rows and their panels left to right, wrapping at the grid width. A collapsed
+    row holds its panels, placed as they will be when it is opened."""
     placed: list[Json] = []
     ids = iter(range(1, 1000))
     y = 0
     for row in rows:
-        placed.append(
-            {
-                "id": next(ids),
-                "type": "row",
-                "title": row.title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y},
-                "panels": [],
-            }
-        )
+        header: Json = {
+            "id": next(ids),
+            "type": "row",
+            "title": row.title,
+            "collapsed": row.collapsed,
+            "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y},
+            "panels": [],
+        }
+        placed.append(header)
         y += 1
-        x, line_height = 0, 0
+        inside: list[Json] = header["panels"] if row.collapsed else placed
+        x, panel_y, line_height = 0, y, 0
         for panel in row.panels:
             if x + panel.width > GRID_WIDTH:
-                x, y, line_height = 0, y + line_height, 0
-            placed.append(panel.to_json(next(ids), x, y))
+                x, panel_y, line_height = 0, panel_y + line_height, 0
+            inside.append(panel.to_json(next(ids), x, panel_y))
             x += panel.width
             line_height = max(line_height, panel.height)
-        y += line_height
+        if not row.collapsed:
+            y = panel_y + line_height
     return placed
 
 
@@ -553,6 +638,23 @@ def account_variable() -> Json:
         "refresh": 2,
         "regex": "",
         "sort": 1,
+    }
+
+
+def runbook_variable() -> Json:
+    """Where docs/runbook.md is published: deploy/monitoring.yml's runbook_url, else a
+    box to fill in (or ?var-runbook_url=... in a link)."""
+    return {
+        "name": RUNBOOK_VARIABLE,
+        "label": "Runbook URL",
+        "type": "textbox",
+        "description": "Where docs/runbook.md is published; the panels' runbook links "
+        "open its sections (set runbook_url in deploy/monitoring.yml to fill this in).",
+        "query": SETTINGS.runbook_url,
+        "current": {"text": SETTINGS.runbook_url, "value": SETTINGS.runbook_url},
+        "options": [],
+        # Shown only while empty: then it is a question to the reader.
+        "hide": 2 if SETTINGS.runbook_url else 0,
     }
 
 
@@ -610,7 +712,7 @@ def dashboard(
                 }
             ]
         },
-        "templating": {"list": [datasource_variable(), account_variable()]},
+        "templating": {"list": [datasource_variable(), account_variable(), runbook_variable()]},
         "panels": layout(rows),
     }
 
@@ -618,26 +720,48 @@ def dashboard(
 # --- the KRI dashboard ------------------------------------------------------------------
 
 
+def kri_share(kri: Kri) -> str:
+    """The share a count KRI's warning compares: the count over its population."""
+    return f"max by (account) ({kri.metric}{{{ACCOUNT}}}) / max by (account) ({kri.per} > 0)"
+
+
 def kri_stat(kri: Kri) -> Panel:
-    return stat(
-        kri.title,
-        kri.description,
-        [target(f"{kri.metric}{{{ACCOUNT}}}", "{{account}}")],
-        unit=kri.unit,
-        steps=kri.threshold_steps(),
-    )
+    """The KRI now; a count with a warning on its share shows that share, as the warning
+    sees it."""
+    if kri.per is not None and kri.alert_threshold is not None:
+        panel = stat(
+            f"{kri.title}, share {kri.per_title}",
+            f"{kri.description} The share: {kri.metric} / its population.",
+            [target(kri_share(kri), "{{account}}")],
+            unit="percentunit",
+            steps=ratio_steps(kri.bad_when, kri.alert_threshold),
+        )
+    else:
+        panel = stat(
+            kri.title,
+            kri.description,
+            [target(f"{kri.metric}{{{ACCOUNT}}}", "{{account}}")],
+            unit=kri.unit,
+            steps=kri.threshold_steps(),
+        )
+    panel.links = kri.links()
+    return panel
 
 
 def kri_trend(kri: Kri) -> Panel:
-    return timeseries(
+    thresholds = kri.threshold_steps()
+    line = " The dashed line is the alert threshold." if len(thresholds) > 1 else ""
+    panel = timeseries(
         kri.title,
-        f"{kri.description} The dashed line is the alert threshold.",
+        f"{kri.description}{line}",
         [target(f"{kri.metric}{{{ACCOUNT}}}", "{{account}}")],
         unit=kri.unit,
-        steps=kri.threshold_steps(),
-        show_thresholds=True,
+        steps=thresholds,
+        show_thresholds=len(thresholds) > 1,
         min_value=0,
     )
+    panel.links = kri.links()
+    return panel
 
 
 def kri_availability() -> Panel:
@@ -645,12 +769,101 @@ def kri_availability() -> Panel:
         "KRI availability",
         "1 when the KRI could be computed from the latest data; a KRI without input "
         "(no PhishER token, no samples) is absent, never a fake zero.",
-        [target(f"kb4_kri_up{{{ACCOUNT}}}", "{{kri}}")],
+        [target(f"kb4_kri_up{{{ACCOUNT}}}", "{{account}} {{kri}}")],
         width=8,
         mappings=value_map({"0": ("absent", ORANGE), "1": ("ok", GREEN)}),
         text_mode="value_and_name",
         graph=False,
     )
+
+
+# --- the page: what it watches, and the alerts ------------------------------------------
+
+AGE_NOTE = (
+    "kb4_phisher_oldest_unresolved_age_seconds: how long the oldest PhishER message of a "
+    "severity still RECEIVED or IN_REVIEW has waited, however old (within the exporter's "
+    "--phisher.unresolved-horizon, 30d by default), polled every 5 minutes."
+)
+
+
+def oldest_unresolved_stat(*, width: int, height: int) -> Panel:
+    after = format_duration(SETTINGS.page_after)
+    panel = stat(
+        f"PAGES: oldest HIGH/CRITICAL PhishER message (over {after})",
+        f"What pages (Kb4PhisherHighSeverityBacklog): a HIGH or CRITICAL message unresolved "
+        f"for more than {after}, red here. {AGE_NOTE} No value: no such message waits.",
+        [target(f"max by (account) ({HIGH_AGE})", "{{account}}")],
+        width=width,
+        height=height,
+        unit="s",
+        steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+        text_mode="value_and_name",
+    )
+    panel.links = [runbook_link(PAGE.lower(), PAGE)]
+    return panel
+
+
+def alert_states(*, width: int) -> Panel:
+    """Prometheus' ALERTS series of kb4_exporter's alerts: pending and firing over time."""
+    firing = f'ALERTS{{alertname=~"Kb4.+", alertstate="firing", {ACCOUNT_OR_NONE}}}'
+    pending = f'ALERTS{{alertname=~"Kb4.+", alertstate="pending", {ACCOUNT_OR_NONE}}}'
+    return state_timeline(
+        "kb4_exporter alerts",
+        "Each alert of deploy/prometheus/rules/kb4_exporter.rules.yml while it is pending "
+        "(its `for:` running) or firing, per account (Kb4ExporterDown and Kb4Watchdog have "
+        "none). Kb4Watchdog is always firing while the rules are evaluated.",
+        [
+            target(
+                f"max by (account, alertname) ({firing} * 2 or {pending})",
+                "{{account}} {{alertname}}",
+            )
+        ],
+        value_map({"1": ("pending", ORANGE), "2": ("firing", RED)}),
+        width=width,
+    )
+
+
+def paging_panels() -> list[Panel]:
+    after = format_duration(SETTINGS.page_after)
+    unresolved = 'source="phisher_unresolved"'
+    return [
+        oldest_unresolved_stat(width=8, height=8),
+        timeseries(
+            "Oldest unresolved PhishER message by severity",
+            f"{AGE_NOTE} The dashed line is the page threshold ({after}); it counts for HIGH "
+            "and CRITICAL only.",
+            [
+                target(
+                    f"kb4_phisher_oldest_unresolved_age_seconds{{{ACCOUNT}}}",
+                    "{{account}} {{severity}}",
+                )
+            ],
+            unit="s",
+            steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+            show_thresholds=True,
+            min_value=0,
+            width=16,
+        ),
+        stat(
+            "Age of the paging signal",
+            "Seconds since the last successful poll of the unresolved PhishER messages "
+            "(every 5 minutes by default). Kb4PhisherPagingBlind pages beyond twice the "
+            "interval.",
+            [
+                target(
+                    f"time() - kb4_source_last_success_timestamp_seconds{{{ACCOUNT}, "
+                    f"{unresolved}}}",
+                    "{{account}}",
+                )
+            ],
+            width=8,
+            unit="s",
+            steps=[step(GREEN, None), step(RED, 600)],
+            text_mode="value_and_name",
+            graph=False,
+        ),
+        alert_states(width=16),
+    ]
 
 
 def by(labels: str, metric: str, matchers: str = "") -> str:
@@ -675,15 +888,16 @@ def kri_rows() -> list[Row]:
         )
     ]
     return [
+        Row("Paging: PhishER backlog", paging_panels()),
         Row("Key risk indicators now", overview),
-        Row("KRI trends", trends),
-        Row("Groups", group_panels()),
-        Row("Phishing tests (90 days)", phishing_panels()),
-        Row("Training", training_panels()),
-        Row("PhishER", phisher_panels()),
-        Row("Users and inventory", inventory_panels()),
-        Row("User events (24 hours)", user_event_panels()),
-        Row("Account", account_panels()),
+        Row("KRI trends", trends, collapsed=True),
+        Row("Groups", group_panels(), collapsed=True),
+        Row("Phishing tests (90 days)", phishing_panels(), collapsed=True),
+        Row("Training", training_panels(), collapsed=True),
+        Row("PhishER", phisher_panels(), collapsed=True),
+        Row("Users and inventory", inventory_panels(), collapsed=True),
+        Row("User events (24 hours)", user_event_panels(), collapsed=True),
+        Row("Account", account_panels(), collapsed=True),
     ]
 
 
@@ -860,8 +1074,8 @@ def training_panels() -> list[Panel]:
             "campaign running out of time.",
             [
                 target(
-                    f"sum by (status) (kb4_training_enrollments{{{ACCOUNT}}})",
-                    "{{status}}",
+                    f"sum by (account, status) (kb4_training_enrollments{{{ACCOUNT}}})",
+                    "{{account}} {{status}}",
                 )
             ],
             stacked=True,
@@ -914,12 +1128,12 @@ def phisher_panels() -> list[Panel]:
             "IN_REVIEW.",
             [
                 target(
-                    f"sum by (severity) (kb4_phisher_unresolved_messages{{{ACCOUNT}}})",
-                    "{{severity}}",
+                    f"sum by (account, severity) (kb4_phisher_unresolved_messages{{{ACCOUNT}}})",
+                    "{{account}} {{severity}}",
                 )
             ],
             stacked=True,
-            overrides=[colour_override(s, c) for s, c in PHISHER_SEVERITY_COLOURS.items()],
+            overrides=[colour_by_last_word(s, c) for s, c in PHISHER_SEVERITY_COLOURS.items()],
             min_value=0,
         ),
         bar_gauge(
@@ -1025,8 +1239,8 @@ def user_event_panels() -> list[Panel]:
             f"{note}",
             [
                 target(
-                    f"sum by (risk_level) (kb4_user_events_24h{{{ACCOUNT}}})",
-                    "risk level {{risk_level}}",
+                    f"sum by (account, risk_level) (kb4_user_events_24h{{{ACCOUNT}}})",
+                    "{{account}} risk level {{risk_level}}",
                 )
             ],
             stacked=True,
@@ -1063,7 +1277,7 @@ def account_panels() -> list[Panel]:
             [
                 target(
                     f"kb4_account_info{{{ACCOUNT}}}",
-                    "{{name}} ({{subscription_level}}, {{region}})",
+                    "{{account}}: {{name}} ({{subscription_level}}, {{region}})",
                 )
             ],
             width=12,
@@ -1097,9 +1311,9 @@ def health_rows() -> list[Row]:
     status = [
         stat(
             "Prometheus scrape",
-            'up{job="kb4_exporter"}: whether Prometheus can scrape each exporter. Not '
-            "filtered by account: a down exporter exposes no account.",
-            [target('up{job="kb4_exporter"}', "{{instance}}")],
+            'up{job="kb4_exporter"}: whether Prometheus can scrape each exporter, shown for '
+            "each account it served within the last day (a down exporter exposes none).",
+            [target(with_account('up{job="kb4_exporter"}'), "{{account}} {{instance}}")],
             width=6,
             mappings=UP_DOWN,
             text_mode="value_and_name",
@@ -1125,8 +1339,13 @@ def health_rows() -> list[Row]:
         ),
         stat(
             "Exporter version",
-            "kb4_exporter_build_info of every exporter scraped.",
-            [target("kb4_exporter_build_info", "{{version}}")],
+            "kb4_exporter_build_info of every exporter scraped, by the accounts it serves.",
+            [
+                target(
+                    with_account("kb4_exporter_build_info", "version"),
+                    "{{account}} {{version}}",
+                )
+            ],
             width=6,
             text_mode="name",
             colour_mode="none",
@@ -1250,9 +1469,9 @@ def health_rows() -> list[Row]:
             "Requests to KnowBe4 per interval by API and HTTP status (or timeout / connection).",
             [
                 target(
-                    "sum by (api, code) "
+                    "sum by (account, api, code) "
                     f"(increase(kb4_api_requests_total{{{ACCOUNT}}}[$__rate_interval]))",
-                    "{{api}} {{code}}",
+                    "{{account}} {{api}} {{code}}",
                 )
             ],
             bars=True,
@@ -1281,9 +1500,9 @@ def health_rows() -> list[Row]:
             "budget_exhausted).",
             [
                 target(
-                    "sum by (reason) "
+                    "sum by (account, reason) "
                     f"(increase(kb4_refresh_errors_total{{{ACCOUNT}}}[$__rate_interval]))",
-                    "{{reason}}",
+                    "{{account}} {{reason}}",
                 )
             ],
             bars=True,
@@ -1294,9 +1513,9 @@ def health_rows() -> list[Row]:
             "Failed refreshes over the selected time range by source and reason.",
             [
                 target(
-                    "sum by (source, reason) "
+                    "sum by (account, source, reason) "
                     f"(increase(kb4_refresh_errors_total{{{ACCOUNT}}}[$__range]))",
-                    "{{source}} {{reason}}",
+                    "{{account}} {{source}} {{reason}}",
                     instant=True,
                 )
             ],
@@ -1335,11 +1554,16 @@ def health_rows() -> list[Row]:
             height=6,
         ),
     ]
+    paging = [
+        oldest_unresolved_stat(width=8, height=8),
+        alert_states(width=16),
+    ]
     return [
         Row("Status", status),
-        Row("Freshness", freshness),
-        Row("KnowBe4 API", api),
-        Row("Errors and truncation", errors),
+        Row("Paging: PhishER backlog and alerts", paging),
+        Row("Freshness", freshness, collapsed=True),
+        Row("KnowBe4 API", api, collapsed=True),
+        Row("Errors and truncation", errors, collapsed=True),
     ]
 
 

@@ -100,6 +100,13 @@ _COMMON_OPTIONS: list[tuple[str, str, str, str]] = [
         "Refresh interval of PhishER data. [default: 1h]",
     ),
     (
+        "--refresh.phisher-unresolved-interval",
+        "phisher_unresolved_interval",
+        "KB4_PHISHER_UNRESOLVED_INTERVAL",
+        "Poll interval of the unresolved PhishER messages behind the paging signal "
+        "(kb4_phisher_oldest_unresolved_age_seconds). [default: 5m]",
+    ),
+    (
         "--state.dir",
         "state_dir",
         "KB4_STATE_DIR",
@@ -110,6 +117,13 @@ _COMMON_OPTIONS: list[tuple[str, str, str, str]] = [
         "phisher_lookback",
         "KB4_PHISHER_LOOKBACK",
         "Window of the unresolved-by-severity PhishER counts. [default: 7d]",
+    ),
+    (
+        "--phisher.unresolved-horizon",
+        "phisher_unresolved_horizon",
+        "KB4_PHISHER_UNRESOLVED_HORIZON",
+        "How far back unresolved PhishER messages are followed for the paging signal "
+        "(at least 1d). [default: 30d]",
     ),
     (
         "--kri.remedial-pattern",

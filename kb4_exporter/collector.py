@@ -81,6 +81,16 @@ class _Families:
             f"window, by severity. {CACHED_HOURLY}",
             (*a, "severity"),
         )
+        self.phisher_oldest_unresolved = _gauge(
+            "kb4_phisher_oldest_unresolved_age_seconds",
+            "Seconds the oldest PhishER message of the severity still RECEIVED or IN_REVIEW "
+            "has waited since it was reported, however old within "
+            "--phisher.unresolved-horizon (30d by default); absent when there is none. "
+            "What pages: it never ages out while a message waits. Aged at each poll of the "
+            "unresolved messages (--refresh.phisher-unresolved-interval, 5m by default), "
+            "also when a poll fails.",
+            (*a, "severity"),
+        )
         self.truncated = _gauge(
             "kb4_truncated",
             "1 when a page cap or the daily budget cut the latest fetch of the source short.",
@@ -173,6 +183,7 @@ class _Families:
             self.kri_up,
             self.kri_sample_size,
             self.phisher_unresolved,
+            self.phisher_oldest_unresolved,
             self.truncated,
             self.refresh_errors,
             self.up,
@@ -233,6 +244,10 @@ def _add_results(f: _Families, results: AccountResults) -> None:
     if unresolved is not None:
         for severity in PHISHER_SEVERITIES:
             f.phisher_unresolved.add_metric([name, severity], unresolved.get(severity, 0))
+    oldest = results.phisher_oldest_unresolved or {}
+    for severity in PHISHER_SEVERITIES:
+        if severity in oldest:
+            f.phisher_oldest_unresolved.add_metric([name, severity], oldest[severity])
     enabled = results.enabled_sources()
     for source in TRUNCATABLE_SOURCES:
         if source in enabled:

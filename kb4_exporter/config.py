@@ -42,8 +42,9 @@ USER_EVENT_URLS: Mapping[str, str] = {
 }
 
 # Sources an operator may cap (`page_caps` in the YAML: pages of up to 500 rows;
-# recipients per PST). None is capped by default: the daily budget bounds every refresh,
-# and a capped listing is incomplete, so its source keeps its last complete data.
+# recipients per PST; PhishER and the User Event API: pages of 100). None is capped by
+# default: the daily budget bounds every refresh, and a capped listing is incomplete, so
+# its source keeps its last complete data.
 PAGE_CAP_SOURCES = (
     "users",
     "groups",
@@ -52,6 +53,7 @@ PAGE_CAP_SOURCES = (
     "security_tests",
     "recipients",
     "phisher",
+    "phisher_unresolved",
     "archived_users",
     "phishing_campaigns",
     "store_purchases",
@@ -61,6 +63,9 @@ PAGE_CAP_SOURCES = (
 )
 
 BASE_DAILY_BUDGET = 2000
+# The shortest --phisher.unresolved-horizon: a message must be followed well past the
+# 4 hours after which it pages.
+MIN_UNRESOLVED_HORIZON_SECONDS = 86400.0
 # The longest refresh interval or look-back accepted: a year and a day.
 MAX_DURATION_SECONDS = 366 * 86400.0
 DEFAULT_ACCOUNT = "default"
@@ -118,6 +123,9 @@ class Settings:
     phisher_refresh_interval: float = 3600.0
     state_dir: str | None = None
     phisher_lookback: float = 7 * 86400.0
+    # The paging signal: unresolved PhishER messages polled this often, followed this far back.
+    phisher_unresolved_interval: float = 300.0
+    phisher_unresolved_horizon: float = 30 * 86400.0
     remedial_pattern: re.Pattern[str] = field(default_factory=lambda: re.compile("remedial", re.I))
     # `once --textfile`: where the exposition goes instead of stdout.
     textfile: str | None = None
@@ -153,6 +161,8 @@ class RawOptions:
     phisher_refresh_interval: str | None = None
     state_dir: str | None = None
     phisher_lookback: str | None = None
+    phisher_unresolved_interval: str | None = None
+    phisher_unresolved_horizon: str | None = None
     remedial_pattern: str | None = None
     log_level: str | None = None
     log_format: str | None = None
@@ -187,6 +197,15 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         ),
         state_dir=_state_dir(raw.state_dir, problems),
         phisher_lookback=_duration(raw.phisher_lookback, "7d", "--phisher.lookback", problems),
+        phisher_unresolved_interval=_duration(
+            raw.phisher_unresolved_interval,
+            "5m",
+            "--refresh.phisher-unresolved-interval",
+            problems,
+        ),
+        phisher_unresolved_horizon=_duration(
+            raw.phisher_unresolved_horizon, "30d", "--phisher.unresolved-horizon", problems
+        ),
         remedial_pattern=_regex(raw.remedial_pattern or "remedial", problems),
         log_level=_choice(raw.log_level or "info", _LOG_LEVELS, "--log.level", problems),
         log_format=_choice(raw.log_format or "logfmt", _LOG_FORMATS, "--log.format", problems),
@@ -197,6 +216,11 @@ def build_settings(raw: RawOptions, environ: Mapping[str, str]) -> Settings:
         max_event_types=_cap(raw.max_event_types, 20, "--metrics.max-event-types", problems),
         textfile=_textfile(raw.textfile, problems),
     )
+    if settings.phisher_unresolved_horizon < MIN_UNRESOLVED_HORIZON_SECONDS:
+        problems.add(
+            "--phisher.unresolved-horizon: must be at least "
+            f"{format_duration(MIN_UNRESOLVED_HORIZON_SECONDS)}"
+        )
     if settings.web_config_file:
         _check_web_config(settings.web_config_file, problems)
     flag_defaults = _flag_account_values(raw, environ)
@@ -700,6 +724,8 @@ def describe_settings(settings: Settings) -> str:
         f"refresh_interval: {format_duration(settings.refresh_interval)}",
         f"phisher_refresh_interval: {format_duration(settings.phisher_refresh_interval)}",
         f"phisher_lookback: {format_duration(settings.phisher_lookback)}",
+        f"phisher_unresolved_interval: {format_duration(settings.phisher_unresolved_interval)}",
+        f"phisher_unresolved_horizon: {format_duration(settings.phisher_unresolved_horizon)}",
         f"state_dir: {settings.state_dir or '-'}",
         *([f"textfile: {settings.textfile}"] if settings.textfile else []),
         f"remedial_pattern: {settings.remedial_pattern.pattern}",

@@ -78,6 +78,7 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
             runtime.load_state()
             runtime.refresh_core()
             runtime.refresh_phisher()
+            runtime.refresh_phisher_unresolved()
             runtime.refresh_user_events()
             runtime.save_state()
         results = runtime.refresher.results
@@ -135,6 +136,7 @@ def run_daemon(settings: Settings) -> int:
             runtime,
             refresh_interval=settings.refresh_interval,
             phisher_interval=settings.phisher_refresh_interval,
+            unresolved_interval=settings.phisher_unresolved_interval,
             clock=time.time,
             stop=stop,
         )
@@ -147,7 +149,7 @@ def run_daemon(settings: Settings) -> int:
     log.info("shutting down")
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for scheduler in schedulers:
-        scheduler.thread.join(max(0.0, deadline - time.monotonic()))
+        scheduler.join(max(0.0, deadline - time.monotonic()))
     for runtime in runtimes:
         runtime.save_state()
     server.shutdown()

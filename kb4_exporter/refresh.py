@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,10 +28,12 @@ from kb4_exporter.config import BASE_DAILY_BUDGET
 from kb4_exporter.enrollments import EnrollmentTally
 from kb4_exporter.kris import carry_over, compute_kris
 from kb4_exporter.model import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
 from kb4_exporter.results import (
     CORE_SOURCES,
     KRI_SOURCES,
     PHISHER_SOURCE,
+    PHISHER_UNRESOLVED_SOURCE,
     USER_EVENTS_SOURCE,
     AccountResults,
     SourceStatus,
@@ -92,6 +95,9 @@ class RefreshSettings:
     phisher_refresh_interval: float
     daily_budget: int | None
     limits: BreakdownLimits = field(default_factory=BreakdownLimits)
+    # The paging signal's own poll: how often, and how far back messages are followed.
+    phisher_unresolved_interval: float = 300.0
+    phisher_unresolved_horizon: float = 30 * 86400.0
 
 
 class AccountRefresher:
@@ -119,9 +125,13 @@ class AccountRefresher:
         self._warned_durations: set[str] = set()
         # Reporting API calls of the latest core refresh in which every source succeeded.
         self._last_core_calls: int | None = None
+        # PhishER refreshes run on their own thread: every publish reads the latest
+        # results and writes the next ones under this lock.
+        self._publish_lock = threading.Lock()
         intervals = dict.fromkeys(CORE_SOURCES, settings.refresh_interval)
         if phisher is not None:
             intervals[PHISHER_SOURCE] = settings.phisher_refresh_interval
+            intervals[PHISHER_UNRESOLVED_SOURCE] = settings.phisher_unresolved_interval
         if user_events is not None:
             # Hourly like PhishER: the window is one day and the quota is ample.
             intervals[USER_EVENTS_SOURCE] = settings.phisher_refresh_interval
@@ -184,11 +194,12 @@ class AccountRefresher:
         if snapshot.account is not None:
             self._apply_seat_budgets(snapshot.account.seats)
         core_loaded = snapshot.users is not None and snapshot.enrollments is not None
-        self._publish(
-            replace(self._results, sources=restored, ready=core_loaded),
-            snapshot,
-            self._clock(),
-        )
+        with self._publish_lock:
+            self._publish(
+                replace(self._results, sources=restored, ready=core_loaded),
+                snapshot,
+                self._clock(),
+            )
 
     # --- refreshing ---------------------------------------------------------------------
 
@@ -237,13 +248,15 @@ class AccountRefresher:
                 fields["risk_history"] = history.records
         except _StopRefresh as stop:
             run.skip_remaining(CORE_SOURCES, stop.error)
-        snapshot = replace(
-            self._results.snapshot, **{k: v for k, v in fields.items() if v is not None}
-        )
         kri_sources_up = all(run.sources[s].up for s in KRI_SOURCES)
-        if all(status.up for status in run.sources.values()):
+        if all(run.sources[source].up for source in CORE_SOURCES):
             self._last_core_calls = self._reporting_calls() - calls_before
-        self._publish(run.results(ready=self._results.ready or kri_sources_up), snapshot, now)
+        with self._publish_lock:
+            latest = self._results
+            snapshot = replace(
+                latest.snapshot, **{k: v for k, v in fields.items() if v is not None}
+            )
+            self._publish(run.merged_into(latest, ready=kri_sources_up), snapshot, now)
         # Only the KRI sources decide on an early retry: an inventory endpoint the token may
         # not read (403) must not make the whole refresh repeat every few minutes.
         return kri_sources_up
@@ -290,7 +303,7 @@ class AccountRefresher:
         start = now - max(self._settings.phisher_lookback, KRI_PHISHER_WINDOW_SECONDS)
         return self._refresh_hourly_source(
             PHISHER_SOURCE,
-            lambda: phisher.messages(start, now),
+            lambda: phisher.messages(start),
             lambda snapshot, records: replace(
                 snapshot, phisher_messages=records, phisher_window=(start, now)
             ),
@@ -319,15 +332,60 @@ class AccountRefresher:
     ) -> bool:
         """One listing on its own schedule; its records replace the old ones on success."""
         run = _Run(self._results, self._clock)
-        snapshot = self._results.snapshot
         try:
             listing = run.listing(source, fetch)
         except _StopRefresh:
             listing = None
-        if listing is not None:
-            snapshot = apply(snapshot, listing.records)
-        self._publish(run.results(ready=self._results.ready), snapshot, now)
+        with self._publish_lock:
+            latest = self._results
+            snapshot = latest.snapshot
+            if listing is not None:
+                snapshot = apply(snapshot, listing.records)
+            self._publish(run.merged_into(latest, ready=False), snapshot, now)
         return run.sources[source].up
+
+    def refresh_phisher_unresolved(self) -> bool:
+        """Poll the unresolved PhishER messages (the paging signal); True on success (and
+        when PhishER is off). A failed poll keeps the messages last known unresolved and
+        ages them to now, so the signal never drops while PhishER cannot be read."""
+        phisher = self._phisher
+        if phisher is None:
+            return True
+        now = self._clock()
+        horizon = self._settings.phisher_unresolved_horizon
+        run = _Run(self._results, self._clock)
+        started = self._clock()
+        previous = tracker_of(self._results.snapshot)
+        tracker: Tracker | None
+        try:
+            tracker = poll(
+                previous,
+                now=now,
+                horizon=horizon,
+                list_since=phisher.messages_since,
+                look_up=phisher.look_up,
+            )
+        except Interrupted:
+            raise
+        except ApiError as err:
+            tracker = None
+            truncated = previous is not None and previous.truncated(now, horizon)
+            run.finish(PHISHER_UNRESOLVED_SOURCE, started, err, truncated=truncated)
+        else:
+            run.finish(
+                PHISHER_UNRESOLVED_SOURCE, started, None, truncated=tracker.truncated(now, horizon)
+            )
+        with self._publish_lock:
+            latest = self._results
+            snapshot = latest.snapshot if tracker is None else tracker.store(latest.snapshot)
+            results = run.merged_into(latest, ready=False)
+            # Only the signal changes: the KRIs keep the time of their own refreshes.
+            self._results = replace(
+                results,
+                snapshot=snapshot,
+                phisher_oldest_unresolved=self._oldest_unresolved(snapshot, now),
+            )
+        return run.sources[PHISHER_UNRESOLVED_SOURCE].up
 
     def _refresh_recipients(
         self, run: _Run, tests: tuple[SecurityTest, ...] | None, now: float
@@ -396,7 +454,18 @@ class AccountRefresher:
         if self._user_events is not None and seats:
             self._user_events.session.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)
 
+    def _oldest_unresolved(self, snapshot: Snapshot, now: float) -> Mapping[str, float] | None:
+        if self._phisher is None or snapshot.phisher_unresolved is None:
+            return None
+        return oldest_ages(
+            snapshot.phisher_unresolved,
+            now=now,
+            horizon=self._settings.phisher_unresolved_horizon,
+        )
+
     def _publish(self, results: AccountResults, snapshot: Snapshot, now: float) -> None:
+        """Results with KRIs and breakdowns of `snapshot` at `now`; hold _publish_lock, and
+        build `results` from the latest ones (run.merged_into)."""
         computed = compute_kris(
             snapshot,
             now,
@@ -411,7 +480,13 @@ class AccountRefresher:
             phisher_lookback=self._settings.phisher_lookback,
             phisher_enabled=self._phisher is not None,
         )
-        self._results = replace(results, snapshot=snapshot, kris=kris, breakdowns=breakdowns)
+        self._results = replace(
+            results,
+            snapshot=snapshot,
+            kris=kris,
+            breakdowns=breakdowns,
+            phisher_oldest_unresolved=self._oldest_unresolved(snapshot, now),
+        )
 
 
 class _Run:
@@ -421,13 +496,18 @@ class _Run:
         self._previous = previous
         self._clock = clock
         self.sources: dict[str, SourceStatus] = dict(previous.sources)
-        self.errors: Counter[tuple[str, str]] = Counter(previous.errors)
+        self.new_errors: Counter[tuple[str, str]] = Counter()
         self.attempted: set[str] = set()
+        self.changed: set[str] = set()
 
-    def results(self, *, ready: bool) -> AccountResults:
-        return replace(
-            self._previous, sources=dict(self.sources), errors=dict(self.errors), ready=ready
-        )
+    def merged_into(self, latest: AccountResults, *, ready: bool) -> AccountResults:
+        """The sources this run changed and the errors it counted, over `latest`: another
+        thread may have published since this run began (PhishER has its own). `ready`
+        makes the account ready; nothing makes it unready."""
+        errors = Counter(latest.errors)
+        errors.update(self.new_errors)
+        sources = {**latest.sources, **{name: self.sources[name] for name in self.changed}}
+        return replace(latest, sources=sources, errors=dict(errors), ready=latest.ready or ready)
 
     def source(self, name: str, fetch: Callable[[], Any]) -> Any:
         started = self._clock()
@@ -469,6 +549,7 @@ class _Run:
     def finish(self, name: str, started: float, error: ApiError | None, truncated: bool) -> None:
         ended = self._clock()
         self.attempted.add(name)
+        self.changed.add(name)
         previous = self.sources.get(name, SourceStatus())
         if error is None:
             self.sources[name] = SourceStatus(
@@ -479,7 +560,7 @@ class _Run:
                 truncated=truncated,
             )
             return
-        self.errors[(name, error.reason)] += 1
+        self.new_errors[(name, error.reason)] += 1
         self.sources[name] = replace(
             previous,
             up=False,
@@ -500,6 +581,7 @@ class _Run:
         is the operator's cap, logged by the client)."""
         ended = self._clock()
         self.attempted.add(name)
+        self.changed.add(name)
         previous = self.sources.get(name, SourceStatus())
         self.sources[name] = replace(
             previous, up=False, last_attempt=started, duration=ended - started, truncated=True
@@ -509,6 +591,7 @@ class _Run:
         """A source that could not run because what it depends on never loaded."""
         now = self._clock()
         self.attempted.add(name)
+        self.changed.add(name)
         previous = self.sources.get(name, SourceStatus())
         self.sources[name] = replace(previous, up=False, last_attempt=now, duration=0.0)
 
@@ -519,6 +602,7 @@ class _Run:
             if name in self.attempted:
                 continue
             status = self.sources.get(name, SourceStatus())
+            self.changed.add(name)
             self.sources[name] = replace(
                 status,
                 up=False,

@@ -35,6 +35,8 @@ INVENTORY_SOURCES = (
 )
 CORE_SOURCES = KRI_SOURCES + INVENTORY_SOURCES
 PHISHER_SOURCE = "phisher"
+# The unresolved-message poll behind the paging signal, on its own (shorter) interval.
+PHISHER_UNRESOLVED_SOURCE = "phisher_unresolved"
 USER_EVENTS_SOURCE = "user_events"
 # Sources a page cap or the budget can cut short (the `source` label of kb4_truncated).
 TRUNCATABLE_SOURCES = PAGE_CAP_SOURCES
@@ -95,10 +97,14 @@ class AccountResults:
     refresh_intervals: Mapping[str, float] = field(default_factory=dict)
     # True once the core sources were refreshed successfully or loaded from state.
     ready: bool = False
+    # Severity -> age in seconds of its oldest unresolved PhishER message (None: PhishER
+    # off or never polled; a severity without an unresolved message is left out).
+    phisher_oldest_unresolved: Mapping[str, float] | None = None
 
     def enabled_sources(self) -> tuple[str, ...]:
         optional = (
             (PHISHER_SOURCE, self.phisher_enabled),
+            (PHISHER_UNRESOLVED_SOURCE, self.phisher_enabled),
             (USER_EVENTS_SOURCE, self.user_events_enabled),
         )
         return CORE_SOURCES + tuple(source for source, enabled in optional if enabled)

@@ -60,6 +60,9 @@ class AccountRuntime:
     # a refresh may still publish, and a counter in the results could undo that publish.
     state_write_errors: int = 0
     _errors_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # PhishER refreshes run on a thread of their own: one save at a time, so the file
+    # written last holds the newest results.
+    _save_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def view(self) -> AccountView:
         apis = []
@@ -83,6 +86,10 @@ class AccountRuntime:
     def refresh_phisher(self) -> bool:
         with self._refresh_deadline("phisher"):
             return self.refresher.refresh_phisher()
+
+    def refresh_phisher_unresolved(self) -> bool:
+        with self._refresh_deadline("phisher_unresolved"):
+            return self.refresher.refresh_phisher_unresolved()
 
     def refresh_user_events(self) -> bool:
         with self._refresh_deadline("user_events"):
@@ -132,6 +139,10 @@ class AccountRuntime:
         """Persist data and ledgers; a failure is logged and counted, never fatal."""
         if self.state_file is None:
             return
+        with self._save_lock:
+            self._save_state(self.state_file)
+
+    def _save_state(self, state_file: Path) -> None:
         results = self.refresher.results
         state = AccountState(
             snapshot=results.snapshot,
@@ -141,13 +152,13 @@ class AccountRuntime:
             saved_at=self.clock(),
         )
         try:
-            write_state(self.state_file, state, self.config.name)
+            write_state(state_file, state, self.config.name)
         except OSError as err:
             with self._errors_lock:
                 self.state_write_errors += 1
             log.error(
                 "cannot write state file %s: %s; the previous file is kept",
-                self.state_file,
+                state_file,
                 err.strerror or err,
                 extra={"account": self.config.name},
             )
@@ -233,7 +244,11 @@ def build_runtime(
         phisher_token = token_reader(account.phisher.token, "phisher")
         # PhishER publishes no limits; it gets the Reporting API's as a guide.
         phisher_session = session("phisher", account.phisher.url, phisher_token)
-        phisher = PhisherClient(phisher_session, max_pages=caps.get("phisher"))
+        phisher = PhisherClient(
+            phisher_session,
+            max_pages=caps.get("phisher"),
+            unresolved_max_pages=caps.get("phisher_unresolved"),
+        )
     user_events = None
     if account.user_events is not None:
         events_token = token_reader(account.user_events.token, "user_events")
@@ -251,6 +266,8 @@ def build_runtime(
             phisher_lookback=settings.phisher_lookback,
             refresh_interval=settings.refresh_interval,
             phisher_refresh_interval=settings.phisher_refresh_interval,
+            phisher_unresolved_interval=settings.phisher_unresolved_interval,
+            phisher_unresolved_horizon=settings.phisher_unresolved_horizon,
             daily_budget=account.daily_budget,
             limits=BreakdownLimits(
                 max_groups=settings.max_groups,

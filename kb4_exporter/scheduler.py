@@ -1,8 +1,11 @@
 """When each account refreshes: core sources every refresh interval, PhishER every PhishER
-interval, failed refreshes retried sooner with exponential back-off.
+interval, the unresolved PhishER messages (the paging signal) every few minutes, failed
+refreshes retried sooner with exponential back-off.
 
-One thread per account, so accounts never wait for each other; each account's refreshes
-run one at a time, so its budget and pacing are never shared across threads.
+Each account has two threads, so accounts never wait for each other and the paging
+signal never waits for an hour-long core refresh: one for the Reporting and User Event
+APIs, one for PhishER. Each API's calls run one at a time, so a budget and its pacing
+are never shared across threads.
 """
 
 from __future__ import annotations
@@ -10,13 +13,20 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.logs import account_context
-from kb4_exporter.results import KRI_SOURCES, PHISHER_SOURCE, USER_EVENTS_SOURCE, AccountResults
+from kb4_exporter.results import (
+    KRI_SOURCES,
+    PHISHER_SOURCE,
+    PHISHER_UNRESOLVED_SOURCE,
+    USER_EVENTS_SOURCE,
+    AccountResults,
+)
 from kb4_exporter.runtime import AccountRuntime
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,11 @@ class _Task:
     run: Callable[[], bool]
     due: float = 0.0
     failures: int = 0
+    # A small poll every few minutes: its state is saved with the next other refresh (and
+    # at shutdown), not after each poll; it builds no snapshot, so garbage collection is
+    # left alone (a full collection each time would pause scrapes every few minutes);
+    # a success is logged at debug level.
+    frequent: bool = False
 
     def reschedule(self, now: float, succeeded: bool) -> None:
         self.failures = 0 if succeeded else self.failures + 1
@@ -88,6 +103,7 @@ class AccountScheduler:
         clock: Callable[[], float],
         stop: threading.Event,
         wait: Callable[[float], bool] | None = None,
+        unresolved_interval: float = 300.0,
     ) -> None:
         self._runtime = runtime
         self._clock = clock
@@ -96,7 +112,7 @@ class AccountScheduler:
         self._wait = wait or stop.wait
         results = runtime.refresher.results
         now = clock()
-        self._tasks = [
+        reporting = [
             _Task(
                 "core",
                 refresh_interval,
@@ -104,8 +120,18 @@ class AccountScheduler:
                 first_due(results, KRI_SOURCES, refresh_interval, now),
             )
         ]
+        phisher: list[_Task] = []
         if results.phisher_enabled:
-            self._tasks.append(
+            phisher.append(
+                _Task(
+                    "phisher_unresolved",
+                    unresolved_interval,
+                    runtime.refresh_phisher_unresolved,
+                    first_due(results, (PHISHER_UNRESOLVED_SOURCE,), unresolved_interval, now),
+                    frequent=True,
+                )
+            )
+            phisher.append(
                 _Task(
                     "phisher",
                     phisher_interval,
@@ -114,7 +140,7 @@ class AccountScheduler:
                 )
             )
         if results.user_events_enabled:
-            self._tasks.append(
+            reporting.append(
                 _Task(
                     "user_events",
                     phisher_interval,
@@ -122,21 +148,41 @@ class AccountScheduler:
                     first_due(results, (USER_EVENTS_SOURCE,), phisher_interval, now),
                 )
             )
-        self.thread = threading.Thread(
-            target=self.run, name=f"refresh-{runtime.config.name}", daemon=True
-        )
+        self._tasks = reporting + phisher
+        account = runtime.config.name
+        self.threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(lane,),
+                name=f"refresh-{account}-{lane[0].name}",
+                daemon=True,
+            )
+            for lane in (reporting, phisher)
+            if lane
+        ]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the threads to end, `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def run(self) -> None:
+        """Every task in this thread, in due order (what tests and tools drive)."""
+        self._loop(self._tasks)
+
+    def _loop(self, tasks: list[_Task]) -> None:
         # Lines of the API clients, which do not know the account, carry it too.
         with account_context(self._runtime.config.name):
-            self._run()
+            self._run_tasks(tasks)
 
-    def _run(self) -> None:
+    def _run_tasks(self, tasks: list[_Task]) -> None:
         while not self._stop.is_set():
-            task = min(self._tasks, key=lambda t: t.due)
+            task = min(tasks, key=lambda t: t.due)
             wait = task.due - self._clock()
             if wait > 0:
                 if self._wait(wait):
@@ -144,8 +190,11 @@ class AccountScheduler:
                 continue
             started = self._clock()
             try:
-                with collections_deferred():
+                if task.frequent:
                     succeeded = task.run()
+                else:
+                    with collections_deferred():
+                        succeeded = task.run()
             except Interrupted:
                 break
             except Exception:
@@ -153,11 +202,13 @@ class AccountScheduler:
                 log.exception("%s refresh failed unexpectedly", task.name)
                 succeeded = False
             task.reschedule(self._clock(), succeeded)
-            log.info(
+            log.log(
+                logging.DEBUG if task.frequent and succeeded else logging.INFO,
                 "%s refresh %s in %.1fs; next in %.0fs",
                 task.name,
                 "succeeded" if succeeded else "failed",
                 self._clock() - started,
                 task.due - self._clock(),
             )
-            self._runtime.save_state()
+            if not task.frequent:
+                self._runtime.save_state()

@@ -41,6 +41,7 @@ from kb4_exporter.model import (
     SecurityTest,
     Snapshot,
     TrainingCampaign,
+    UnresolvedPhisherMessage,
     User,
     UserEvent,
     read_count,
@@ -90,6 +91,7 @@ _RECORD_TYPES: Mapping[str, type[Any]] = {
     "training_campaign": TrainingCampaign,
     "enrollment_group": EnrollmentGroup,
     "phisher_message": PhisherMessage,
+    "phisher_unresolved_message": UnresolvedPhisherMessage,
     "risk_point": RiskPoint,
     "user_event": UserEvent,
 }
@@ -101,9 +103,12 @@ _SNAPSHOT_SECTIONS: Mapping[str, str] = {
     "training_campaigns": "training_campaign",
     "enrollments": "enrollment_group",
     "phisher_messages": "phisher_message",
+    "phisher_unresolved": "phisher_unresolved_message",
     "risk_history": "risk_point",
     "user_events": "user_event",
 }
+# Snapshot fields that hold a pair of timestamps.
+_WINDOW_FIELDS = ("phisher_window", "phisher_unresolved_window")
 # Snapshot fields that hold a count only.
 _COUNT_FIELDS = (
     "archived_user_count",
@@ -237,8 +242,10 @@ def _lines(state: AccountState, account: str) -> Iterator[str]:
         yield json.dumps(["section", section, len(records)])
         for record in records:
             yield json.dumps([kind, _encode(record)])
-    if snap.phisher_window is not None:
-        yield json.dumps(["phisher_window", list(snap.phisher_window)])
+    for name in _WINDOW_FIELDS:
+        window = getattr(snap, name)
+        if window is not None:
+            yield json.dumps([name, list(window)])
     for name in _COUNT_FIELDS:
         count = getattr(snap, name)
         if count is not None:
@@ -428,12 +435,13 @@ def _parse(lines: Iterable[str], account: str) -> AccountState:
         "account", _decode("account", row[1])
     )
 
-    def phisher_window(row: list[Any]) -> None:
+    def window(row: list[Any]) -> None:
         if not _matches(row[1], "tuple[float, ...]") or len(row[1]) != 2:
-            raise StateCorruptError("the PhishER window is not two timestamps")
-        snapshot_fields["phisher_window"] = (float(row[1][0]), float(row[1][1]))
+            raise StateCorruptError(f"{row[0]} is not two timestamps")
+        snapshot_fields[row[0]] = (float(row[1][0]), float(row[1][1]))
 
-    handlers["phisher_window"] = phisher_window
+    for name in _WINDOW_FIELDS:
+        handlers[name] = window
     handlers["source"] = lambda row: state.sources.__setitem__(
         str(row[1]), _build(SourceStatus, row[2], "source")
     )

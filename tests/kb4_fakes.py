@@ -250,7 +250,30 @@ class PagedListing:
         return rows[offset : offset + size]
 
 
-_LUCENE_RANGE = re.compile(r"reported_at:\[(\S+) TO (\S+)\]")
+_LUCENE_RANGE = re.compile(r"^reported_at:\[(\S+) TO (\S+)\]$")
+_LUCENE_ID = re.compile(r"^id:(\S+)$")
+
+
+def _lucene_selects(query: str, node: dict[str, Any]) -> bool:
+    """The Lucene forms the exporter sends: `reported_at:[A TO B]` (B may be `*`) and
+    `id:<id>`, joined by ` OR `; an empty query selects everything."""
+    if not query.strip():
+        return True
+    reported = datetime.fromisoformat(node["events"][0]["createdAt"].replace("Z", "+00:00"))
+    for term in query.split(" OR "):
+        by_id = _LUCENE_ID.match(term)
+        if by_id and by_id.group(1) == node["id"]:
+            return True
+        window = _LUCENE_RANGE.match(term)
+        if window:
+            start = datetime.fromisoformat(window.group(1).replace("Z", "+00:00"))
+            end_text = window.group(2)
+            end = (
+                None if end_text == "*" else datetime.fromisoformat(end_text.replace("Z", "+00:00"))
+            )
+            if start <= reported and (end is None or reported <= end):
+                return True
+    return False
 
 
 def serve_org(
@@ -286,20 +309,8 @@ def serve_org(
     def graphql(request: Any, context: Any) -> Any:
         body = json.loads(request.body)
         variables = body.get("variables", {})
-        match = _LUCENE_RANGE.search(variables.get("query", ""))
-        nodes = org.phisher_messages
-        if match:
-            start = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
-            end = datetime.fromisoformat(match.group(2).replace("Z", "+00:00")).timestamp()
-            nodes = [
-                n
-                for n in nodes
-                if start
-                <= datetime.fromisoformat(
-                    n["events"][0]["createdAt"].replace("Z", "+00:00")
-                ).timestamp()
-                <= end
-            ]
+        query = variables.get("query", "")
+        nodes = [n for n in org.phisher_messages if _lucene_selects(query, n)]
         per = int(variables.get("per", 25))
         page = int(variables.get("page", 1))
         chunk = nodes[(page - 1) * per : page * per]

@@ -16,8 +16,8 @@ from support.servers import RunningServer, running_alertmanager, wait_until
 
 CONFIG = load_yaml(ALERTMANAGER_CONFIG_PATH)
 RULES = load_alert_rules()
-PAGER, TICKET = "kb4-pager", "kb4-ticket"
-EXPECTED_RECEIVER = {"critical": PAGER, "warning": TICKET}
+PAGER, TICKET, HEARTBEAT = "kb4-pager", "kb4-ticket", "kb4-deadmansswitch"
+EXPECTED_RECEIVER = {"critical": PAGER, "warning": TICKET, "none": HEARTBEAT}
 AMTOOL_TIMEOUT_SECONDS = 60
 DELIVERY_TIMEOUT_SECONDS = 60
 _MATCHER = re.compile(r'^\s*(\w+)\s*(=~|!~|!=|=)\s*"(.*)"\s*$')
@@ -66,23 +66,36 @@ def test_each_alert_routes_by_severity(rule: AlertRule) -> None:
     assert receivers[:1] == [EXPECTED_RECEIVER[rule.labels["severity"]]]
 
 
-def test_every_receiver_is_a_placeholder_webhook_that_sends_resolved() -> None:
+def test_losing_the_ability_to_page_routes_like_the_backlog_page() -> None:
+    paging = {"Kb4PhisherHighSeverityBacklog", "Kb4PhisherPagingBlind", "Kb4ExporterDown"}
+    assert {r.name for r in RULES if r.labels["severity"] == "critical"} == paging
+
+
+def test_every_receiver_is_a_placeholder_webhook() -> None:
     receivers = {receiver["name"]: receiver for receiver in CONFIG["receivers"]}
-    assert set(receivers) == {PAGER, TICKET}
-    for receiver in receivers.values():
+    assert set(receivers) == {PAGER, TICKET, HEARTBEAT}
+    for name, receiver in receivers.items():
         (webhook,) = receiver["webhook_configs"]
         assert webhook["url"].startswith("https://")
         assert ".example.com/" in webhook["url"]
-        assert webhook["send_resolved"] is True
+        # A heartbeat has nothing to resolve; everything else says when it is over.
+        assert webhook["send_resolved"] is (name != HEARTBEAT)
 
 
-def test_exporter_down_inhibits_kri_and_freshness_alerts_of_the_same_target() -> None:
+def test_the_watchdog_beats_every_minute() -> None:
+    (route,) = [r for r in CONFIG["route"]["routes"] if r["receiver"] == HEARTBEAT]
+    assert route["matchers"] == ['alertname="Kb4Watchdog"']
+    assert (route["group_interval"], route["repeat_interval"]) == ("1m", "1m")
+
+
+def test_exporter_down_inhibits_the_warnings_of_its_job_and_never_a_page() -> None:
     rule = the_inhibit_rule()
     assert rule["source_matchers"] == ['alertname="Kb4ExporterDown"']
-    assert sorted(rule["equal"]) == ["instance", "job"]
+    # Kb4ExporterDown carries no instance (no alert does): the job is what they share.
+    assert rule["equal"] == ["job"]
     for alert in RULES:
         labels = {"alertname": alert.name, **alert.labels}
-        expected = alert.labels["category"] in {"kri", "freshness"}
+        expected = alert.labels["severity"] == "warning"
         assert matches(rule["target_matchers"], labels) == expected, alert.name
 
 
@@ -108,10 +121,16 @@ def test_amtool_check_config(tools: PrometheusTools) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("severity", "receiver"), [("critical", PAGER), ("warning", TICKET), ("info", TICKET)]
+    ("alertname", "severity", "receiver"),
+    [
+        ("Kb4Example", "critical", PAGER),
+        ("Kb4Example", "warning", TICKET),
+        ("Kb4Example", "info", TICKET),
+        ("Kb4Watchdog", "none", HEARTBEAT),
+    ],
 )
 def test_amtool_routes_severity_to_receiver(
-    tools: PrometheusTools, severity: str, receiver: str
+    tools: PrometheusTools, alertname: str, severity: str, receiver: str
 ) -> None:
     result = amtool(
         tools,
@@ -121,7 +140,7 @@ def test_amtool_routes_severity_to_receiver(
         f"--config.file={ALERTMANAGER_CONFIG_PATH}",
         f"--verify.receivers={receiver}",
         f"severity={severity}",
-        "alertname=Kb4Example",
+        f"alertname={alertname}",
         "account=acme",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -142,16 +161,10 @@ def config_delivering_to(receiver: WebhookReceiver) -> str:
     return str(yaml.safe_dump(config, sort_keys=False))
 
 
-def alert(name: str, instance: str, **labels: str) -> dict[str, Any]:
+def alert(name: str, job: str, **labels: str) -> dict[str, Any]:
     rule = next(rule for rule in RULES if rule.name == name)
     return {
-        "labels": {
-            "alertname": name,
-            "job": "kb4_exporter",
-            "instance": instance,
-            **rule.labels,
-            **labels,
-        },
+        "labels": {"alertname": name, "job": job, **rule.labels, **labels},
         "annotations": {"summary": f"{name} test"},
     }
 
@@ -169,10 +182,10 @@ def severities(notifications: list[Any]) -> set[str]:
     return {entry["labels"]["severity"] for n in notifications for entry in n["alerts"]}
 
 
-def alert_status(alertmanager: RunningServer, name: str, instance: str) -> dict[str, Any] | None:
+def alert_status(alertmanager: RunningServer, name: str, job: str) -> dict[str, Any] | None:
     for entry in get_json(f"{alertmanager.url}/api/v2/alerts"):
         labels = entry["labels"]
-        if labels["alertname"] == name and labels["instance"] == instance:
+        if labels["alertname"] == name and labels["job"] == job:
             status: dict[str, Any] = entry["status"]
             return status
     return None
@@ -182,7 +195,8 @@ def alert_status(alertmanager: RunningServer, name: str, instance: str) -> dict[
 def test_real_alertmanager_pages_tickets_and_inhibits(
     tools: PrometheusTools, tmp_path: Path
 ) -> None:
-    down, healthy = "kb4-exporter-a:9897", "kb4-exporter-b:9897"
+    # Two exporter jobs (say, one per region): one cannot be scraped.
+    down, healthy = "kb4_exporter", "kb4_exporter_eu"
     with (
         WebhookReceiver() as receiver,
         running_alertmanager(
@@ -195,21 +209,22 @@ def test_real_alertmanager_pages_tickets_and_inhibits(
                 alert("Kb4ExporterDown", down),
                 alert("Kb4PhishingProneRatioHigh", down, account="acme"),
                 alert("Kb4PhishingProneRatioHigh", healthy, account="acme"),
-                alert("Kb4PhisherHighSeverityBacklog", healthy, account="acme"),
+                # A page held through the outage of its own job: never inhibited.
+                alert("Kb4PhisherHighSeverityBacklog", down, account="acme"),
             ],
         )
 
         pages = receiver.wait_for(
             f"/{PAGER}",
-            lambda got: bool(alerts_by_name(got, "Kb4PhisherHighSeverityBacklog")),
+            lambda got: bool(
+                alerts_by_name(got, "Kb4PhisherHighSeverityBacklog")
+                and alerts_by_name(got, "Kb4ExporterDown")
+            ),
             DELIVERY_TIMEOUT_SECONDS,
         )
         tickets = receiver.wait_for(
             f"/{TICKET}",
-            lambda got: bool(
-                alerts_by_name(got, "Kb4ExporterDown")
-                and alerts_by_name(got, "Kb4PhishingProneRatioHigh")
-            ),
+            lambda got: bool(alerts_by_name(got, "Kb4PhishingProneRatioHigh")),
             DELIVERY_TIMEOUT_SECONDS,
         )
         inhibited = wait_until(
@@ -221,9 +236,11 @@ def test_real_alertmanager_pages_tickets_and_inhibits(
 
     assert severities(pages) == {"critical"}
     assert severities(tickets) == {"warning"}
-    assert [
-        a["labels"]["instance"] for a in alerts_by_name(tickets, "Kb4PhishingProneRatioHigh")
-    ] == [healthy]
+    assert alerts_by_name(pages, "Kb4ExporterDown"), "losing the exporter pages"
+    assert not alerts_by_name(tickets, "Kb4ExporterDown")
+    assert [a["labels"]["job"] for a in alerts_by_name(tickets, "Kb4PhishingProneRatioHigh")] == [
+        healthy
+    ]
     assert inhibited["state"] == "suppressed"
     assert inhibited["inhibitedBy"]
     assert not_inhibited is not None

@@ -14,6 +14,7 @@ from benchmarks.call_counts import count_calls
 from benchmarks.latency_stats import LatencySummary, percentile, started_during
 from benchmarks.minimum_pages import minimum_pages, pages
 from benchmarks.paced_refresh import measure_paced
+from benchmarks.phisher_calls import count_daily_calls, render
 from benchmarks.report import render_report
 from benchmarks.scrape_load import due_offsets
 from benchmarks.suite import SuiteOptions, run_size
@@ -115,3 +116,17 @@ def test_steady_scrapers_spread_their_phases_over_the_interval() -> None:
     assert due_offsets(0, 4, 3, 1.0) == [0.0, 1.0, 2.0]
     assert due_offsets(2, 4, 2, 1.0) == [0.5, 1.5]
     assert due_offsets(3, 4, 2, 0.0) == [0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_phisher_calls_per_day_count_every_poll_and_listing() -> None:
+    calls = count_daily_calls(reports_per_week=50, days=2)
+    steady = calls.by_day[1]
+    # Polls every 5 minutes; one page holds a week of 50 reports; tracked messages fit
+    # one query by id.
+    assert steady["poll: new reports"] == 288
+    assert 0 < steady["poll: by id"] <= 288
+    assert steady["look-back listing"] == 24
+    assert calls.by_day[0]["poll: new reports"] > steady["poll: new reports"]  # the cold start
+    assert calls.steady_average() == sum(steady.values())
+    assert "steady state:" in render(calls, 50)

@@ -85,6 +85,16 @@ def test_help_never_shows_a_token() -> None:
     assert "--kb4.api-token-file" in run(["serve", "--help"]).output
 
 
+def test_help_lists_the_paging_signal_flags_with_their_variables() -> None:
+    output = " ".join(run(["serve", "--help"]).output.split())
+    for flag, env in (
+        ("--refresh.phisher-unresolved-interval", "KB4_PHISHER_UNRESOLVED_INTERVAL"),
+        ("--phisher.unresolved-horizon", "KB4_PHISHER_UNRESOLVED_HORIZON"),
+    ):
+        assert flag in output
+        assert f"env var: {env}" in output
+
+
 def test_once_prints_all_ten_kris(requests_mock: requests_mock.Mocker) -> None:
     fakes.serve_org(requests_mock, fakes.small_org())
     result = run(["once", "--kb4.requests-per-second", "1000", "--kb4.requests-per-minute", "9999"])

@@ -34,6 +34,8 @@ def test_refreshed_account_matches_golden(
     runtime.refresher.refresh_core()
     clock.advance(2.0)
     runtime.refresher.refresh_phisher()
+    clock.advance(3.0)
+    runtime.refresher.refresh_phisher_unresolved()
     assert_golden("small_org.prom", generate_latest(build_registry([runtime])))
 
 

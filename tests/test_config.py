@@ -97,6 +97,8 @@ def test_defaults_give_one_us_account_with_contract_intervals_and_pattern() -> N
     assert settings.refresh_interval == 24 * 3600
     assert settings.phisher_refresh_interval == 3600
     assert settings.phisher_lookback == 7 * 86400
+    assert settings.phisher_unresolved_interval == 300
+    assert settings.phisher_unresolved_horizon == 30 * 86400
     assert settings.listen_address == ":9897"
     assert settings.web_config_file is None
     assert settings.state_dir is None
@@ -138,6 +140,8 @@ def test_flags_override_urls_and_pacing_and_set_intervals(tmp_path: Path) -> Non
         refresh_interval="12h",
         phisher_refresh_interval="15m",
         phisher_lookback="3d",
+        phisher_unresolved_interval="2m",
+        phisher_unresolved_horizon="60d",
         state_dir=str(tmp_path),
         listen_address="127.0.0.1:9000",
         log_level="DEBUG",
@@ -154,6 +158,8 @@ def test_flags_override_urls_and_pacing_and_set_intervals(tmp_path: Path) -> Non
     assert settings.refresh_interval == 12 * 3600
     assert settings.phisher_refresh_interval == 15 * 60
     assert settings.phisher_lookback == 3 * 86400
+    assert settings.phisher_unresolved_interval == 120
+    assert settings.phisher_unresolved_horizon == 60 * 86400
     assert settings.state_dir == str(tmp_path)
     assert settings.listen_address == "127.0.0.1:9000"
     assert (settings.log_level, settings.log_format) == ("debug", "json")
@@ -468,6 +474,15 @@ def test_demo_mode_still_reports_bad_flags() -> None:
             "--refresh.phisher-interval: '5x' is not a duration (use e.g. 30s, 15m, 1h, 7d, 1h30m)",
         ),
         (RawOptions(phisher_lookback="0s"), "--phisher.lookback: must be greater than 0"),
+        (
+            RawOptions(phisher_unresolved_interval="soon"),
+            "--refresh.phisher-unresolved-interval: 'soon' is not a duration "
+            "(use e.g. 30s, 15m, 1h, 7d, 1h30m)",
+        ),
+        (
+            RawOptions(phisher_unresolved_horizon="12h"),
+            "--phisher.unresolved-horizon: must be at least 1d",
+        ),
         (
             RawOptions(requests_per_second="0"),
             "flags: requests per second must be greater than 0, got '0'",
@@ -911,6 +926,8 @@ def test_describe_settings_prints_every_setting_with_tokens_redacted() -> None:
         "refresh_interval: 1d",
         "phisher_refresh_interval: 1h",
         "phisher_lookback: 7d",
+        "phisher_unresolved_interval: 5m",
+        "phisher_unresolved_horizon: 30d",
         "state_dir: -",
         "remedial_pattern: remedial",
         "demo: false",

@@ -12,6 +12,7 @@ change to the exporter's metrics, regenerate it from the repository root with
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -32,13 +33,16 @@ from support.project_files import (
     PROMETHEUS_GENERATED_METRICS,
     REPO_ROOT,
     RULES_PATH,
+    RUNBOOK_PATH,
     PanelQuery,
     dashboard_queries,
     exposition_label_names,
     load_alert_rules,
     load_dashboards,
     load_yaml,
+    markdown_anchors,
     query_panels,
+    rules_builder,
 )
 from support.promql import (
     ACCOUNT_SENTINEL,
@@ -54,6 +58,7 @@ from kb4_exporter.breakdown_metrics import BreakdownFamilies
 from kb4_exporter.breakdowns import Breakdowns
 from kb4_exporter.collector import Kb4Collector
 from kb4_exporter.demo import DEMO_ACCOUNT
+from kb4_exporter.kris import KRI_SPECS
 
 
 def user_event_label_names() -> dict[str, frozenset[str]]:
@@ -82,6 +87,57 @@ _DATASOURCE_REF = {
     "required": ["type", "uid"],
     "additionalProperties": False,
 }
+_PLACED = {
+    "type": "object",
+    "required": ["id", "type", "title", "gridPos"],
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "title": {"type": "string", "minLength": 1},
+        "gridPos": {
+            "type": "object",
+            "required": ["h", "w", "x", "y"],
+            "properties": {
+                "h": {"type": "integer", "minimum": 1},
+                "w": {"type": "integer", "minimum": 1, "maximum": 24},
+                "x": {"type": "integer", "minimum": 0, "maximum": 23},
+                "y": {"type": "integer", "minimum": 0},
+            },
+        },
+    },
+}
+_PANEL = {
+    "allOf": [_PLACED],
+    "required": ["datasource", "targets", "fieldConfig", "options"],
+    "properties": {
+        "type": {"enum": ["stat", "timeseries", "bargauge", "state-timeline", "table"]},
+        "datasource": _DATASOURCE_REF,
+        "targets": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["refId", "expr", "datasource", "legendFormat"],
+                "properties": {
+                    "datasource": _DATASOURCE_REF,
+                    "expr": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+        "links": {
+            "type": "array",
+            "items": {"type": "object", "required": ["title", "url"]},
+        },
+    },
+}
+# An open row is a header: its panels follow it. A collapsed row holds its panels.
+_ROW = {
+    "allOf": [_PLACED],
+    "required": ["collapsed", "panels"],
+    "properties": {"collapsed": {"type": "boolean"}, "panels": {"type": "array", "items": _PANEL}},
+    "if": {"properties": {"collapsed": {"const": False}}},
+    "then": {"properties": {"panels": {"maxItems": 0}}},
+    "else": {"properties": {"panels": {"minItems": 1}}},
+}
 DASHBOARD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["uid", "title", "schemaVersion", "panels", "templating", "time", "tags"],
@@ -105,45 +161,9 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
             "type": "array",
             "minItems": 1,
             "items": {
-                "type": "object",
-                "required": ["id", "type", "title", "gridPos"],
-                "properties": {
-                    "id": {"type": "integer", "minimum": 1},
-                    "title": {"type": "string", "minLength": 1},
-                    "gridPos": {
-                        "type": "object",
-                        "required": ["h", "w", "x", "y"],
-                        "properties": {
-                            "h": {"type": "integer", "minimum": 1},
-                            "w": {"type": "integer", "minimum": 1, "maximum": 24},
-                            "x": {"type": "integer", "minimum": 0, "maximum": 23},
-                            "y": {"type": "integer", "minimum": 0},
-                        },
-                    },
-                },
-                "if": {"properties": {"type": {"const": "row"}}},
-                "then": {"properties": {"panels": {"type": "array", "maxItems": 0}}},
-                "else": {
-                    "required": ["datasource", "targets", "fieldConfig", "options"],
-                    "properties": {
-                        "type": {
-                            "enum": ["stat", "timeseries", "bargauge", "state-timeline", "table"]
-                        },
-                        "datasource": _DATASOURCE_REF,
-                        "targets": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["refId", "expr", "datasource", "legendFormat"],
-                                "properties": {
-                                    "datasource": _DATASOURCE_REF,
-                                    "expr": {"type": "string", "minLength": 1},
-                                },
-                            },
-                        },
-                    },
-                },
+                "if": {"properties": {"type": {"const": "row"}}, "required": ["type"]},
+                "then": _ROW,
+                "else": _PANEL,
             },
         },
     },
@@ -195,10 +215,7 @@ def test_dashboard_uids_are_stable_and_unique() -> None:
     }
 
 
-@pytest.mark.parametrize("name", sorted(DASHBOARDS))
-def test_panels_have_unique_ids_and_do_not_overlap(name: str) -> None:
-    panels = DASHBOARDS[name]["panels"]
-    assert len({panel["id"] for panel in panels}) == len(panels)
+def overlapping(panels: list[dict[str, Any]]) -> None:
     cells: set[tuple[int, int]] = set()
     for panel in panels:
         grid = panel["gridPos"]
@@ -210,6 +227,18 @@ def test_panels_have_unique_ids_and_do_not_overlap(name: str) -> None:
         }
         assert not cells & area, f"{panel['title']} overlaps another panel"
         cells |= area
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panels_have_unique_ids_and_do_not_overlap(name: str) -> None:
+    panels = DASHBOARDS[name]["panels"]
+    rows = [panel for panel in panels if panel["type"] == "row"]
+    everything = [*rows, *query_panels(DASHBOARDS[name])]
+    assert len({panel["id"] for panel in everything}) == len(everything)
+    overlapping(panels)
+    # A collapsed row's panels, as laid out once it is opened.
+    for row in rows:
+        overlapping(row["panels"])
 
 
 def test_dashboards_have_no_import_time_datasource_inputs() -> None:
@@ -283,59 +312,159 @@ def test_unfiltered_queries_are_only_on_series_without_an_account() -> None:
 # --- content ------------------------------------------------------------------------------------
 
 
-def kri_alert_thresholds() -> dict[str, tuple[str, float]]:
-    """KRI metric -> (comparison, number) from the shipped alert rules."""
-    thresholds = {}
-    for rule in load_alert_rules(RULES_PATH):
-        expr = promql_parser.parse(rule.expr)
-        if (
-            rule.labels["category"] in {"kri", "phisher"}
-            and isinstance(expr, promql_parser.BinaryExpr)
-            and isinstance(expr.lhs, promql_parser.VectorSelector)
-            and isinstance(expr.rhs, promql_parser.NumberLiteral)
-        ):
-            thresholds[str(expr.lhs.name)] = (str(expr.op), expr.rhs.val)
-    return thresholds
+BUILDER = rules_builder()
+WARNINGS = {warning.metric: warning for warning in BUILDER.KRI_WARNINGS}
+SETTINGS = BUILDER.load_settings()
+# The ten KRI metrics of the metric contract.
+KRI_METRICS = {spec.metric for spec in KRI_SPECS}
+RUNBOOK_ANCHORS = markdown_anchors(RUNBOOK_PATH.read_text(encoding="utf-8"))
+RUNBOOK_LINK = re.compile(r"^\$\{runbook_url\}#([\w-]+)$")
 
 
-KRI_THRESHOLDS = kri_alert_thresholds()
-
-
-def kri_panels(metric: str) -> list[dict[str, Any]]:
-    expr = f'{metric}{{account=~"$account"}}'
+def panels_querying(board: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     return [
         panel
-        for panel in query_panels(KRI_DASHBOARD)
-        if [target["expr"] for target in panel["targets"]] == [expr]
+        for panel in query_panels(board)
+        if any(metric in metric_names(substitute_variables(t["expr"])) for t in panel["targets"])
     ]
 
 
-def test_all_ten_kris_have_alert_thresholds() -> None:
-    assert len(KRI_THRESHOLDS) == 10
+def kri_panels(metric: str) -> list[dict[str, Any]]:
+    """The KRI's own panels: its value now (stat) and its trend (timeseries)."""
+    return [
+        panel
+        for panel in panels_querying(KRI_DASHBOARD, metric)
+        if panel["type"] in {"stat", "timeseries"} and len(panel["targets"]) == 1
+    ]
 
 
-@pytest.mark.parametrize("metric", sorted(KRI_THRESHOLDS))
-def test_kri_has_a_current_value_and_a_trend_coloured_at_the_alert_threshold(
-    metric: str,
-) -> None:
-    comparison, number = KRI_THRESHOLDS[metric]
+def runbook_anchors_of(panel: dict[str, Any]) -> list[str]:
+    anchors = []
+    for link in panel.get("links", []):
+        found = RUNBOOK_LINK.match(link["url"])
+        if found:
+            anchors.append(found.group(1))
+    return anchors
+
+
+def steps_of(panel: dict[str, Any]) -> list[tuple[str, float | None]]:
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(s["color"], s["value"]) for s in steps]
+
+
+def expected_steps(comparison: str, threshold: float) -> list[tuple[str, float | None]]:
+    if comparison == "<":
+        return [("red", None), ("green", threshold)]
+    return [("green", None), ("red", threshold)]
+
+
+@pytest.mark.parametrize("metric", sorted(KRI_METRICS))
+def test_every_kri_has_a_value_and_a_trend_that_link_to_its_runbook_section(metric: str) -> None:
     panels = kri_panels(metric)
     assert sorted(panel["type"] for panel in panels) == ["stat", "timeseries"]
     for panel in panels:
-        defaults = panel["fieldConfig"]["defaults"]
-        base, boundary = defaults["thresholds"]["steps"]
-        assert base["value"] is None
-        if comparison == "<":
-            assert (base["color"], boundary["color"]) == ("red", "green")
-            assert boundary["value"] == number
-        else:
-            assert comparison == ">"
-            assert (base["color"], boundary["color"]) == ("green", "red")
+        (anchor,) = runbook_anchors_of(panel)
+        assert anchor in RUNBOOK_ANCHORS, f"{panel['title']}: no runbook section {anchor!r}"
+        warning = WARNINGS.get(metric)
+        if warning is not None:
+            assert anchor == warning.name.lower()
+
+
+@pytest.mark.parametrize("metric", sorted(WARNINGS))
+def test_kri_panels_turn_red_where_the_warning_fires(metric: str) -> None:
+    warning = WARNINGS[metric]
+    stat_panel, trend = sorted(kri_panels(metric), key=lambda panel: panel["type"])
+    expected = expected_steps(warning.comparison, warning.threshold)
+    if warning.per is None:
+        for panel in (stat_panel, trend):
+            assert [t["expr"] for t in panel["targets"]] == [f'{metric}{{account=~"$account"}}']
+            defaults = panel["fieldConfig"]["defaults"]
             # Counts are whole numbers, so "> N" is first breached at N + 1.
-            first_breach = number + 1 if defaults["unit"] == "short" else number
-            assert boundary["value"] == first_breach
-    (trend,) = [panel for panel in panels if panel["type"] == "timeseries"]
-    assert trend["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+            if defaults["unit"] == "short":
+                expected = [(colour, v if v is None else v + 1) for colour, v in expected]
+            assert steps_of(panel) == expected
+        assert trend["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+        return
+    # A count warned on as a share: the stat shows the share the warning compares.
+    (share,) = stat_panel["targets"]
+    population = promql_parser.parse(warning.per)
+    assert isinstance(population, promql_parser.VectorSelector)
+    assert metric_names(substitute_variables(share["expr"])) == {metric, population.name}
+    assert stat_panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert steps_of(stat_panel) == expected
+
+
+def test_the_kris_without_a_warning_are_the_documented_two() -> None:
+    assert KRI_METRICS - set(WARNINGS) == {
+        "kb4_high_risk_users",
+        "kb4_phisher_unresolved_high_4h",
+    }
+
+
+PAGING_SIGNAL = "kb4_phisher_oldest_unresolved_age_seconds"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_the_paging_signal_is_on_both_dashboards_red_where_it_pages(name: str) -> None:
+    (paging,) = [
+        panel
+        for panel in panels_querying(DASHBOARDS[name], PAGING_SIGNAL)
+        if panel["type"] == "stat"
+    ]
+    assert steps_of(paging) == [("green", None), ("red", SETTINGS.page_after)]
+    assert paging["title"].startswith("PAGES:")
+    assert runbook_anchors_of(paging) == ["kb4phisherhighseveritybacklog"]
+    (target,) = paging["targets"]
+    selector = next(
+        s for s in vector_selectors(substitute_variables(target["expr"])) if s.name == PAGING_SIGNAL
+    )
+    assert label_matcher(selector, "severity") == (promql_parser.MatchOp.Re, "HIGH|CRITICAL")
+
+
+def test_the_paging_signal_leads_the_kri_dashboard() -> None:
+    first_row, first_panel = KRI_DASHBOARD["panels"][:2]
+    assert first_row["type"] == "row" and not first_row["collapsed"]
+    assert PAGING_SIGNAL in metric_names(substitute_variables(first_panel["targets"][0]["expr"]))
+    assert first_panel["gridPos"]["h"] > 4, "larger than the KRI stats below it"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_both_dashboards_show_the_state_of_the_alerts(name: str) -> None:
+    (panel,) = panels_querying(DASHBOARDS[name], "ALERTS")
+    assert panel["type"] == "state-timeline"
+    texts = {
+        option["text"]
+        for mapping in panel["fieldConfig"]["defaults"]["mappings"]
+        for option in mapping["options"].values()
+    }
+    assert texts == {"pending", "firing"}
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_legend_names_the_account(name: str) -> None:
+    for panel in query_panels(DASHBOARDS[name]):
+        for target in panel["targets"]:
+            if panel["type"] == "table":
+                # Tables show labels as columns, the account among them.
+                organize = panel["transformations"][1]["options"]
+                assert "account" in organize["indexByName"], panel["title"]
+            else:
+                assert "{{account}}" in target["legendFormat"], panel["title"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_only_the_first_two_rows_are_open(name: str) -> None:
+    rows = [panel for panel in DASHBOARDS[name]["panels"] if panel["type"] == "row"]
+    assert [row["collapsed"] for row in rows] == [False, False] + [True] * (len(rows) - 2)
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_runbook_links_follow_the_configured_url_and_invent_none(name: str) -> None:
+    variable_ = variable(DASHBOARDS[name], "runbook_url")
+    assert variable_["type"] == "textbox"
+    assert variable_["query"] == SETTINGS.runbook_url == ""
+    text = (DASHBOARD_DIR / name).read_text(encoding="utf-8")
+    assert not re.search(r"https?://", text)
 
 
 def exporter_metric_names() -> set[str]:
@@ -400,7 +529,9 @@ def test_kri_dashboard_breaks_down_by_group_and_phisher_severity() -> None:
     metrics = queried_metrics(KRI_DASHBOARD)
     assert GROUP_METRICS | {"kb4_department_ppp_delta_ratio"} <= metrics
     assert "kb4_phisher_unresolved_messages" in metrics
-    severity_panels = [q for q in dashboard_queries(KRI_DASHBOARD) if "sum by (severity)" in q.expr]
+    severity_panels = [
+        q for q in dashboard_queries(KRI_DASHBOARD) if "sum by (account, severity)" in q.expr
+    ]
     assert severity_panels
 
 
@@ -437,7 +568,8 @@ def test_every_panel_title_is_documented() -> None:
     doc = DASHBOARDS_DOC_PATH.read_text(encoding="utf-8")
     for board in DASHBOARDS.values():
         assert board["title"] in doc
-        for panel in board["panels"]:
+        rows = [panel for panel in board["panels"] if panel["type"] == "row"]
+        for panel in [*rows, *query_panels(board)]:
             assert panel["title"] in doc, f"{panel['title']!r} missing from docs/dashboards.md"
 
 
@@ -569,3 +701,17 @@ def test_prometheus_loads_the_shipped_rules(prometheus_with_sample: RunningServe
     answer = get_json(f"{prometheus_with_sample.url}/api/v1/rules")
     loaded = {rule["name"] for group in answer["data"]["groups"] for rule in group["rules"]}
     assert loaded == {rule.name for rule in load_alert_rules(RULES_PATH)}
+
+
+def test_a_configured_runbook_url_fills_in_the_hidden_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARD_BUILDER)
+    assert spec is not None and spec.loader is not None
+    builder = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "build_dashboards", builder)
+    spec.loader.exec_module(builder)
+    url = "https://git.example.org/security/kb4_exporter/-/blob/main/docs/runbook.md"
+    monkeypatch.setattr(builder, "SETTINGS", builder.Settings(url, SETTINGS.page_after))
+    runbook = builder.runbook_variable()
+    assert (runbook["query"], runbook["current"]["value"], runbook["hide"]) == (url, url, 2)

@@ -4,9 +4,8 @@ Linters: hadolint (Dockerfile), yamllint (every YAML we ship), check-jsonschema'
 compose-spec schema, kubernetes-validate --strict (CRDs only warn) and
 `systemd-analyze verify` when the binary exists.
 
-The PrometheusRule in deploy/kubernetes is generated from the Prometheus rules file;
-after changing the rules, regenerate it with
-    .venv/bin/python tests/test_deploy_files.py --write-prometheusrule
+The PrometheusRule in deploy/kubernetes is generated with the Prometheus rules file by
+deploy/prometheus/build_rules.py (tests/test_alert_rules.py checks both are up to date).
 """
 
 from __future__ import annotations
@@ -157,28 +156,6 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def project_version() -> str:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     return str(pyproject["project"]["version"])
-
-
-def render_prometheus_rule(rules_text: str) -> str:
-    """The PrometheusRule manifest: the rules file's `groups:` block under `spec:`."""
-    lines = rules_text.splitlines()
-    start = lines.index("groups:")
-    body = "\n".join(f"  {line}" if line else "" for line in lines[start:])
-    return (
-        "# Generated from deploy/prometheus/rules/kb4_exporter.rules.yml, whose comments\n"
-        "# explain each alert: do not edit by hand. Regenerate with\n"
-        "#   .venv/bin/python tests/test_deploy_files.py --write-prometheusrule\n"
-        "# Your Prometheus resource must select it (see its ruleSelector).\n"
-        "apiVersion: monitoring.coreos.com/v1\n"
-        "kind: PrometheusRule\n"
-        "metadata:\n"
-        "  name: kb4-exporter\n"
-        "  labels:\n"
-        "    app.kubernetes.io/name: kb4-exporter\n"
-        "    app.kubernetes.io/component: exporter\n"
-        "spec:\n"
-        f"{body}\n"
-    )
 
 
 def require_rules_file() -> None:
@@ -477,7 +454,7 @@ def test_prometheus_rule_carries_exactly_the_rule_groups() -> None:
     assert rule["kind"] == "PrometheusRule"
     assert rule["spec"]["groups"] == load_yaml(RULES_FILE)["groups"], (
         "deploy/kubernetes/prometheusrule.yaml is out of date: run "
-        ".venv/bin/python tests/test_deploy_files.py --write-prometheusrule"
+        ".venv/bin/python deploy/prometheus/build_rules.py"
     )
 
 
@@ -627,10 +604,3 @@ def _dockerfile_env() -> dict[str, str]:
                 key, _, value = item.partition("=")
                 env[key] = value
     return env
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write-prometheusrule"]:
-        sys.exit("usage: test_deploy_files.py --write-prometheusrule")
-    PROMETHEUS_RULE.write_text(render_prometheus_rule(RULES_FILE.read_text(encoding="utf-8")))
-    print(f"wrote {PROMETHEUS_RULE.relative_to(ROOT)}")

@@ -13,23 +13,32 @@ Grafana would for the demo account: a query that errors or returns nothing fails
 demo serves all three APIs (the User Event API included), so no panel is excused; a
 panel listed in PANELS_WITHOUT_DEMO_DATA would instead have to return nothing.
 
+A second test runs the same shipped files at 1/60 of their timings against an exporter
+of its own, whose simulated PhishER holds one HIGH message about to wait 4 hours: it
+measures how soon the page reaches the pager after the message crosses 4 hours, then
+stops the exporter (no RESOLVED may reach the pager), restarts it on another address
+(a rollout), and resolves the message, after which the page resolves.
+
 Everything listens on 127.0.0.1, every wait is bounded, and every server is stopped
 by its own PID when the module's tests end, passed or failed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from simulator_truth import expected_user_events
 from support.debian_tools import PrometheusTools, require_prometheus_tools
-from support.exporter_process import RunningExporter, running_exporter
+from support.exporter_process import RunningExporter, running_exporter, start_exporter
 from support.loopback_http import WebhookReceiver, get_json
 from support.project_files import (
     ALERTMANAGER_CONFIG_PATH,
@@ -46,11 +55,15 @@ from support.servers import (
     query,
     running_alertmanager,
     running_prometheus,
+    stop_server,
     wait_until,
 )
 
 from kb4_exporter.demo import DEMO_ACCOUNT, DEMO_SEED, DEMO_USERS
+from kb4_exporter.durations import format_duration, parse_duration
+from kb4_exporter.simulator import Org, SimulatorServer
 from kb4_exporter.simulator.org import OrgSpec, generate_org
+from kb4_exporter.simulator.records import PhisherEvent, PhisherMessage
 
 # Panels the demo cannot fill, which must then return nothing. Empty: the demo has
 # every API the dashboards read (tests/test_dashboards.py keeps its own list for the
@@ -58,7 +71,7 @@ from kb4_exporter.simulator.org import OrgSpec, generate_org
 PANELS_WITHOUT_DEMO_DATA: frozenset[str] = frozenset()
 
 PAGE_ALERT = "Kb4PhisherHighSeverityBacklog"
-PAGER, TICKET = "kb4-pager", "kb4-ticket"
+PAGER, TICKET, HEARTBEAT = "kb4-pager", "kb4-ticket", "kb4-deadmansswitch"
 # What the demo org is generated with, so what the exporter must report.
 DEMO_BACKLOG = OrgSpec(users=DEMO_USERS, seed=DEMO_SEED).phisher_backlog
 
@@ -162,7 +175,7 @@ def test_alertmanager_config_only_changes_webhook_urls_and_group_wait() -> None:
     with WebhookReceiver() as receiver:
         config = yaml.safe_load(alertmanager_config(receiver))
     urls = [w["url"] for r in config["receivers"] for w in r["webhook_configs"]]
-    assert urls == [receiver.url(f"/{name}") for name in (PAGER, TICKET)]
+    assert urls == [receiver.url(f"/{name}") for name in (PAGER, TICKET, HEARTBEAT)]
     routes = [config["route"], *config["route"]["routes"]]
     assert {route["group_wait"] for route in routes} == {SHORT_GROUP_WAIT}
 
@@ -256,17 +269,16 @@ def test_phisher_backlog_pages_through_real_prometheus_and_alertmanager(
     print(f"exporter start to page received: {exporter_start_to_page:.1f}s")
 
     (page,) = page_alerts(pages)
+    # No instance: a rollout must not make it another alert.
     assert page["labels"] == {
         "alertname": PAGE_ALERT,
         "severity": "critical",
         "category": "phisher",
         "account": DEMO_ACCOUNT,
         "job": "kb4_exporter",
-        "instance": stack.exporter.host_port,
     }
-    # The exporter's value travelled through the rule's template into the page.
-    assert page["annotations"]["summary"].startswith(f"{DEMO_BACKLOG} high/critical")
-    assert page["annotations"]["runbook_url"].endswith(f"#{PAGE_ALERT.lower()}")
+    assert page["annotations"]["summary"].endswith(f"in account {DEMO_ACCOUNT}")
+    assert page["annotations"]["runbook"] == f"docs/runbook.md#{PAGE_ALERT.lower()}"
     assert {n["receiver"] for n in pages} == {PAGER}
     assert {a["labels"]["severity"] for n in pages for a in n["alerts"]} == {"critical"}
     assert not page_alerts(stack.receiver.received(f"/{TICKET}"))
@@ -341,3 +353,262 @@ def test_panel_query_returns_data_from_the_scraped_exporter(
         assert not result, f"{panel_query.panel!r} has demo data now: update the list"
         return
     assert result, f"{panel_query.dashboard}: {panel_query.panel!r} returned no data"
+
+
+# --- the page through an outage and a rollout, and how soon it arrives -------------------
+#
+# Everything runs at 1/60 of the default timings, so an hour of alerting takes a minute:
+# the exporter polls PhishER's unresolved messages every 5 s (5 min by default),
+# Prometheus scrapes and evaluates every second (1 min), every `for:` of the shipped
+# rules and every Alertmanager wait is divided by 60. The 4-hour threshold is not
+# scaled: the simulated PhishER holds one HIGH message reported just under 4 hours ago,
+# so it crosses 4 hours while the test watches. Its crossing time is known, and the
+# webhook records when the page arrives: that gap, times 60, is the delay at default
+# settings (the fixed overheads, milliseconds here, are scaled up too: it errs long).
+
+TIME_SCALE = 60
+SCALED_POLL = "5s"
+# How long before the crossing the exporter is started: enough for it to be ready.
+CROSSING_LEAD_SECONDS = 25.0
+PAGE_AFTER_SECONDS = 4 * 3600.0
+# The account of an exporter configured by flags alone.
+ACCOUNT_LABEL = "default"
+OUTAGE_EVALUATIONS = 15  # 15 s: three of the pager's scaled group intervals
+TIMELINE_TIMEOUT_SECONDS = 120.0
+_DURATION_KEYS = re.compile(r"^(?P<key>\s+for:[ \t]*)(?P<value>\S+)[ \t]*$", re.MULTILINE)
+
+
+def scaled_rules() -> str:
+    """The shipped rules with every `for:` divided by TIME_SCALE (nothing else changed)."""
+    text = RULES_PATH.read_text(encoding="utf-8")
+
+    def scale(match: re.Match[str]) -> str:
+        seconds = parse_duration(match.group("value")) / TIME_SCALE
+        return f"{match.group('key')}{format_duration(seconds)}"
+
+    scaled = _DURATION_KEYS.sub(scale, text)
+    assert without_key(yaml.safe_load(scaled), "for") == without_key(yaml.safe_load(text), "for")
+    return scaled
+
+
+def scaled_alertmanager_config(receiver: WebhookReceiver) -> str:
+    """The shipped config, webhooks at `receiver`, every route's waits divided by TIME_SCALE."""
+    config = load_yaml(ALERTMANAGER_CONFIG_PATH)
+    for entry in config["receivers"]:
+        for webhook in entry["webhook_configs"]:
+            webhook["url"] = receiver.url(f"/{entry['name']}")
+    route = config["route"]
+    defaults = {key: route[key] for key in ("group_wait", "group_interval", "repeat_interval")}
+    for each in [route, *route["routes"]]:
+        for key, default in defaults.items():
+            seconds = parse_duration(str(each.get(key, default))) / TIME_SCALE
+            each[key] = format_duration(seconds)
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def file_sd_prometheus_config(alertmanager: RunningServer) -> str:
+    """The shipped scrape example, every second, its targets read from targets.json."""
+    config = load_yaml(PROMETHEUS_CONFIG_PATH)
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    (job,) = config["scrape_configs"]
+    del job["static_configs"]
+    job.update(
+        scrape_interval="1s",
+        scrape_timeout="1s",
+        file_sd_configs=[{"files": ["targets.json"], "refresh_interval": "1s"}],
+    )
+    target = alertmanager.url.removeprefix("http://")
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [target]}]}]
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def point_prometheus_at(directory: Path, exporter: RunningExporter) -> None:
+    """A rollout, as service discovery sees one: the target list now holds the new pod."""
+    temporary = directory / "targets.json.new"
+    temporary.write_text(json.dumps([{"targets": [exporter.host_port]}]), encoding="utf-8")
+    temporary.replace(directory / "targets.json")
+
+
+def paging_org(reported_at: float) -> Org:
+    base = generate_org(OrgSpec(users=20, seed=11, phisher_backlog=0), time.time())
+    message = PhisherMessage(
+        id="6f1c2a4e-0000-4000-8000-000000000001",
+        subject="Urgent wire transfer",
+        sender="ceo@fraud.example.net",
+        reported_by=base.users[0].email,
+        action_status="RECEIVED",
+        category="THREAT",
+        severity="HIGH",
+        pipeline_status="PROCESSED",
+        tags=(),
+        confidence=(0.01, 0.0, 0.99),
+        events=(PhisherEvent("created-1", base.users[0].email, "CREATED", int(reported_at)),),
+    )
+    return Org(now=base.now, account=base.account, users=base.users, phisher_messages=(message,))
+
+
+def resolved(org: Org, at: float) -> Org:
+    (message,) = org.phisher_messages
+    return Org(
+        now=org.now,
+        account=org.account,
+        users=org.users,
+        phisher_messages=(dataclasses.replace(message, resolved_at=int(at)),),
+    )
+
+
+def exporter_args(simulator: SimulatorServer, directory: Path) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    tokens = {"reporting": simulator.token, "phisher": simulator.phisher_token}
+    for name, token in tokens.items():
+        path = directory / f"{name}.token"
+        path.write_text(token, encoding="utf-8")
+        path.chmod(0o600)
+    return [
+        "--kb4.base-url",
+        simulator.base_url,
+        "--kb4.api-token-file",
+        str(directory / "reporting.token"),
+        "--phisher.url",
+        simulator.phisher_url,
+        "--phisher.token-file",
+        str(directory / "phisher.token"),
+        "--state.dir",
+        str(directory / "state"),
+        "--refresh.phisher-unresolved-interval",
+        SCALED_POLL,
+    ]
+
+
+def backlog_notifications(receiver: WebhookReceiver) -> list[tuple[float, dict[str, Any]]]:
+    """(arrival, alert) of every backlog-page alert the pager received, in order."""
+    return [
+        (arrived, alert)
+        for arrived, body in receiver.arrivals(f"/{PAGER}")
+        for alert in body["alerts"]
+        if alert["labels"]["alertname"] == PAGE_ALERT
+    ]
+
+
+def pager_got(receiver: WebhookReceiver, alertname: str, status: str) -> Callable[[Any], bool]:
+    def check(bodies: list[Any]) -> bool:
+        return any(
+            alert["labels"]["alertname"] == alertname and alert["status"] == status
+            for body in bodies
+            for alert in body["alerts"]
+        )
+
+    return check
+
+
+def until_prometheus_says(prometheus: RunningServer, promql: str, what: str) -> None:
+    wait_until(lambda: True if query(prometheus, promql) else None, TIMELINE_TIMEOUT_SECONDS, what)
+
+
+@pytest.mark.slow
+def test_the_page_arrives_in_time_survives_outage_and_rollout_and_resolves_when_triaged(
+    pytestconfig: pytest.Config,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    tools: PrometheusTools = require_prometheus_tools(pytestconfig)
+    reported_at = time.time() - PAGE_AFTER_SECONDS + CROSSING_LEAD_SECONDS
+    crossing = reported_at + PAGE_AFTER_SECONDS
+    org = paging_org(reported_at)
+    prometheus_dir = tmp_path / "prometheus"
+    prometheus_dir.mkdir()
+    with (
+        SimulatorServer(org) as simulator,
+        WebhookReceiver() as receiver,
+        running_alertmanager(
+            tools, tmp_path / "alertmanager", scaled_alertmanager_config(receiver)
+        ) as alertmanager,
+    ):
+        args = exporter_args(simulator, tmp_path / "exporter")
+        first = start_exporter(tmp_path / "exporter", *args)
+        second: RunningExporter | None = None
+        try:
+            assert time.time() < crossing, "the exporter must be up before the message crosses"
+            point_prometheus_at(prometheus_dir, first)
+            rule_files = {"rules/kb4_exporter.rules.yml": scaled_rules()}
+            with running_prometheus(
+                tools, prometheus_dir, file_sd_prometheus_config(alertmanager), files=rule_files
+            ) as prometheus:
+                # 1. The message crosses 4 hours: the page, and how long it took.
+                receiver.wait_for(
+                    f"/{PAGER}",
+                    pager_got(receiver, PAGE_ALERT, "firing"),
+                    CROSSING_LEAD_SECONDS + TIMELINE_TIMEOUT_SECONDS,
+                )
+                (arrived, page), *_ = backlog_notifications(receiver)
+                delay = arrived - crossing
+                assert delay > 0, "paged before the message had waited 4 hours"
+                at_defaults = delay * TIME_SCALE
+                record_property("crossing_to_webhook_seconds_scaled", round(delay, 2))
+                record_property("crossing_to_webhook_seconds_at_defaults", round(at_defaults))
+                print(
+                    f"message crosses 4 h -> page at the webhook: {delay:.2f} s at 1/"
+                    f"{TIME_SCALE} time, so {at_defaults / 60:.1f} min at default settings "
+                    f"(paged {PAGE_AFTER_SECONDS / 3600 + at_defaults / 3600:.2f} h after "
+                    "the report)"
+                )
+                assert page["labels"]["account"] == ACCOUNT_LABEL
+                # The default settings must page within 4 h 20 min of the report.
+                assert at_defaults <= 20 * 60
+
+                # 2. The exporter stops: losing the ability to page pages too, and the
+                # backlog page does not resolve however long the outage lasts.
+                stop_server(first.server)
+                receiver.wait_for(
+                    f"/{PAGER}",
+                    pager_got(receiver, "Kb4ExporterDown", "firing"),
+                    TIMELINE_TIMEOUT_SECONDS,
+                )
+                until_prometheus_says(
+                    prometheus,
+                    'count_over_time(ALERTS{alertname="Kb4ExporterDown",alertstate="firing"}'
+                    f"[1m]) >= {OUTAGE_EVALUATIONS}",
+                    "a long outage",
+                )
+
+                # 3. A rollout: a new process on another address, from the state the old
+                # one saved. Kb4ExporterDown resolves; the backlog page does not move.
+                second = start_exporter(tmp_path / "exporter", *args)
+                assert second.host_port != first.host_port
+                point_prometheus_at(prometheus_dir, second)
+                receiver.wait_for(
+                    f"/{PAGER}",
+                    pager_got(receiver, "Kb4ExporterDown", "resolved"),
+                    TIMELINE_TIMEOUT_SECONDS,
+                )
+                until_prometheus_says(
+                    prometheus,
+                    "count_over_time(kb4_phisher_oldest_unresolved_age_seconds"
+                    f'{{instance="{second.host_port}"}}[1m]) >= {OUTAGE_EVALUATIONS}',
+                    "the new exporter's signal, for three group intervals",
+                )
+
+                # 4. Someone resolves the message: now, and only now, the page resolves.
+                resolved_at = time.time()
+                simulator.set_org(resolved(org, resolved_at))
+                receiver.wait_for(
+                    f"/{PAGER}",
+                    pager_got(receiver, PAGE_ALERT, "resolved"),
+                    TIMELINE_TIMEOUT_SECONDS,
+                )
+        finally:
+            for exporter in (first, second):
+                if exporter is not None:
+                    stop_server(exporter.server)
+
+    notifications = backlog_notifications(receiver)
+    before = [alert for arrived, alert in notifications if arrived < resolved_at]
+    after = [alert for arrived, alert in notifications if arrived >= resolved_at]
+    assert before and {alert["status"] for alert in before} == {"firing"}, (
+        "no RESOLVED reached the pager while the backlog existed"
+    )
+    # One alert all along: the outage and the rollout did not start a new one.
+    assert {alert["startsAt"] for alert in before} == {before[0]["startsAt"]}
+    assert {alert["labels"]["job"] for alert in before} == {"kb4_exporter"}
+    assert all("instance" not in alert["labels"] for alert in before)
+    assert [alert["status"] for alert in after][-1:] == ["resolved"]

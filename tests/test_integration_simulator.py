@@ -80,6 +80,7 @@ def test_every_kri_matches_the_ground_truth(
     runtime = runtime_against(simulator)
     assert runtime.refresher.refresh_core()
     assert runtime.refresher.refresh_phisher()
+    assert runtime.refresher.refresh_phisher_unresolved()
     results = runtime.refresher.results
     truth = expected_kris(org, now)
     actual = {kri.spec.slug: kri.value for kri in results.kris}

@@ -15,7 +15,7 @@ import requests_mock as rm
 
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.phisher import PhisherClient, lucene_time, reported_between
+from kb4_exporter.api.phisher import PhisherClient, lucene_time, reported_since
 from kb4_exporter.model import PhisherMessage
 
 GRAPHQL_URL = "https://training.knowbe4.com/graphql"
@@ -24,8 +24,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "api"
 PHISHER_LOGGER = "kb4_exporter.api.phisher"
 
 START = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
-END = datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC).timestamp()
-WINDOW_QUERY = "reported_at:[2024-01-01T00:00:00Z TO 2024-01-31T23:59:59Z]"
+# The confirmed form: a range open at the top (a closed range is unconfirmed).
+WINDOW_QUERY = "reported_at:[2024-01-01T00:00:00Z TO *]"
 
 
 def load(name: str) -> Any:
@@ -77,7 +77,7 @@ def variables_sent(requests_mock: rm.Mocker) -> list[dict[str, Any]]:
 
 
 def test_lucene_window_is_iso_utc_with_z() -> None:
-    assert reported_between(START, END) == WINDOW_QUERY
+    assert reported_since(START) == WINDOW_QUERY
     assert lucene_time(START + 0.999) == "2024-01-01T00:00:00Z"
 
 
@@ -86,7 +86,7 @@ def test_messages_posts_a_graphql_body_with_the_reported_at_window(
 ) -> None:
     requests_mock.post(GRAPHQL_URL, json=load("phisher_messages.json"))
 
-    listing = PhisherClient(session, per=100).messages(START, END)
+    listing = PhisherClient(session, per=100).messages(START)
 
     [request] = requests_mock.request_history
     assert request.method == "POST"
@@ -113,7 +113,7 @@ def test_follows_pages_until_pagination_pages(
     pages = {p: page_body([node(p * 10 + i) for i in range(2)], page=p, pages=3) for p in (1, 2, 3)}
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
-    listing = PhisherClient(session, per=2).messages(START, END)
+    listing = PhisherClient(session, per=2).messages(START)
 
     assert [v["page"] for v in variables_sent(requests_mock)] == [1, 2, 3]
     assert all(
@@ -127,7 +127,7 @@ def test_follows_pages_until_pagination_pages(
 def test_a_short_page_ends_the_listing(requests_mock: rm.Mocker, session: PacedSession) -> None:
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages({1: page_body([node(1)], pages=5)}))
 
-    listing = PhisherClient(session, per=2).messages(START, END)
+    listing = PhisherClient(session, per=2).messages(START)
 
     assert requests_mock.call_count == 1
     assert len(listing.records) == 1
@@ -143,7 +143,7 @@ def test_without_pagination_pages_it_reads_until_a_short_page(
     }
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
-    listing = PhisherClient(session, per=2).messages(START, END)
+    listing = PhisherClient(session, per=2).messages(START)
 
     assert requests_mock.call_count == 3
     assert len(listing.records) == 5
@@ -152,7 +152,7 @@ def test_without_pagination_pages_it_reads_until_a_short_page(
 def test_an_empty_page_ends_the_listing(requests_mock: rm.Mocker, session: PacedSession) -> None:
     requests_mock.post(GRAPHQL_URL, json=page_body([], pages=0))
 
-    listing = PhisherClient(session, per=2).messages(START, END)
+    listing = PhisherClient(session, per=2).messages(START)
 
     assert requests_mock.call_count == 1
     assert (listing.records, listing.truncated) == ((), False)
@@ -168,7 +168,7 @@ def test_a_server_that_caps_per_is_still_read_to_the_last_page(
     }
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
-    listing = PhisherClient(session, per=100).messages(START, END)
+    listing = PhisherClient(session, per=100).messages(START)
 
     assert requests_mock.call_count == 3
     assert len(listing.records) == 150
@@ -184,7 +184,7 @@ def test_a_reported_per_larger_than_asked_does_not_end_the_listing_early(
     }
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
-    listing = PhisherClient(session, per=2).messages(START, END)
+    listing = PhisherClient(session, per=2).messages(START)
 
     assert requests_mock.call_count == 2
     assert len(listing.records) == 3
@@ -197,7 +197,7 @@ def test_the_page_cap_stops_there_and_flags_truncation(
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
     with caplog.at_level(logging.WARNING, logger=PHISHER_LOGGER):
-        listing = PhisherClient(session, max_pages=2, per=2).messages(START, END)
+        listing = PhisherClient(session, max_pages=2, per=2).messages(START)
 
     assert [v["page"] for v in variables_sent(requests_mock)] == [1, 2]
     assert (listing.truncated, listing.pages, len(listing.records)) == (True, 2, 4)
@@ -210,7 +210,7 @@ def test_a_listing_ending_exactly_at_the_cap_is_not_truncated(
     pages = {p: page_body([node(p * 10), node(p * 10 + 1)], page=p, pages=2) for p in (1, 2)}
     requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
-    listing = PhisherClient(session, max_pages=2, per=2).messages(START, END)
+    listing = PhisherClient(session, max_pages=2, per=2).messages(START)
 
     assert requests_mock.call_count == 2
     assert not listing.truncated
@@ -222,7 +222,7 @@ def test_unusable_nodes_are_skipped_counted_and_warned_about_once(
     requests_mock.post(GRAPHQL_URL, json=page_body([node(1), None, "x", node(2), 5], pages=1))
 
     with caplog.at_level(logging.WARNING, logger=PHISHER_LOGGER):
-        listing = PhisherClient(session, per=100).messages(START, END)
+        listing = PhisherClient(session, per=100).messages(START)
 
     assert (len(listing.records), listing.skipped) == (2, 3)
     warnings = [r for r in caplog.records if r.name == PHISHER_LOGGER]
@@ -239,7 +239,7 @@ def test_an_unauthorized_graphql_error_is_an_auth_error(
     requests_mock.post(GRAPHQL_URL, json=load("phisher_error_unauthorized.json"))
 
     with pytest.raises(AuthError, match="Unauthorized: invalid or expired token") as caught:
-        PhisherClient(session).messages(START, END)
+        PhisherClient(session).messages(START)
 
     assert caught.value.reason == "auth"
     assert TOKEN not in str(caught.value)
@@ -255,7 +255,7 @@ def test_other_unauthorized_wordings_are_auth_errors(
     requests_mock.post(GRAPHQL_URL, json={"errors": [{"message": message}]})
 
     with pytest.raises(AuthError):
-        PhisherClient(session).messages(START, END)
+        PhisherClient(session).messages(START)
 
 
 def test_a_graphql_error_without_data_is_a_bad_response(
@@ -264,7 +264,7 @@ def test_a_graphql_error_without_data_is_a_bad_response(
     requests_mock.post(GRAPHQL_URL, json=load("phisher_error_query.json"))
 
     with pytest.raises(BadResponseError, match="PhishER GraphQL error: Field 'bogus'") as caught:
-        PhisherClient(session).messages(START, END)
+        PhisherClient(session).messages(START)
 
     assert caught.value.endpoint == "phisherMessages"
 
@@ -276,7 +276,7 @@ def test_odd_error_shapes_are_bad_responses(
     requests_mock.post(GRAPHQL_URL, json={"data": None, "errors": errors})
 
     with pytest.raises(BadResponseError):
-        PhisherClient(session).messages(START, END)
+        PhisherClient(session).messages(START)
 
 
 def test_errors_beside_usable_data_are_tolerated(
@@ -286,7 +286,7 @@ def test_errors_beside_usable_data_are_tolerated(
     body["errors"] = [{"message": "rules: field is deprecated"}]
     requests_mock.post(GRAPHQL_URL, json=body)
 
-    listing = PhisherClient(session).messages(START, END)
+    listing = PhisherClient(session).messages(START)
 
     assert len(listing.records) == 1
 
@@ -313,7 +313,7 @@ def test_missing_nodes_or_wrong_shape_is_a_bad_response(
     requests_mock.post(GRAPHQL_URL, text=json.dumps(body))
 
     with pytest.raises(BadResponseError) as caught:
-        PhisherClient(session).messages(START, END)
+        PhisherClient(session).messages(START)
 
     assert caught.value.endpoint == "phisherMessages"
     assert requests_mock.call_count == 1
@@ -331,7 +331,7 @@ def test_an_error_on_a_later_page_propagates(
     )
 
     with pytest.raises(BadResponseError):
-        PhisherClient(session, per=2).messages(START, END)
+        PhisherClient(session, per=2).messages(START)
 
     assert requests_mock.call_count == 2
 
@@ -386,3 +386,169 @@ def test_total_count_http_401_is_an_auth_error(
 
     assert requests_mock.call_count == 1
     assert TOKEN not in str(caught.value)
+
+
+# --- the unresolved-message poll: messages since a time, messages by id -----------------
+
+
+class ById:
+    """Answers `id:` queries (single or joined by OR) from `messages`; `or_mode` says how
+    a query with OR is answered: "ok", "reject" (a GraphQL error) or "first" (only the
+    first term is read, as a server that does not know OR might)."""
+
+    def __init__(self, messages: list[dict[str, Any]], or_mode: str = "ok") -> None:
+        self.messages = {m["id"]: m for m in messages}
+        self.or_mode = or_mode
+        self.queries: list[str] = []
+
+    def __call__(self, request: Any, context: Any) -> dict[str, Any]:
+        query = request.json()["variables"]["query"]
+        self.queries.append(query)
+        terms = query.split(" OR ")
+        if len(terms) > 1 and self.or_mode == "reject":
+            return load("phisher_error_query.json")
+        if self.or_mode == "first":
+            terms = terms[:1]
+        wanted = [term.removeprefix("id:") for term in terms]
+        found = [self.messages[w] for w in wanted if w in self.messages]
+        return page_body(found, pages=1 if found else 0, per=100)
+
+
+def test_messages_since_reads_ids_and_skips_nodes_without_a_usable_one(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    injected = {**node(3), "id": "x OR reported_at:[* TO *]"}
+    requests_mock.post(GRAPHQL_URL, json=page_body([node(1), {**node(2), "id": None}, injected]))
+
+    listing = PhisherClient(session).messages_since(START)
+
+    assert variables_sent(requests_mock) == [{"query": WINDOW_QUERY, "page": 1, "per": 100}]
+    assert [m.id for m in listing.records] == [node(1)["id"]]
+    assert listing.skipped == 2
+    (status,) = listing.records
+    assert (status.severity, status.action_status, status.is_unresolved) == (
+        "HIGH",
+        "RECEIVED",
+        True,
+    )
+
+
+def test_look_up_reads_several_ids_in_one_query(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    server = ById([node(1), node(2, status="RESOLVED")])
+    requests_mock.post(GRAPHQL_URL, json=server)
+    wanted = [node(1)["id"], node(2)["id"]]
+
+    found = PhisherClient(session).look_up(wanted)
+
+    assert server.queries == [f"id:{wanted[0]} OR id:{wanted[1]}"]
+    assert sorted(found) == wanted
+    assert found[wanted[1]].action_status == "RESOLVED"
+
+
+def test_look_up_batches_fifty_ids_per_query(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    messages = [node(i) for i in range(120)]
+    server = ById(messages)
+    requests_mock.post(GRAPHQL_URL, json=server)
+
+    found = PhisherClient(session).look_up([m["id"] for m in messages])
+
+    assert [q.count("id:") for q in server.queries] == [50, 50, 20]
+    assert len(found) == 120
+
+
+def test_an_id_missing_from_a_batch_and_alone_is_a_deleted_message(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    server = ById([node(1)])
+    requests_mock.post(GRAPHQL_URL, json=server)
+    client = PhisherClient(session)
+    gone = node(2)["id"]
+
+    found = client.look_up([node(1)["id"], gone])
+
+    assert list(found) == [node(1)["id"]]
+    # Confirmed alone before it is taken for gone; batching stays on.
+    assert server.queries[1:] == [f"id:{gone}"]
+    client.look_up([node(1)["id"], gone])
+    assert " OR " in server.queries[2]
+
+
+@pytest.mark.parametrize("or_mode", ["reject", "first"])
+def test_a_server_that_does_not_read_or_costs_calls_never_a_message(
+    requests_mock: rm.Mocker, session: PacedSession, or_mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    messages = [node(1), node(2), node(3)]
+    server = ById(messages, or_mode=or_mode)
+    requests_mock.post(GRAPHQL_URL, json=server)
+    client = PhisherClient(session)
+    wanted = [m["id"] for m in messages]
+
+    with caplog.at_level(logging.WARNING, logger=PHISHER_LOGGER):
+        assert sorted(client.look_up(wanted)) == wanted
+        assert sorted(client.look_up(wanted)) == wanted
+
+    batches = [q for q in server.queries if " OR " in q]
+    assert len(batches) == 1, "the form is not used again"
+    assert server.queries[-3:] == [f"id:{w}" for w in wanted]
+    assert "one id per query" in caplog.text
+
+
+def test_a_single_id_query_answered_with_other_messages_only_is_a_deleted_message(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(GRAPHQL_URL, json=page_body([node(7)], pages=1))
+
+    assert PhisherClient(session).look_up([node(1)["id"]]) == {}
+
+
+def test_an_id_query_that_matches_more_pages_than_it_reads_is_an_error_not_a_deletion(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(
+        GRAPHQL_URL, json=lambda request, context: page_body([node(7), node(8)], pages=99, per=2)
+    )
+
+    with pytest.raises(BadResponseError, match="matched more than"):
+        PhisherClient(session, per=2).look_up([node(1)["id"]])
+
+
+def test_an_auth_error_while_looking_up_is_not_taken_for_a_rejected_form(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(GRAPHQL_URL, json=load("phisher_error_unauthorized.json"))
+
+    with pytest.raises(AuthError):
+        PhisherClient(session).look_up([node(1)["id"], node(2)["id"]])
+    assert requests_mock.call_count == 1
+
+
+def test_an_id_that_could_change_a_query_is_never_sent(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    server = ById([node(1)])
+    requests_mock.post(GRAPHQL_URL, json=server)
+
+    found = PhisherClient(session).look_up(["x OR reported_at:[* TO *]", node(1)["id"]])
+
+    assert list(found) == [node(1)["id"]]
+    assert server.queries == [f"id:{node(1)['id']}"]
+
+
+def test_a_garbled_answer_to_a_batch_is_an_error_not_a_verdict_on_or(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(
+        GRAPHQL_URL,
+        [{"text": "<html>proxy error</html>"}, {"json": ById([node(1), node(2)])}],
+    )
+    client = PhisherClient(session)
+
+    with pytest.raises(BadResponseError):
+        client.look_up([node(1)["id"], node(2)["id"]])
+    client.look_up([node(1)["id"], node(2)["id"]])
+
+    assert " OR " in requests_mock.request_history[-1].json()["variables"]["query"]

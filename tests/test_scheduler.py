@@ -55,11 +55,27 @@ def count(api: requests_mock.Mocker, path: str) -> int:
     )
 
 
-def test_core_daily_and_phisher_hourly(api: requests_mock.Mocker, clock: fakes.FakeClock) -> None:
+def phisher_queries(api: requests_mock.Mocker) -> list[str]:
+    return [r.json()["variables"]["query"] for r in api.request_history if r.path == "/graphql"]
+
+
+def test_core_daily_phisher_hourly_and_unresolved_every_five_minutes(
+    api: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
     runtime = fakes.runtime_for(clock)
     run_for(runtime, clock, 2 * 86400 - 1)
     assert count(api, "/v1/users") == 2  # at start and after 24 h
-    assert count(api, "/graphql") == 48  # every hour for 48 h
+    queries = phisher_queries(api)
+    polls = 48 * 12
+    listings = [q for q in queries if q.startswith("reported_at:[")]
+    # The look-back listing every hour, and every 5 minutes the reports since the last
+    # poll; only the first poll lists the whole 30-day horizon.
+    assert len(listings) == 48 + polls
+    horizon_start = f"reported_at:[{fakes.iso(fakes.NOW - 30 * fakes.DAY)[:19]}Z TO *]"
+    assert listings.count(horizon_start) == 1
+    # Then the oldest tracked message of each severity in one query (the small org has
+    # four unresolved messages, all still open); the first poll tracks nothing yet.
+    assert sum(q.startswith("id:") for q in queries) == polls - 1
 
 
 def test_failed_refresh_retries_with_backoff(
@@ -195,3 +211,76 @@ def test_garbage_collection_resumes_after_a_failing_refresh(
     monkeypatch.setattr(runtime.refresher, "refresh_core", broken)
     run_for(runtime, clock, 10)
     assert gc.isenabled()
+
+
+def test_phisher_polls_run_while_a_long_core_refresh_is_under_way(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    core_started, release_core, polled = threading.Event(), threading.Event(), threading.Event()
+    poll = runtime.refresher.refresh_phisher_unresolved
+
+    def long_core() -> bool:
+        core_started.set()
+        return release_core.wait(10)
+
+    def observed_poll() -> bool:
+        polled.set()
+        return poll()
+
+    monkeypatch.setattr(runtime.refresher, "refresh_core", long_core)
+    monkeypatch.setattr(runtime.refresher, "refresh_phisher_unresolved", observed_poll)
+    stop = threading.Event()
+    scheduler = AccountScheduler(
+        runtime, refresh_interval=86400, phisher_interval=3600, clock=clock, stop=stop
+    )
+    scheduler.start()
+    try:
+        assert core_started.wait(10)
+        assert polled.wait(10), "the poll waited for the core refresh"
+        assert not release_core.is_set()
+    finally:
+        stop.set()
+        release_core.set()
+        scheduler.join(10)
+    assert not any(thread.is_alive() for thread in scheduler.threads)
+    assert runtime.refresher.results.sources["phisher_unresolved"].up
+
+
+def test_the_frequent_poll_leaves_the_state_file_to_the_other_refreshes(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    saves: list[str] = []
+    tasks: list[str] = []
+    for name in ("refresh_core", "refresh_phisher", "refresh_phisher_unresolved"):
+        original = getattr(runtime.refresher, name)
+        monkeypatch.setattr(
+            runtime.refresher,
+            name,
+            lambda original=original, name=name: tasks.append(name) or original(),
+        )
+    monkeypatch.setattr(runtime, "save_state", lambda: saves.append(tasks[-1]))
+    run_for(runtime, clock, 3600 + 1)
+    # 13 polls (every 5 minutes), 2 look-back refreshes, 1 core refresh; only the last
+    # two kinds save the state.
+    assert tasks.count("refresh_phisher_unresolved") == 13
+    assert sorted(saves) == ["refresh_core", "refresh_phisher", "refresh_phisher"]
+
+
+def test_the_frequent_poll_leaves_garbage_collection_alone(
+    api: requests_mock.Mocker, clock: fakes.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    runtime = fakes.runtime_for(clock)
+    seen: list[bool] = []
+    original = runtime.refresher.refresh_phisher_unresolved
+
+    def observed() -> bool:
+        seen.append(gc.isenabled())
+        return original()
+
+    monkeypatch.setattr(runtime.refresher, "refresh_phisher_unresolved", observed)
+    run_for(runtime, clock, 10)
+    assert seen == [True]

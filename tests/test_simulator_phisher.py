@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ import requests
 
 from kb4_exporter.simulator import Org, OrgSpec, PacingLimits, SimulatorServer, generate_org
 from kb4_exporter.simulator.graphql import GraphQLError, Variable, parse
+from kb4_exporter.simulator.records import PhisherEvent
 
 NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC).timestamp()
 AUTH = {"Authorization": "Bearer simulated-phisher-token"}
@@ -112,6 +114,19 @@ class TestListing:
         assert inclusive["pagination"]["totalCount"] >= 1
         assert exclusive["pagination"]["totalCount"] == 0
 
+    def test_ids_alone_and_joined_by_or(self, server: SimulatorServer, org: Org) -> None:
+        first, second = org.phisher_messages[5], org.phisher_messages[9]
+        alone = messages(server, f"id:{second.id}")
+        assert [n["id"] for n in alone["nodes"]] == [second.id]
+        # Some clients lower-case the whole query; ids still match.
+        joined = messages(server, f"ID:{first.id.upper()} OR id:{second.id} OR id:gone")
+        assert [n["id"] for n in joined["nodes"]] == [first.id, second.id]
+        mixed = messages(server, f"id:{second.id} OR reported_at:[{iso(first.reported_at)} TO *]")
+        assert {n["id"] for n in mixed["nodes"]} == {m.id for m in org.phisher_messages[:6]} | {
+            second.id
+        }
+        assert messages(server, "id:nothing-like-it")["nodes"] == []
+
     def test_inline_arguments_and_aliases(self, server: SimulatorServer, org: Org) -> None:
         query = """{
           recent: phisherMessages(query: "", all: true, page: 2, per: 3) {
@@ -187,7 +202,14 @@ class TestErrors:
         assert fragment in body["errors"][0]["message"]
 
     @pytest.mark.parametrize(
-        "lucene", ["severity:high", "reported_at:[yesterday TO *]", "reported_at:[* TO *] AND x:y"]
+        "lucene",
+        [
+            "severity:high",
+            "reported_at:[yesterday TO *]",
+            "reported_at:[* TO *] AND x:y",
+            "id:a OR severity:high",
+            'id:"quoted"',
+        ],
     )
     def test_unsupported_lucene_is_an_execution_error(
         self, server: SimulatorServer, lucene: str
@@ -269,3 +291,38 @@ class TestParser:
     def test_unsupported_or_invalid_documents(self, document: str) -> None:
         with pytest.raises(GraphQLError):
             parse(document)
+
+
+class TestTimeline:
+    """Messages reported after the server's clock, and messages resolved while it runs."""
+
+    def test_messages_appear_when_reported_and_resolve_on_time(self) -> None:
+        base = generate_org(OrgSpec(users=20, seed=2), NOW)
+        late = replace(
+            base.phisher_messages[0],
+            id="late",
+            action_status="RECEIVED",
+            events=(PhisherEvent("late-created", None, "CREATED", int(NOW + 600)),),
+            resolved_at=int(NOW + 1200),
+        )
+        org = Org(
+            now=NOW,
+            account=base.account,
+            users=base.users,
+            phisher_messages=(*base.phisher_messages, late),
+        )
+        clock = [NOW]
+        with SimulatorServer(org, limits=PacingLimits.unlimited(), clock=lambda: clock[0]) as sim:
+
+            def state() -> list[tuple[str, list[str]]]:
+                nodes = messages(sim, "id:late")["nodes"]
+                return [(n["actionStatus"], [e["eventType"] for e in n["events"]]) for n in nodes]
+
+            assert state() == []
+            clock[0] = NOW + 600
+            assert state() == [("RECEIVED", ["CREATED"])]
+            clock[0] = NOW + 1200
+            assert state() == [("RESOLVED", ["ACTION_STATUS_CHANGED", "CREATED"])]
+            # A clock behind the org sees the org as generated.
+            clock[0] = NOW - 86400
+            assert len(messages(sim, "", per=100)["nodes"]) == min(100, len(base.phisher_messages))

@@ -1,23 +1,27 @@
-"""PhishER GraphQL client: messages reported in a time window.
+"""PhishER GraphQL client: messages reported since a time, and messages by id.
 
-The Lucene field names for severity and status are unconfirmed, so the query filters
-on `reported_at` only and severity/actionStatus are read from the nodes and counted
-client-side.
+Only query forms working clients confirm are sent: `reported_at:[<time> TO *]` and
+`id:<uuid>`, joined with `OR` to read several messages in one call (a form the server
+rejects, or answers without a message that `id:` alone finds, is not used again). The
+Lucene field names for severity and status are unconfirmed, so severity/actionStatus
+are read from the nodes and counted client-side.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model import PhisherMessage, RecordError
+from kb4_exporter.model import PhisherMessage, PhisherMessageStatus, RecordError, is_phisher_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MESSAGES_QUERY = """
 query PhisherMessages($query: String!, $page: Int, $per: Int) {
@@ -35,37 +39,130 @@ query PhisherProbe($query: String!) {
 """.strip()
 
 ENDPOINT = "phisherMessages"
+# Messages read by id in one query (`id:a OR id:b ...`): well under the 100 a page holds.
+LOOKUP_BATCH = 50
+# Pages read for one lookup query before giving up on it.
+LOOKUP_MAX_PAGES = 5
+
+
+class QueryRejectedError(BadResponseError):
+    """PhishER answered with GraphQL `errors` and no data: it would not run the query."""
 
 
 def lucene_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def reported_between(start: float, end: float) -> str:
-    return f"reported_at:[{lucene_time(start)} TO {lucene_time(end)}]"
+def reported_since(start: float) -> str:
+    return f"reported_at:[{lucene_time(start)} TO *]"
+
+
+def any_of_ids(ids: Sequence[str]) -> str:
+    return " OR ".join(f"id:{message_id}" for message_id in ids)
 
 
 class PhisherClient:
-    def __init__(self, session: PacedSession, max_pages: int | None = None, per: int = 100) -> None:
+    def __init__(
+        self,
+        session: PacedSession,
+        max_pages: int | None = None,
+        per: int = 100,
+        unresolved_max_pages: int | None = None,
+    ) -> None:
         self._session = session
         self._max_pages = max_pages
         self._per = per
+        self._unresolved_max_pages = unresolved_max_pages
+        # Cleared for good once the server shows it does not read `OR` between ids.
+        self._batch_lookups = True
 
     @property
     def session(self) -> PacedSession:
         return self._session
 
-    def messages(self, start: float, end: float) -> Listing[PhisherMessage]:
-        """Messages reported in [start, end], every page up to the page cap."""
-        query = reported_between(start, end)
-        records: list[PhisherMessage] = []
+    def messages(self, start: float) -> Listing[PhisherMessage]:
+        """Messages reported since `start`, every page up to the page cap."""
+        return self._listing(reported_since(start), PhisherMessage.parse, self._max_pages)
+
+    def messages_since(self, start: float) -> Listing[PhisherMessageStatus]:
+        """Messages reported since `start` with their ids (nodes without one are skipped),
+        every page up to the cap of the unresolved-message poll."""
+        return self._listing(
+            reported_since(start), PhisherMessageStatus.parse, self._unresolved_max_pages
+        )
+
+    def look_up(self, ids: Sequence[str]) -> dict[str, PhisherMessageStatus]:
+        """The messages of `ids` that exist, by id; a missing id is a deleted message.
+
+        Ids are read in batches while the server reads `OR` as it should; whatever a
+        batch does not return is read alone, so a server that ignores part of an `OR`
+        costs calls, never a message. An id that could change a query's meaning (from a
+        tampered state file, say) is never sent: it reads as gone.
+        """
+        wanted = [message_id for message_id in dict.fromkeys(ids) if is_phisher_id(message_id)]
+        found: dict[str, PhisherMessageStatus] = {}
+        batched = self._batch_lookups and len(wanted) > 1
+        if batched:
+            for offset in range(0, len(wanted), LOOKUP_BATCH):
+                found.update(self._look_up_batch(wanted[offset : offset + LOOKUP_BATCH]))
+                if not self._batch_lookups:
+                    break
+        for message_id in wanted:
+            if message_id in found:
+                continue
+            status = self._look_up_one(message_id)
+            if status is None:
+                continue
+            found[message_id] = status
+            if batched and self._batch_lookups:
+                self._stop_batching(f"a batch query did not return message {message_id}")
+        return found
+
+    def total_count(self) -> int | None:
+        """All messages (empty Lucene query), for `check`: proves the token and URL work."""
+        body = self._session.post_json("", {"query": PROBE_QUERY, "variables": {"query": ""}})
+        result = _phisher_messages(body, self._session.quote_server_text)
+        return _int(_mapping(result.get("pagination")).get("totalCount"))
+
+    def _look_up_batch(self, ids: Sequence[str]) -> dict[str, PhisherMessageStatus]:
+        try:
+            listing = self._listing(any_of_ids(ids), PhisherMessageStatus.parse, LOOKUP_MAX_PAGES)
+        except QueryRejectedError as err:
+            # Only a refusal of the query itself: a garbled answer is no verdict on `OR`.
+            self._stop_batching(f"the server rejected it ({err})")
+            return {}
+        wanted = set(ids)
+        return {m.id: m for m in listing.records if m.id in wanted}
+
+    def _look_up_one(self, message_id: str) -> PhisherMessageStatus | None:
+        listing = self._listing(f"id:{message_id}", PhisherMessageStatus.parse, LOOKUP_MAX_PAGES)
+        for status in listing.records:
+            if status.id == message_id:
+                return status
+        if listing.truncated:
+            # Never "gone" on a guess: a message taken for gone stops paging.
+            raise BadResponseError(
+                f"PhishER id:{message_id} matched more than {LOOKUP_MAX_PAGES} pages "
+                "without that message",
+                endpoint=ENDPOINT,
+            )
+        return None
+
+    def _stop_batching(self, why: str) -> None:
+        self._batch_lookups = False
+        log.warning("PhishER: reading messages one id per query from now on: %s", why)
+
+    def _listing(self, query: str, parse: Callable[[Any], T], max_pages: int | None) -> Listing[T]:
+        """Every page of `query` up to `max_pages` (None: no cap; the daily budget bounds
+        it); nodes `parse` refuses are skipped."""
+        records: list[T] = []
         skipped = 0
         page = 1
         while True:
-            if self._max_pages is not None and page > self._max_pages:
+            if max_pages is not None and page > max_pages:
                 log.warning(
-                    "PhishER: stopped at the page cap of %d pages; raise page_caps.phisher",
-                    self._max_pages,
+                    "PhishER: stopped at the page cap of %d pages; the listing is incomplete",
+                    max_pages,
                 )
                 _warn_skipped(skipped)
                 return Listing(tuple(records), True, page - 1, skipped)
@@ -77,7 +174,7 @@ class PhisherClient:
                 )
             for node in nodes:
                 try:
-                    records.append(PhisherMessage.parse(node))
+                    records.append(parse(node))
                 except RecordError:
                     skipped += 1
             pagination = _mapping(result.get("pagination"))
@@ -91,12 +188,6 @@ class PhisherClient:
                 return Listing(tuple(records), False, page, skipped)
             page += 1
 
-    def total_count(self) -> int | None:
-        """All messages (empty Lucene query), for `check`: proves the token and URL work."""
-        body = self._session.post_json("", {"query": PROBE_QUERY, "variables": {"query": ""}})
-        result = _phisher_messages(body, self._session.quote_server_text)
-        return _int(_mapping(result.get("pagination")).get("totalCount"))
-
     def _messages_page(self, query: str, page: int) -> Mapping[str, Any]:
         variables = {"query": query, "page": page, "per": self._per}
         body = self._session.post_json("", {"query": MESSAGES_QUERY, "variables": variables})
@@ -105,7 +196,7 @@ class PhisherClient:
 
 def _warn_skipped(skipped: int) -> None:
     if skipped:
-        log.warning("PhishER: skipped %d unusable message node(s) (not objects)", skipped)
+        log.warning("PhishER: skipped %d unusable message node(s)", skipped)
 
 
 def _phisher_messages(body: Any, quote: Callable[[str], str]) -> Mapping[str, Any]:
@@ -133,7 +224,7 @@ def _graphql_error(errors: Any, quote: Callable[[str], str]) -> ApiError:
             f"PhishER rejected the token: {text} (check the PhishER token and its scope)",
             endpoint=ENDPOINT,
         )
-    return BadResponseError(f"PhishER GraphQL error: {text}", endpoint=ENDPOINT)
+    return QueryRejectedError(f"PhishER GraphQL error: {text}", endpoint=ENDPOINT)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -90,6 +90,7 @@ class SimulatorApp:
             limits, clock, seats=org.seats, budget_for=limits.user_event_budget_for
         )
         self._faults = FaultBook(faults)
+        self._clock = clock
         self._phisher_max_per = phisher_max_per
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
@@ -169,7 +170,9 @@ class SimulatorApp:
         if throttle is not None:
             return _throttled(api, throttle)
         if api == "phisher":
-            reply = phisher_api.execute(org, request.body, max_per=self._phisher_max_per)
+            reply = phisher_api.execute(
+                org, request.body, max_per=self._phisher_max_per, now=self._clock()
+            )
         elif api == "user_events":
             reply = user_events_api.list_events(org, routes.Params(request.query))
         else:

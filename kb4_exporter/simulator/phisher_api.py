@@ -4,9 +4,13 @@
 `{nodes {...}, pagination {page pages per totalCount}}`, newest report first, with
 only the selected fields (unknown fields are GraphQL errors, as on a real schema).
 Choices where the real API is undocumented:
-- the Lucene `query` understands only `reported_at:[A TO B]` (A and B ISO timestamps or
-  dates, or `*`; `{}` brackets exclude the bound) and the empty string (everything);
-  any other query is an error in `errors`, with `data.phisherMessages` null;
+- the Lucene `query` understands the forms working clients use: `reported_at:[A TO B]`
+  (A and B ISO timestamps or dates, or `*`; `{}` brackets exclude the bound), `id:<id>`
+  (compared case-insensitively, as some clients lower-case the query), terms joined by
+  `OR`, and the empty string (everything); any other query is an error in `errors`,
+  with `data.phisherMessages` null;
+- a message reported after the server's clock is not listed yet, and one with a
+  `resolved_at` is RESOLVED from then on (the org is never older than its `now`);
 - `all` is accepted and ignored; `per` defaults to 25 and is capped at `max_per`
   (100 unless configured); `pages` is 0 when nothing matches;
 - a mutation, a fragment or a directive is an error.
@@ -90,15 +94,18 @@ def graphql_time(stamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(stamp)))
 
 
-def message_node(message: PhisherMessage) -> dict[str, Any]:
-    """Every field of a message; the query's selection picks from these."""
+def message_node(message: PhisherMessage, now: float | None = None) -> dict[str, Any]:
+    """Every field of a message as of `now` (None: as generated); the query's selection
+    picks from these."""
     clean, spam, threat = message.confidence
+    status = message.action_status if now is None else message.status_at(now)
+    events = message.events if now is None else message.events_at(now)
     return {
         "id": message.id,
         "subject": message.subject,
         "from": message.sender,
         "reportedBy": message.reported_by,
-        "actionStatus": message.action_status,
+        "actionStatus": status,
         "category": message.category,
         "severity": message.severity,
         "pipelineStatus": message.pipeline_status,
@@ -118,7 +125,7 @@ def message_node(message: PhisherMessage) -> dict[str, Any]:
                 "eventType": event.event_type,
                 "createdAt": graphql_time(event.created_at),
             }
-            for event in message.events
+            for event in events
         ],
         "links": [],
         "attachments": [],
@@ -128,6 +135,8 @@ def message_node(message: PhisherMessage) -> dict[str, Any]:
 
 
 _RANGE = re.compile(r"^reported_at\s*:\s*([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$", re.IGNORECASE)
+_ID = re.compile(r"^id\s*:\s*([A-Za-z0-9_-]+)$", re.IGNORECASE)
+_OR = re.compile(r"\s+OR\s+")
 
 
 def lucene_filter(query: str) -> Callable[[PhisherMessage], bool]:
@@ -135,10 +144,20 @@ def lucene_filter(query: str) -> Callable[[PhisherMessage], bool]:
     text = query.strip()
     if not text:
         return lambda message: True
+    terms = [_term(part, query) for part in _OR.split(text)]
+    return lambda message: any(selected(message) for selected in terms)
+
+
+def _term(text: str, query: str) -> Callable[[PhisherMessage], bool]:
+    by_id = _ID.match(text)
+    if by_id:
+        wanted = by_id.group(1).lower()
+        return lambda message: message.id.lower() == wanted
     found = _RANGE.match(text)
     if not found:
         raise GraphQLError(
-            f"The simulator understands only reported_at:[A TO B] queries, not {query!r}"
+            "The simulator understands only reported_at:[A TO B] and id:<id> terms joined "
+            f"by OR, not {query!r}"
         )
     opening, low_text, high_text, closing = found.groups()
     try:
@@ -156,7 +175,10 @@ def lucene_filter(query: str) -> Callable[[PhisherMessage], bool]:
     return selected
 
 
-def execute(org: Org, body: bytes, *, max_per: int = DEFAULT_MAX_PER) -> Reply:
+def execute(
+    org: Org, body: bytes, *, max_per: int = DEFAULT_MAX_PER, now: float | None = None
+) -> Reply:
+    """Answer one GraphQL request as of `now` (None: the org's own time)."""
     try:
         request = json.loads(body or b"null")
     except ValueError:
@@ -186,7 +208,7 @@ def execute(org: Org, body: bytes, *, max_per: int = DEFAULT_MAX_PER) -> Reply:
             data[field.response_key] = "Query"
             continue
         try:
-            data[field.response_key] = _messages(org, field, variables, operation, max_per)
+            data[field.response_key] = _messages(org, field, variables, operation, max_per, now)
         except GraphQLError as error:
             data[field.response_key] = None
             errors.append({**error.as_json(), "path": [field.response_key]})
@@ -223,7 +245,12 @@ def _validate(operation: Operation) -> list[GraphQLError]:
 
 
 def _messages(
-    org: Org, field: Field, variables: Mapping[str, Any], operation: Operation, max_per: int
+    org: Org,
+    field: Field,
+    variables: Mapping[str, Any],
+    operation: Operation,
+    max_per: int,
+    now: float | None,
 ) -> Any:
     args = {name: resolve(value, variables, operation) for name, value in field.arguments.items()}
     for name, value in args.items():
@@ -240,12 +267,14 @@ def _messages(
                 field.column,
             )
     selected = lucene_filter(args["query"])
-    matching = [m for m in org.phisher_messages if selected(m)]
+    # The org as generated is the oldest view; time only moves forward from it.
+    at = org.now if now is None else max(now, org.now)
+    matching = [m for m in org.phisher_messages if m.reported_at <= at and selected(m)]
     per = min(max(args.get("per") or DEFAULT_PER, 1), max_per)
     page = max(args.get("page") or 1, 1)
     rows = matching[(page - 1) * per : page * per]
     result = {
-        "nodes": [message_node(m) for m in rows],
+        "nodes": [message_node(m, at) for m in rows],
         "pagination": {
             "page": page,
             "pages": math.ceil(len(matching) / per),

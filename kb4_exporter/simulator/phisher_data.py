@@ -7,7 +7,8 @@ The number of HIGH/CRITICAL unresolved messages reported between 24 h and 4 h be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from .clock import BOUNDARY_MARGIN, DAY, HOUR, MINUTE, clear_of
 from .dice import Dice
@@ -119,3 +120,64 @@ def _message(
 
 def _uuid(seed: int, index: int, part: int) -> str:
     return Dice(seed, 42, index, part).uuid()
+
+
+@dataclass(frozen=True)
+class Triage:
+    """How fast a simulated team resolves reports of one severity: `share` of them after
+    a delay uniform in [fastest, slowest] seconds; the rest are never resolved."""
+
+    share: float
+    fastest: float
+    slowest: float
+
+
+# A team that triages HIGH/CRITICAL within hours (one in twenty takes over 4 hours and
+# would page), most MEDIUM within a day, and leaves many LOW and unclassified reports
+# open for good: the long tail of unresolved messages the paging poll has to follow.
+DEFAULT_TRIAGE: Mapping[str, Triage] = {
+    "CRITICAL": Triage(1.0, 10 * MINUTE, 3 * HOUR),
+    "HIGH": Triage(1.0, 10 * MINUTE, 3 * HOUR),
+    "MEDIUM": Triage(0.8, HOUR, DAY),
+    "LOW": Triage(0.5, HOUR, 3 * DAY),
+    "UNKNOWN_SEVERITY": Triage(0.3, HOUR, 7 * DAY),
+}
+# Of the HIGH/CRITICAL reports, this share waits 4 to 30 hours instead.
+SLOW_URGENT_SHARE = 0.05
+
+# Dice slots of a streamed report (past those `_message` uses)
+_JITTER, _STREAM_SEVERITY, _RESOLVED, _DELAY, _SLOW = range(10, 15)
+
+
+def generate_report_stream(
+    seed: int,
+    start: float,
+    end: float,
+    per_week: float,
+    users: Sequence[User],
+    triage: Mapping[str, Triage] = DEFAULT_TRIAGE,
+) -> tuple[PhisherMessage, ...]:
+    """Reports arriving steadily between `start` and `end`, `per_week` a week, each
+    RECEIVED until the team resolves it (`resolved_at`), if it ever does.
+
+    For simulations that run a clock forward: the server lists each message once its
+    report time has come and shows it RESOLVED from `resolved_at` on.
+    """
+    spacing = 7 * DAY / per_week
+    messages = []
+    for index in range(int((end - start) / spacing)):
+        dice = Dice(seed, 43, index)
+        reported = int(start + (index + dice.unit(_JITTER)) * spacing)
+        severity = dice.weighted(_STREAM_SEVERITY, SEVERITIES, _SEVERITY_WEIGHTS)
+        rule = triage[severity]
+        resolved_at = None
+        if dice.unit(_RESOLVED) < rule.share:
+            fastest, slowest = rule.fastest, rule.slowest
+            if severity in URGENT and dice.unit(_SLOW) < SLOW_URGENT_SHARE:
+                fastest, slowest = 4 * HOUR, 30 * HOUR
+            resolved_at = int(reported + dice.between(_DELAY, fastest, slowest))
+        message = _message(
+            seed + 1000, reported, dice, index, severity, "RECEIVED", reported, users
+        )
+        messages.append(replace(message, resolved_at=resolved_at))
+    return tuple(sorted(messages, key=lambda m: (-m.reported_at, m.id)))

@@ -291,10 +291,27 @@ class PhisherMessage:
     confidence: tuple[float, float, float]  # clean, spam, threat
     # In the order the API lists them; exactly one has event_type "CREATED".
     events: tuple[PhisherEvent, ...]
+    # When someone resolves it, for messages that change while a simulation runs: the
+    # API shows `action_status` before this time and RESOLVED from it on.
+    resolved_at: int | None = None
 
     @property
     def reported_at(self) -> int:
         return next(e.created_at for e in self.events if e.event_type == "CREATED")
+
+    def status_at(self, now: float) -> str:
+        if self.resolved_at is not None and now >= self.resolved_at:
+            return "RESOLVED"
+        return self.action_status
+
+    def events_at(self, now: float) -> tuple[PhisherEvent, ...]:
+        """The events listed at `now`: the resolution once it has happened, newest first."""
+        if self.resolved_at is None or now < self.resolved_at:
+            return self.events
+        resolved = PhisherEvent(
+            f"{self.id}-resolved", None, "ACTION_STATUS_CHANGED", self.resolved_at
+        )
+        return (resolved, *self.events)
 
 
 @dataclass(frozen=True, slots=True)

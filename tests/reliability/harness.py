@@ -126,10 +126,12 @@ class Exporter:
         self.exposition = Exposition(build_registry([self.runtime]))
 
     def refresh(self) -> None:
-        """What the scheduler runs when every task is due: core, PhishER, user events (a
-        no-op without a User Event API token), state file."""
+        """What the scheduler runs when every task is due: core, PhishER (its look-back and
+        its unresolved messages), user events (a no-op without a User Event API token),
+        state file."""
         self.runtime.refresh_core()
         self.runtime.refresh_phisher()
+        self.runtime.refresh_phisher_unresolved()
         self.runtime.refresh_user_events()
         self.runtime.save_state()
 

@@ -64,6 +64,8 @@ class Case:
     reason: str | None = None
     # The failure ends the core refresh: the sources after it are not fetched.
     stops: bool = False
+    # Sources on the same endpoint that fail the same way in the same refresh.
+    shared_with: tuple[str, ...] = ()
     # kb4_api_requests_total codes the absorbed fault adds, and how many of each.
     absorbed_codes: dict[str, int] = field(default_factory=dict)
     # Back-off the exporter must have slept (on the fake clock) during the faulted refresh.
@@ -81,8 +83,12 @@ class Case:
         if self.source is None:
             return set()
         if not self.stops:
-            return {self.source}
+            return {self.source, *self.shared_with}
         return set(CORE_SOURCES[CORE_SOURCES.index(self.source) :])
+
+    def failing(self) -> tuple[str, ...]:
+        """The sources whose own refresh failed (each logs and counts its error)."""
+        return () if self.source is None else (self.source, *self.shared_with)
 
     def logged_endpoint(self) -> str:
         return self.endpoint or self.faults[0].path_prefix.rstrip("/")
@@ -285,12 +291,14 @@ CASES = [
         (Fault("status", GRAPHQL, status=503),),
         source="phisher",
         reason="server_error",
+        shared_with=("phisher_unresolved",),
     ),
     Case(
         "phisher-connection-resets-reporting-fine",
         (Fault("reset", GRAPHQL),),
         source="phisher",
         reason="connection",
+        shared_with=("phisher_unresolved",),
     ),
 ]
 
@@ -356,7 +364,7 @@ def test_fault(
         assert faulted.truncated() == case.expected_truncated()
         assert faulted.up() == (0 if case.source else 1)
         errors = faulted.refresh_errors()
-        expected_errors = {(case.source, case.reason): 1} if case.source and case.reason else {}
+        expected_errors = {(source, case.reason): 1 for source in case.failing() if case.reason}
         assert added(errors, healthy.refresh_errors()) == expected_errors
         stamps_before, stamps_after = healthy.last_success(), faulted.last_success()
         for source, stamp in stamps_after.items():
@@ -374,10 +382,11 @@ def test_fault(
             if case.forewarned:
                 warning, *lines = lines
                 assert warning.startswith("the last complete refresh took "), warning
-            assert len(lines) == 1, lines
-            assert f"source={case.source}" in lines[0]
-            assert f"reason={case.reason}" in lines[0]
-            assert case.logged_endpoint() in lines[0]
+            assert len(lines) == len(case.failing()), lines
+            for source, line in zip(case.failing(), lines, strict=True):
+                assert f"source={source}" in line
+                assert f"reason={case.reason}" in line
+                assert case.logged_endpoint() in line
         remaining = faulted.value("kb4_api_budget_remaining", account=ACCOUNT, api="reporting")
         assert remaining is not None and remaining >= 0
         if case.reason == "budget_exhausted":

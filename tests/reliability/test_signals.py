@@ -36,9 +36,13 @@ def _token_file(path: Path, token: str) -> Path:
 
 
 def _first_round_saved(path: Path) -> AccountState | None:
-    """The state once both tasks (core, then PhishER) of the first round are saved."""
+    """The state once the first round of every task is saved: the core refresh on one
+    thread, the PhishER poll and look-back refresh on the other, in either order."""
     state = read_state(path, ACCOUNT)
-    if state is None or state.snapshot.phisher_messages is None:
+    if state is None:
+        return None
+    snapshot = state.snapshot
+    if None in (snapshot.users, snapshot.phisher_messages, snapshot.phisher_unresolved):
         return None
     return state
 

@@ -107,10 +107,11 @@ class ExpositionServer(_BackgroundServer):
 
 
 class WebhookReceiver(_BackgroundServer):
-    """Records the JSON bodies POSTed to it, by request path."""
+    """Records the JSON bodies POSTed to it, by request path, and when each arrived."""
 
     def __init__(self) -> None:
         self._received: dict[str, list[Any]] = {}
+        self._arrived: dict[str, list[float]] = {}
         self._changed = threading.Condition()
         receiver = self
 
@@ -132,6 +133,11 @@ class WebhookReceiver(_BackgroundServer):
         with self._changed:
             return list(self._received.get(path, []))
 
+    def arrivals(self, path: str) -> list[tuple[float, Any]]:
+        """(time.time() on arrival, body) of every POST to `path`."""
+        with self._changed:
+            return list(zip(self._arrived.get(path, []), self._received.get(path, []), strict=True))
+
     def wait_for(
         self, path: str, predicate: Callable[[list[Any]], bool], timeout_seconds: float
     ) -> list[Any]:
@@ -150,5 +156,6 @@ class WebhookReceiver(_BackgroundServer):
 
     def _record(self, path: str, payload: Any) -> None:
         with self._changed:
+            self._arrived.setdefault(path, []).append(time.time())
             self._received.setdefault(path, []).append(payload)
             self._changed.notify_all()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -13,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_PATH = REPO_ROOT / "deploy" / "prometheus" / "rules" / "kb4_exporter.rules.yml"
+RULES_BUILDER = REPO_ROOT / "deploy" / "prometheus" / "build_rules.py"
+MONITORING_SETTINGS_PATH = REPO_ROOT / "deploy" / "monitoring.yml"
 PROMTOOL_TESTS_DIR = REPO_ROOT / "deploy" / "prometheus" / "tests"
 PROMETHEUS_CONFIG_PATH = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG_PATH = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
@@ -22,7 +28,6 @@ DASHBOARD_BUILDER = GRAFANA_DIR / "build_dashboards.py"
 RUNBOOK_PATH = REPO_ROOT / "docs" / "runbook.md"
 DASHBOARDS_DOC_PATH = REPO_ROOT / "docs" / "dashboards.md"
 EXPOSITION_SAMPLE_PATH = REPO_ROOT / "tests" / "fixtures" / "exposition_sample.prom"
-RUNBOOK_URL_BASE = "https://github.com/kb4-exporter/kb4_exporter/blob/main/docs/runbook.md#"
 
 # Series Prometheus itself adds to every scrape: rules may use them, the exporter
 # never exposes them.
@@ -50,6 +55,18 @@ class PanelQuery:
     ref_id: str
     expr: str
     instant: bool
+
+
+@functools.cache
+def rules_builder() -> ModuleType:
+    """deploy/prometheus/build_rules.py as a module: the one description of the rules."""
+    spec = importlib.util.spec_from_file_location("build_rules", RULES_BUILDER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Dataclasses look their module up while the module runs.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_yaml(path: Path) -> Any:

@@ -9,20 +9,29 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 from benchmarks.accelerated_clock import AcceleratedClock
 from benchmarks.call_counts import count_calls
+from benchmarks.exporter_setup import account_config, exporter_runtime
 from benchmarks.latency_stats import LatencySummary, percentile, started_during
 from benchmarks.minimum_pages import minimum_pages, pages
+from benchmarks.orgs import CONTRACT
 from benchmarks.paced_refresh import measure_paced
 from benchmarks.phisher_calls import count_daily_calls, render
 from benchmarks.report import render_report
 from benchmarks.scrape_load import due_offsets
+from benchmarks.scrape_scenarios import metrics_server
 from benchmarks.suite import SuiteOptions, run_size
+from prometheus_client.parser import text_string_to_metric_families
 
 from kb4_exporter.simulator.org import Org, OrgSpec, generate_org
+from kb4_exporter.simulator.routes import PAGINATIONS
+from kb4_exporter.simulator.server import PacingLimits, SimulatorServer
 
 TINY_ORG_USERS = 200
 LATENCY = 0.05
+# Eight past quarters: the tiny org as an account two years old.
+HISTORY_QUARTERS = 8
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +39,15 @@ def tiny_org() -> Org:
     return generate_org(OrgSpec(users=TINY_ORG_USERS, seed=3), time.time())
 
 
-def test_call_counts_are_consistent_with_the_minimum_and_each_other(tiny_org: Org) -> None:
-    minimum = minimum_pages(tiny_org, tiny_org.now)
-    calls = count_calls(tiny_org)
-    assert calls.cold.total >= minimum.cold
-    assert minimum.warm <= calls.warm.total <= calls.cold.total
+@pytest.mark.parametrize("contract", PAGINATIONS)
+def test_call_counts_are_consistent_with_the_minimum_and_each_other(
+    tiny_org: Org, contract: str
+) -> None:
+    minimum = minimum_pages(tiny_org, tiny_org.now, contract)
+    calls = count_calls(tiny_org, contract)
+    assert calls.cold.total == minimum.cold
+    assert calls.warm.total == minimum.warm
+    assert calls.warm.total <= calls.cold.total
     assert calls.warm.recipients < calls.cold.recipients <= calls.naive.recipients
     # Nothing changed between the two refreshes, so no PST's recipients are read again.
     assert calls.warm.recipients == 0
@@ -44,8 +57,8 @@ def test_call_counts_are_consistent_with_the_minimum_and_each_other(tiny_org: Or
 
 
 def test_paced_refresh_sends_every_call_once_and_is_never_throttled(tiny_org: Org) -> None:
-    calls = count_calls(tiny_org)
-    paced = measure_paced(tiny_org, LATENCY)
+    calls = count_calls(tiny_org, CONTRACT)
+    paced = measure_paced(tiny_org, LATENCY, CONTRACT)
     assert paced.throttled == 0
     assert paced.requests == calls.cold.total + calls.warm.total
     # Each request waits out the simulated latency, on the same accelerated clock.
@@ -54,15 +67,28 @@ def test_paced_refresh_sends_every_call_once_and_is_never_throttled(tiny_org: Or
 
 
 def test_one_size_end_to_end_renders_every_table_and_target(tiny_org: Org) -> None:
+    # The tiny org gets the history the suite gives its largest orgs, so the probe's
+    # simulator process must be told of it to serve the same org.
     options = SuiteOptions(
         sizes=(TINY_ORG_USERS,),
+        seed=3,
+        history_quarters=HISTORY_QUARTERS,
+        history_from_users=TINY_ORG_USERS,
         scrapers=2,
         scrapes=5,
         steady_scrapes=3,
         steady_interval=0.0,
         kri_repeats=1,
     )
-    result = run_size(TINY_ORG_USERS, options, progress=lambda message: None)
+    messages: list[str] = []
+    result = run_size(TINY_ORG_USERS, options, progress=messages.append)
+    assert result.history_quarters == HISTORY_QUARTERS
+    assert result.enrollments > len(tiny_org.unarchived_enrollments)
+    # The probe's simulator process served the org the in-process simulator did.
+    assert result.calls.cold.total == result.minimum.cold
+    assert result.probe.cold_calls == result.calls.cold.total
+    assert result.probe.warm_calls == result.calls.warm.total == result.minimum.warm
+    assert not any("WARNING" in message for message in messages)
     assert result.probe.truncated == ()
     assert result.probe.startup_rss_bytes is not None
     assert result.probe.peak_rss_bytes >= result.probe.startup_rss_bytes
@@ -75,8 +101,43 @@ def test_one_size_end_to_end_renders_every_table_and_target(tiny_org: Org) -> No
     report = render_report([result], options)
     for title in ("API calls", "Refresh wall time", "memory", "/metrics", "Targets"):
         assert title in report
-    assert "within 2 calls of the minimum page count (200 users)" in report
+    assert "PASS cold refresh makes exactly the minimum page count (200 users)" in report
+    assert f"{result.enrollments:,} enrollments, 8 past quarterly training campaigns" in report
+    assert "listings page by cursor" in report
     assert "needs the 5,000-user org" in report
+    assert "peak RSS <= 256 MB: needs the 100,000-user org" in report
+    assert "(KRIs + breakdowns) <= 2 s: needs the 100,000-user org" in report
+
+
+def test_the_probe_serves_the_daemons_metrics_with_process_metrics(tiny_org: Org) -> None:
+    with SimulatorServer(
+        tiny_org, limits=PacingLimits.unlimited(), pagination=CONTRACT
+    ) as simulator:
+        account = account_config(
+            base_url=simulator.base_url,
+            phisher_url=simulator.phisher_url,
+            token=simulator.token,
+            phisher_token=simulator.phisher_token,
+            paced=False,
+        )
+        runtime = exporter_runtime(account, clock=time.time, sleep=time.sleep)
+        try:
+            runtime.refresher.refresh_core()
+            with metrics_server(runtime) as port:
+                response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        finally:
+            for session in runtime.sessions:
+                session.close()
+    assert response.status_code == 200
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert values["process_resident_memory_bytes"] > 1_000_000
+    assert "process_cpu_seconds_total" in values
+    assert "kb4_web_config_last_reload_successful" in values
 
 
 def test_minimum_pages_count_an_empty_listing_as_one_request() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kb4_exporter.simulator.routes import PAGINATIONS
+
 from .report import render_report
 from .suite import SuiteOptions, run_suite
 
@@ -31,6 +33,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
+        "--pagination",
+        choices=PAGINATIONS,
+        default=defaults.pagination,
+        help="the Reporting API paging contract the simulators speak",
+    )
+    parser.add_argument(
+        "--history-quarters",
+        type=int,
+        default=defaults.history_quarters,
+        help="past quarterly training campaigns for every user of the large orgs",
+    )
+    parser.add_argument(
+        "--history-from-users",
+        type=int,
+        default=defaults.history_from_users,
+        help="orgs of at least this many users get --history-quarters of history",
+    )
+    parser.add_argument(
         "--latency", type=float, default=defaults.latency, help="seconds per paced request"
     )
     parser.add_argument("--scrapers", type=int, default=defaults.scrapers)
@@ -42,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     options = SuiteOptions(
         sizes=args.sizes,
         seed=args.seed,
+        pagination=args.pagination,
+        history_quarters=args.history_quarters,
+        history_from_users=args.history_from_users,
         latency=args.latency,
         scrapers=args.scrapers,
         scrapes=args.scrapes,

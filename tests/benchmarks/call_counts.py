@@ -40,8 +40,8 @@ class CallCounts:
     truncated: tuple[str, ...]  # sources a page cap cut, in any of the refreshes
 
 
-def count_calls(org: Org) -> CallCounts:
-    with SimulatorServer(org, limits=PacingLimits.unlimited()) as simulator:
+def count_calls(org: Org, contract: str) -> CallCounts:
+    with SimulatorServer(org, limits=PacingLimits.unlimited(), pagination=contract) as simulator:
         account = account_config(
             base_url=simulator.base_url,
             phisher_url=simulator.phisher_url,

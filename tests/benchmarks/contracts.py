@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from kb4_exporter.simulator.org import Org, OrgSpec, generate_org
+from kb4_exporter.simulator.routes import PAGINATIONS
 from kb4_exporter.simulator.server import PacingLimits, SimulatorServer
 from tests.simulator_truth import KRI_SLUGS, expected_kris
 
@@ -31,10 +32,9 @@ from .exporter_setup import (
     truncated_sources,
 )
 from .minimum_pages import minimum_pages
+from .orgs import THREE_YEARS_OF_QUARTERS
 
-CONTRACTS = ("cursor", "page")
 SIZES = (1000, 30000, 100000)
-HISTORY_QUARTERS = 12
 PHISHER_KRI = "kb4_phisher_unresolved_high_4h"
 
 
@@ -134,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for users in (int(part) for part in args.sizes.split(",")):
         started = time.monotonic()
-        spec = OrgSpec(users=users, seed=args.seed, training_history_quarters=HISTORY_QUARTERS)
+        spec = OrgSpec(
+            users=users, seed=args.seed, training_history_quarters=THREE_YEARS_OF_QUARTERS
+        )
         org = generate_org(spec, time.time())
-        for contract in CONTRACTS:
+        for contract in PAGINATIONS:
             print(f"[{users} users, {contract}] cold refresh", file=sys.stderr, flush=True)
             runs.append(run_contract(org, contract))
         print(f"[{users} users] {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)

@@ -1,11 +1,15 @@
 """The exporter process under measurement, run fresh for each org size.
 
 `python -m tests.benchmarks.exporter_probe --base-url URL --phisher-url URL` builds the
-real exporter runtime (raised page caps, pacing off, a state dir as in production)
-against a simulator running in another process, and measures, in order:
-1. a cold refresh (core, then PhishER) and a warm core refresh, on the real clock;
+real exporter runtime (default page caps: none; pacing off; a state dir as in
+production) against a simulator running in another process, and measures, in order:
+1. a cold refresh (core, then PhishER) and a warm core refresh, on the real clock, each
+   as the daemon's scheduler runs it (automatic garbage collection deferred to its end,
+   state saved after it), with the Reporting API calls each made;
 2. KRI computation (`compute_kris` and `compute_breakdowns`) on the resulting snapshot;
-3. /metrics from the real `ExporterServer`, scraped from a separate process:
+3. /metrics as `kb4-exporter serve` answers it (the aiohttp `ExporterServer` rendering
+   the daemon's registry, process and Python metrics included, on every scrape),
+   scraped from a separate process:
    - with no refresh running: saturated (scrapers back to back), then steady;
    - stress: saturated, then at a steady interval, while unpaced core refreshes run
      back to back (each saving state, as the daemon does), so the refresh keeps the
@@ -49,6 +53,8 @@ class ProbeResult:
     peak_rss_bytes: int
     cold_seconds: float  # core refresh, pacing off, real clock
     warm_seconds: float
+    cold_calls: int  # Reporting API requests of the cold core refresh
+    warm_calls: int
     kris_seconds: float  # median of several runs
     breakdowns_seconds: float
     # No refresh running: scrapers back to back, and each at a steady interval.
@@ -77,6 +83,25 @@ def _timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def _reporting_calls(runtime: AccountRuntime) -> int:
+    return sum(runtime.refresher.reporting.session.stats().requests_by_code.values())
+
+
+def _scheduled_core_refresh(runtime: AccountRuntime) -> tuple[float, int]:
+    """A core refresh as the daemon's scheduler runs it; (seconds, Reporting API calls).
+    The seconds include the collection that ends it, not the state file written after."""
+    calls_before = _reporting_calls(runtime)
+
+    def refresh() -> None:
+        with collections_deferred():
+            runtime.refresher.refresh_core()
+
+    seconds = _timed(refresh)
+    calls = _reporting_calls(runtime) - calls_before
+    runtime.save_state()
+    return seconds, calls
 
 
 def _kri_seconds(runtime: AccountRuntime, settings: Settings, repeats: int) -> tuple[float, float]:
@@ -170,11 +195,11 @@ def probe(
         )
         refresher = runtime.refresher
         try:
-            cold = _timed(refresher.refresh_core)
-            refresher.refresh_phisher()
+            cold, cold_calls = _scheduled_core_refresh(runtime)
+            with collections_deferred():
+                refresher.refresh_phisher()
             runtime.save_state()
-            warm = _timed(refresher.refresh_core)
-            runtime.save_state()
+            warm, warm_calls = _scheduled_core_refresh(runtime)
             settings = Settings(accounts=(runtime.config,))
             kris, breakdowns = _kri_seconds(runtime, settings, kri_repeats)
             with metrics_server(runtime) as port:
@@ -191,6 +216,8 @@ def probe(
         peak_rss_bytes=peak_rss_bytes(),
         cold_seconds=cold,
         warm_seconds=warm,
+        cold_calls=cold_calls,
+        warm_calls=warm_calls,
         kris_seconds=kris,
         breakdowns_seconds=breakdowns,
         idle=idle,

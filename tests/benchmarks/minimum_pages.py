@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from kb4_exporter.simulator.org import Org
+from kb4_exporter.simulator.routes import CURSOR, LEGACY
 
 PER_PAGE = 500
 PHISHER_PER = 100
@@ -25,8 +26,6 @@ PHISHER_WINDOW_SECONDS = 7 * 86400.0
 RISK_HISTORY_SECONDS = 183 * 86400.0
 # /v1/account.
 SINGLE_OBJECT_REQUESTS = 1
-CURSOR = "cursor"
-LEGACY = "page"
 
 
 def pages(rows: int, per_page: int = PER_PAGE, contract: str = CURSOR) -> int:

@@ -29,11 +29,16 @@ class PacedTimes:
     throttled: int  # 429 answers it got (the limiter should make this 0)
 
 
-def measure_paced(org: Org, latency: float) -> PacedTimes:
+def measure_paced(org: Org, latency: float, contract: str) -> PacedTimes:
     clock = AcceleratedClock()
     limits = PacingLimits(per_second=int(REAL_PER_SECOND), per_minute=REAL_PER_MINUTE)
     with SimulatorServer(
-        org, limits=limits, latency=latency, clock=clock.now, sleep=clock.sleep
+        org,
+        limits=limits,
+        latency=latency,
+        clock=clock.now,
+        sleep=clock.sleep,
+        pagination=contract,
     ) as simulator:
         account = account_config(
             base_url=simulator.base_url,

@@ -21,8 +21,9 @@ from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
 from .child_module import child_environment
 
-# Generating a 25k-user org takes a few seconds; this bounds a hung start.
-SIMULATOR_START_TIMEOUT = 120.0
+# Generating a 100k-user org with three years of enrollments takes about 20 s on an idle
+# machine; this bounds a hung start on a loaded one.
+SIMULATOR_START_TIMEOUT = 600.0
 STOP_TIMEOUT = 10.0
 _REPORTING_LINE = re.compile(r"^Reporting API:\s+(\S+)")
 _PHISHER_LINE = re.compile(r"^PhishER GraphQL:\s+(\S+)")
@@ -41,8 +42,11 @@ class SimulatorEndpoints:
 
 
 @contextmanager
-def simulator_process(users: int, seed: int, now: float) -> Iterator[SimulatorEndpoints]:
-    """`kb4-exporter simulate` without pacing limits, on a free loopback port."""
+def simulator_process(
+    users: int, seed: int, now: float, *, pagination: str, history_quarters: int = 0
+) -> Iterator[SimulatorEndpoints]:
+    """`kb4-exporter simulate` without pacing limits, on a free loopback port, serving the
+    org `OrgSpec(users, seed, training_history_quarters=history_quarters)` at `now`."""
     command = [
         sys.executable,
         "-m",
@@ -51,7 +55,9 @@ def simulator_process(users: int, seed: int, now: float) -> Iterator[SimulatorEn
         "--listen=127.0.0.1:0",
         f"--users={users}",
         f"--seed={seed}",
+        f"--training-history-quarters={history_quarters}",
         f"--now={now!r}",
+        f"--pagination={pagination}",
         "--per-second=0",
         "--per-minute=0",
         "--daily-budget=0",

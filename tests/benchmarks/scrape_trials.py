@@ -24,15 +24,17 @@ import time
 from collections.abc import Callable
 
 from kb4_exporter.config import AccountConfig
-from kb4_exporter.daemon import build_registry
+from kb4_exporter.daemon import build_daemon_registry
 from kb4_exporter.exposition import Exposition
 from kb4_exporter.runtime import AccountRuntime
 from kb4_exporter.scheduler import collections_deferred
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
+from kb4_exporter.webconfig import WebConfigReloader
 
 from .exporter_probe import during_paced_refresh
 from .exporter_setup import account_config, exporter_runtime
 from .latency_stats import LatencySummary
+from .orgs import CONTRACT
 from .processes import simulator_process
 from .scrape_scenarios import ScrapeLoad, loads_during, metrics_server
 
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=25000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    with simulator_process(args.users, 1, time.time()) as sim:
+    with simulator_process(args.users, 1, time.time(), pagination=CONTRACT) as sim:
 
         def account(paced: bool) -> AccountConfig:
             return account_config(
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             runtime.refresher.refresh_core()
             runtime.refresher.refresh_phisher()
-            metrics = Exposition(build_registry([runtime]))
+            metrics = Exposition(build_daemon_registry([runtime], WebConfigReloader(None)))
             body = metrics.render(ACCEPT).data
             render_ms = _median_ms(lambda: metrics.render(ACCEPT), RENDERS)
             gzip_ms = _median_ms(lambda: gzip.compress(body, compresslevel=6, mtime=0), RENDERS)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from kb4_exporter.durations import format_duration, parse_duration
+from kb4_exporter.config.durations import format_duration, parse_duration
 
 Json = dict[str, Any]
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from kb4_exporter import __version__
-from kb4_exporter.config import (
+from kb4_exporter.config.settings import (
     ConfigError,
     RawOptions,
     Settings,
@@ -239,7 +239,7 @@ def _exit_on_config_check(settings: Settings, config_check: bool) -> None:
     if not config_check:
         return
     if settings.demo:
-        from kb4_exporter.demo import planned_demo_settings
+        from kb4_exporter.commands.demo import planned_demo_settings
 
         settings = planned_demo_settings(settings)
     click.echo(describe_settings(settings))
@@ -283,7 +283,7 @@ def main() -> None:
 @_demo_option("Serve KRIs of the built-in simulated KnowBe4 org.")
 def serve(config_check: bool, demo: bool, **options: Any) -> None:
     """Run the exporter daemon: refresh in the background, serve /metrics."""
-    from kb4_exporter.daemon import run_daemon
+    from kb4_exporter.commands.serve import run_daemon
 
     settings = _settings(options, demo=demo)
     _exit_on_config_check(settings, config_check)
@@ -296,7 +296,7 @@ class _OnceCommand(click.Command):
     so running a command never imports the KRI modules just for it)."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from kb4_exporter.results import describe_source_kris
+        from kb4_exporter.refresh.results import describe_source_kris
 
         self.epilog = (
             "Exit 0 only when every enabled source was read completely. A source that failed "
@@ -320,7 +320,7 @@ class _OnceCommand(click.Command):
 )
 def once(config_check: bool, demo: bool, **options: Any) -> None:
     """Refresh every source once and print the exposition."""
-    from kb4_exporter.daemon import refresh_once
+    from kb4_exporter.commands.serve import refresh_once
 
     settings = _settings(options, demo=demo)
     _exit_on_config_check(settings, config_check)
@@ -346,7 +346,7 @@ def once(config_check: bool, demo: bool, **options: Any) -> None:
 @_config_check_option
 def check(config_check: bool, **options: Any) -> None:
     """Test the connection: print org name, subscription level and seats."""
-    from kb4_exporter.connection_check import run_check
+    from kb4_exporter.commands.check import run_check
 
     settings = _settings(options)
     _exit_on_config_check(settings, config_check)
@@ -359,7 +359,7 @@ def _demo_accounts(settings: Settings) -> Iterator[Settings]:
     if not settings.demo:
         yield settings
         return
-    from kb4_exporter.demo import demo_settings
+    from kb4_exporter.commands.demo import demo_settings
 
     with demo_settings(settings) as effective:
         yield effective

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from kb4_exporter.redaction import MIN_REDACTED_PREFIX, redact
-from kb4_exporter.redaction import REDACTED as REDACTED  # re-exported: the scrubbed marker
+from kb4_exporter.api.redaction import MIN_REDACTED_PREFIX, redact
+from kb4_exporter.api.redaction import REDACTED as REDACTED  # re-exported: the scrubbed marker
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

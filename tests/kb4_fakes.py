@@ -15,9 +15,9 @@ import requests_mock
 
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
-from kb4_exporter.runtime import AccountRuntime, build_runtime
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 
 BASE_URL = "https://us.api.knowbe4.com"
 PHISHER_URL = "https://training.knowbe4.com/graphql"

@@ -2,7 +2,7 @@
 from its raw records.
 
 This follows /work/shared/DESIGN.md "KRI semantics" on its own, without HTTP and
-without kb4_exporter.kris, so that an exporter refreshed against the simulator can be
+without kb4_exporter.kris.values, so that an exporter refreshed against the simulator can be
 checked against values nobody derived the same way. Values are in exporter units
 (ratios 0..1, durations in seconds, counts as floats); None means the KRI is absent
 because its input is empty:

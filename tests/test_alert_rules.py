@@ -35,7 +35,7 @@ from support.project_files import (
 )
 from support.promql import metric_names
 
-from kb4_exporter.durations import parse_duration
+from kb4_exporter.config.durations import parse_duration
 
 RULES = load_alert_rules()
 RULE_IDS = [rule.name for rule in RULES]

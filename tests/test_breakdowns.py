@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb4_exporter.breakdowns import (
+from kb4_exporter.kris.breakdowns import (
     active_training_campaigns,
     campaign_stats,
     enrollments_by_status,
@@ -15,8 +15,8 @@ from kb4_exporter.breakdowns import (
     risk_score_change_30d,
     user_event_counts,
 )
-from kb4_exporter.enrollments import tally_enrollments
-from kb4_exporter.model import (
+from kb4_exporter.kris.enrollments import tally_enrollments
+from kb4_exporter.model.records import (
     Enrollment,
     Group,
     RiskPoint,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kb4_exporter.config import (
+from kb4_exporter.config.settings import (
     AccountConfig,
     ConfigError,
     RawOptions,

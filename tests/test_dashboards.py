@@ -54,11 +54,11 @@ from support.promql import (
 )
 from support.servers import RunningServer, query, running_prometheus, wait_until
 
-from kb4_exporter.breakdown_metrics import BreakdownFamilies
-from kb4_exporter.breakdowns import Breakdowns
-from kb4_exporter.collector import Kb4Collector
-from kb4_exporter.demo import DEMO_ACCOUNT
-from kb4_exporter.kris import KRI_SPECS
+from kb4_exporter.commands.demo import DEMO_ACCOUNT
+from kb4_exporter.kris.breakdowns import Breakdowns
+from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.metrics.breakdown_families import BreakdownFamilies
+from kb4_exporter.metrics.collector import Kb4Collector
 
 
 def user_event_label_names() -> dict[str, frozenset[str]]:

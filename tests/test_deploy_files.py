@@ -269,8 +269,8 @@ def test_healthcheck_url_follows_the_environment(healthcheck: ModuleType, tmp_pa
 def test_healthcheck_against_a_running_exporter(
     healthcheck: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kb4_exporter.exposition import MetricsBody
-    from kb4_exporter.server import ExporterServer, LandingPage
+    from kb4_exporter.metrics.exposition import MetricsBody
+    from kb4_exporter.web.server import ExporterServer, LandingPage
 
     server = ExporterServer(
         listen_address="127.0.0.1:0",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb4_exporter.durations import format_duration, parse_duration
+from kb4_exporter.config.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

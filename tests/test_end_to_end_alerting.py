@@ -59,8 +59,8 @@ from support.servers import (
     wait_until,
 )
 
-from kb4_exporter.demo import DEMO_ACCOUNT, DEMO_SEED, DEMO_USERS
-from kb4_exporter.durations import format_duration, parse_duration
+from kb4_exporter.commands.demo import DEMO_ACCOUNT, DEMO_SEED, DEMO_USERS
+from kb4_exporter.config.durations import format_duration, parse_duration
 from kb4_exporter.simulator import Org, SimulatorServer
 from kb4_exporter.simulator.org import OrgSpec, generate_org
 from kb4_exporter.simulator.records import PhisherEvent, PhisherMessage

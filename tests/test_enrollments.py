@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability import strategies
 
-from kb4_exporter.enrollments import (
+from kb4_exporter.kris.enrollments import (
     RECENT_ENROLLMENT_IDS,
     CampaignIndex,
     EnrollmentTally,
     tally_enrollments,
 )
-from kb4_exporter.model import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
+from kb4_exporter.model.records import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 NOW = 1_780_000_000.0
 DAY = 86400.0
@@ -131,7 +131,7 @@ def test_an_unparseable_duration_is_logged_once_per_owner(
     campaign = TrainingCampaign(1, "Annual", "In Progress", "Relative End Date", None, text)
     rows = [Enrollment(1, "", "Not Started", NOW - DAY, None, None)] * 3
     warned: set[str] = set()
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.enrollments"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.kris.enrollments"):
         for _ in range(2):  # two refreshes of one refresher
             tally = EnrollmentTally([campaign], NOW, warned=warned)
             for row in rows:

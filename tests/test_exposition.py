@@ -10,10 +10,10 @@ import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
-from kb4_exporter import exposition
-from kb4_exporter.daemon import build_registry
-from kb4_exporter.exposition import MAX_FORMATS, Exposition
-from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.metrics import exposition
+from kb4_exporter.metrics.exposition import MAX_FORMATS, Exposition
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kb4_exporter import kris
-from kb4_exporter.enrollments import CampaignIndex, tally_enrollments
-from kb4_exporter.model import (
+from kb4_exporter.kris import values as kris
+from kb4_exporter.kris.enrollments import CampaignIndex, tally_enrollments
+from kb4_exporter.model.records import (
     Enrollment,
     EnrollmentGroup,
     PhisherMessage,
@@ -533,7 +533,7 @@ class TestTrainingDue:
             enrollment("Not Started", enrolled=NOW - 300 * DAY),
         ]
         snapshot = training_snapshot(enrollments, campaigns)
-        with caplog.at_level(logging.WARNING, logger="kb4_exporter.enrollments"):
+        with caplog.at_level(logging.WARNING, logger="kb4_exporter.kris.enrollments"):
             assert_absent(kris.training_completion(snapshot, NOW))
             overdue = kris.overdue_training_assignments(snapshot, NOW)
         assert (overdue.value, overdue.sample_size) == (0.0, 2)

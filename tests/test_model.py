@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb4_exporter.model import (
+from kb4_exporter.model.records import (
     Account,
     Enrollment,
     Group,

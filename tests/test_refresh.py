@@ -21,11 +21,11 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
-from kb4_exporter.config import UserEventsConfig
-from kb4_exporter.kris import KriValue
-from kb4_exporter.refresh import OPEN_PST_RECIPIENTS_MAX_AGE
-from kb4_exporter.results import CORE_SOURCES
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import UserEventsConfig
+from kb4_exporter.kris.values import KriValue
+from kb4_exporter.refresh.account import OPEN_PST_RECIPIENTS_MAX_AGE
+from kb4_exporter.refresh.results import CORE_SOURCES
 
 EXPECTED = {
     "kb4_phishing_prone_pct": 0.30,
@@ -307,8 +307,8 @@ def test_bad_page_shape_is_a_bad_response(
 def test_user_events_refresh_counts_the_last_day_and_uses_the_seat_quota(
     api: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:
-    from kb4_exporter.config import UserEventsConfig
-    from kb4_exporter.secrets import Secret
+    from kb4_exporter.config.secrets import Secret
+    from kb4_exporter.config.settings import UserEventsConfig
 
     events_url = "https://api.events.knowbe4.com"
     api.get(
@@ -341,8 +341,8 @@ def test_user_events_refresh_counts_the_last_day_and_uses_the_seat_quota(
 def test_user_event_quota_follows_seats_even_with_a_configured_reporting_budget(
     api: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:
-    from kb4_exporter.config import UserEventsConfig
-    from kb4_exporter.secrets import Secret
+    from kb4_exporter.config.secrets import Secret
+    from kb4_exporter.config.settings import UserEventsConfig
 
     account = fakes.account_config(
         daily_budget=500,
@@ -500,7 +500,7 @@ def test_a_refresh_the_budget_left_cannot_cover_says_so_in_one_line_with_the_num
 ) -> None:
     runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=20))
     refresher = runtime.refresher
-    with caplog.at_level("WARNING", logger="kb4_exporter.refresh"):
+    with caplog.at_level("WARNING", logger="kb4_exporter.refresh.account"):
         assert refresher.refresh_core()
         first = len(api.request_history)
         assert "budget" not in caplog.text  # nothing to judge by before a full refresh

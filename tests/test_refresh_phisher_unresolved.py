@@ -10,9 +10,9 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
-from kb4_exporter.config import Settings
-from kb4_exporter.daemon import build_registry
-from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.config.settings import Settings
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 HOUR = 3600.0
 AGE = "kb4_phisher_oldest_unresolved_age_seconds"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb4_exporter.relative_durations import add_relative_duration
+from kb4_exporter.kris.relative_durations import add_relative_duration
 
 
 def ts(text: str) -> float:

@@ -10,9 +10,9 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
-from kb4_exporter.config import Settings
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.scheduler import FIRST_RETRY_SECONDS, AccountScheduler
+from kb4_exporter.config.settings import Settings
+from kb4_exporter.refresh.scheduler import FIRST_RETRY_SECONDS, AccountScheduler
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 
 class Timeline:

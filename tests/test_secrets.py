@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kb4_exporter.api.errors import AuthError
-from kb4_exporter.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, REDACTED, redact
-from kb4_exporter.secrets import Secret, SecretError
+from kb4_exporter.api.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, REDACTED, redact
+from kb4_exporter.config.secrets import Secret, SecretError
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
 
@@ -131,11 +131,11 @@ def test_world_readable_token_file_warns_once(
 ) -> None:
     path = token_file(tmp_path, SENTINEL, mode=mode)
     secret = Secret("file", str(path))
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
         for _ in range(3):
             assert secret.read() == SENTINEL
         assert secret.problem() is None
-    warnings = [r for r in caplog.records if r.name == "kb4_exporter.secrets"]
+    warnings = [r for r in caplog.records if r.name == "kb4_exporter.config.secrets"]
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
     assert warnings[0].getMessage() == (
@@ -146,9 +146,9 @@ def test_world_readable_token_file_warns_once(
 
 def test_private_token_file_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = token_file(tmp_path, SENTINEL, mode=0o600)
-    with caplog.at_level(logging.DEBUG, logger="kb4_exporter.secrets"):
+    with caplog.at_level(logging.DEBUG, logger="kb4_exporter.config.secrets"):
         Secret("file", str(path)).read()
-    assert [r for r in caplog.records if r.name == "kb4_exporter.secrets"] == []
+    assert [r for r in caplog.records if r.name == "kb4_exporter.config.secrets"] == []
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_permission_denied_is_reported_as_unreadable_even_when_running_as_root(
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("kb4_exporter.secrets.open", refuse, raising=False)
+    monkeypatch.setattr("kb4_exporter.config.secrets.open", refuse, raising=False)
     path = tmp_path / "token"
     message = read_error(Secret("file", str(path)))
     assert message == f"token file {path} is not readable by this user"
@@ -210,9 +210,9 @@ def test_token_file_readable_by_our_own_group_does_not_warn(
     # As mounted by Kubernetes (0440, fsGroup) or systemd credentials.
     path = token_file(tmp_path, SENTINEL, mode=0o640)
     os.chown(path, -1, os.getgid())
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
         assert Secret("file", str(path)).read() == SENTINEL
-    assert [r for r in caplog.records if r.name == "kb4_exporter.secrets"] == []
+    assert [r for r in caplog.records if r.name == "kb4_exporter.config.secrets"] == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file a foreign group")
@@ -222,7 +222,7 @@ def test_token_file_readable_by_a_foreign_group_warns(
     path = token_file(tmp_path, SENTINEL, mode=0o640)
     foreign = max({os.getgid(), *os.getgroups()}) + 4242
     os.chown(path, -1, foreign)
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
         assert Secret("file", str(path)).read() == SENTINEL
     assert "readable by other users (mode 640)" in caplog.text
 
@@ -275,7 +275,7 @@ def test_every_way_opening_a_token_like_path_fails_keeps_it_hidden(
     def refuse(*args: object, **kwargs: object) -> None:
         raise refusal
 
-    monkeypatch.setattr("kb4_exporter.secrets.open", refuse, raising=False)
+    monkeypatch.setattr("kb4_exporter.config.secrets.open", refuse, raising=False)
     message = read_error(Secret("file", PASTED))
     assert message.startswith("token file ")
     assert "its name is not shown" in message
@@ -300,7 +300,7 @@ def test_a_token_like_file_name_is_hidden_in_the_permission_warning_and_descript
     name = PASTED[:60]
     token_file(tmp_path, SENTINEL, mode=0o644, name=name)
     secret = Secret("file", name)
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.secrets"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
         assert secret.read() == SENTINEL
     assert "readable by other users" in caplog.text
     shown = caplog.text + secret.describe() + repr(secret)

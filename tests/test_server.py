@@ -18,12 +18,12 @@ import pytest
 import requests
 import trustme
 
-from kb4_exporter import server as server_module
-from kb4_exporter.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
-from kb4_exporter.exposition import MetricsBody
-from kb4_exporter.listen_address import ListenError, describe_listener, parse_listen_address
-from kb4_exporter.server import ExporterServer, LandingPage, accepts_gzip
-from kb4_exporter.webconfig import WebConfigReloader
+from kb4_exporter.metrics.exposition import MetricsBody
+from kb4_exporter.web import server as server_module
+from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
+from kb4_exporter.web.listen_address import ListenError, describe_listener, parse_listen_address
+from kb4_exporter.web.server import ExporterServer, LandingPage, accepts_gzip
+from kb4_exporter.web.web_config import WebConfigReloader
 
 PASSWORD = "correct horse"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -296,7 +296,7 @@ def test_metrics_uncompressed_unless_gzip_is_accepted(plain: Running, accept_enc
 
 def test_metrics_failure_is_a_fixed_500(plain: Running, caplog: pytest.LogCaptureFixture) -> None:
     plain.exporter.fail = True
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.server"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.server"):
         response = requests.get(f"{plain.url}/metrics", timeout=5)
     assert response.status_code == 500
     assert response.text == "500 Internal Server Error\n"
@@ -644,7 +644,7 @@ def test_broken_web_config_keeps_serving_the_last_good_one(
     running = start_server(web_config(config, pki, users=True))
     config.write_text("tls_server_config:\n  cert_file: /nonexistent.crt\n")
     bump_mtime(config, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.webconfig"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
         for _ in range(3):
             response = requests.get(
                 f"{running.url}/metrics",

@@ -13,10 +13,9 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
-from kb4_exporter.config import Settings
-from kb4_exporter.model import Snapshot, User
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.state import (
+from kb4_exporter.config.settings import Settings
+from kb4_exporter.model.records import Snapshot, User
+from kb4_exporter.persistence.state_file import (
     LOCK_FILE_NAME,
     STALE_TEMP_FILE_SECONDS,
     AccountState,
@@ -26,6 +25,7 @@ from kb4_exporter.state import (
     state_path,
     write_state,
 )
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 
 def runtime_with_state(clock: fakes.FakeClock, state_dir: Path) -> AccountRuntime:
@@ -187,7 +187,7 @@ def test_state_file_is_json_lines_without_tokens(
 
 
 def test_write_then_read_empty_state(tmp_path: Path) -> None:
-    from kb4_exporter.state import AccountState
+    from kb4_exporter.persistence.state_file import AccountState
 
     path = tmp_path / "x.state.jsonl"
     write_state(path, AccountState(), "acme")
@@ -244,7 +244,10 @@ def test_a_process_locks_its_state_dir_once_for_all_its_accounts(tmp_path: Path)
 
 
 def test_a_dir_held_by_another_process_is_busy(tmp_path: Path) -> None:
-    code = "import sys; from kb4_exporter.state import lock_state_dir as lock; lock(sys.argv[1]);"
+    code = (
+        "import sys; from kb4_exporter.persistence.state_file import lock_state_dir as lock;"
+        " lock(sys.argv[1]);"
+    )
     code += "print('held', flush=True); sys.stdin.read()"
     holder = subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path)],

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kb4_exporter.cli import main
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
 from kb4_exporter.simulator.org import OrgSpec, generate_org
 from kb4_exporter.simulator.server import Fault, PacingLimits, SimulatorServer
 

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.phisher import PhisherClient
+from kb4_exporter.api.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, redact
 from kb4_exporter.cli import main
 from kb4_exporter.logs import REDACTED, register_secret, scrub
-from kb4_exporter.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, redact
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits + "-_"
 

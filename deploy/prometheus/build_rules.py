@@ -32,8 +32,8 @@ from pathlib import Path
 
 import yaml
 
-from kb4_exporter.durations import format_duration, parse_duration
-from kb4_exporter.results import PHISHER_UNRESOLVED_SOURCE
+from kb4_exporter.config.durations import format_duration, parse_duration
+from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_PATH = ROOT / "deploy" / "monitoring.yml"

@@ -52,8 +52,8 @@ from kb4_exporter.api.errors import (
     ServerError,
 )
 from kb4_exporter.api.pacing import Clock, RateLimiter, RequestLedger, Sleep
-from kb4_exporter.redaction import redact
-from kb4_exporter.secrets import unsendable_reason
+from kb4_exporter.api.redaction import redact
+from kb4_exporter.config.secrets import unsendable_reason
 
 logger = logging.getLogger(__name__)
 

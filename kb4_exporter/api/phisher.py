@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model import PhisherMessage, PhisherMessageStatus, RecordError, is_phisher_id
+from kb4_exporter.model.records import (
+    PhisherMessage,
+    PhisherMessageStatus,
+    RecordError,
+    is_phisher_id,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.paging import PER_PAGE, Pager
-from kb4_exporter.enrollments import EnrollmentTally
-from kb4_exporter.model import (
+from kb4_exporter.kris.enrollments import EnrollmentTally
+from kb4_exporter.model.records import (
     Account,
     Enrollment,
     EnrollmentGroup,

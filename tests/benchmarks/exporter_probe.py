@@ -33,12 +33,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
-from kb4_exporter.config import AccountConfig, Settings
-from kb4_exporter.daemon import interruptible_sleep
-from kb4_exporter.kris import compute_kris
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.scheduler import collections_deferred
+from kb4_exporter.commands.serve import interruptible_sleep
+from kb4_exporter.config.settings import AccountConfig, Settings
+from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
+from kb4_exporter.kris.values import compute_kris
+from kb4_exporter.refresh.scheduler import collections_deferred
+from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
 from .exporter_setup import account_config, exporter_runtime, truncated_sources

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
-from kb4_exporter.results import AccountResults
-from kb4_exporter.runtime import AccountRuntime, build_runtime
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.refresh.results import AccountResults
+from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 
 ACCOUNT = "bench"
 # "Pacing off": limits no benchmark comes near, and a budget no loop of refreshes exhausts.

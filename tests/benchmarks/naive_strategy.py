@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kb4_exporter.api.reporting import Listing, ReportingClient
-from kb4_exporter.enrollments import EnrollmentTally
+from kb4_exporter.kris.enrollments import EnrollmentTally
 
 PST_WINDOW_SECONDS = 90 * 86400.0
 

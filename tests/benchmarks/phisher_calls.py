@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings
-from kb4_exporter.runtime import build_runtime
-from kb4_exporter.scheduler import AccountScheduler
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.refresh.scheduler import AccountScheduler
+from kb4_exporter.refresh.wiring import build_runtime
 from kb4_exporter.simulator import Org, OrgSpec, PacingLimits, SimulatorServer, generate_org
 from kb4_exporter.simulator.phisher_data import generate_report_stream
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.daemon import build_daemon_registry, waiting_for
-from kb4_exporter.exposition import Exposition
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.server import ExporterServer, LandingPage
-from kb4_exporter.webconfig import WebConfigReloader
+from kb4_exporter.commands.serve import build_daemon_registry, waiting_for
+from kb4_exporter.metrics.exposition import Exposition
+from kb4_exporter.refresh.wiring import AccountRuntime
+from kb4_exporter.web.server import ExporterServer, LandingPage
+from kb4_exporter.web.web_config import WebConfigReloader
 
 from .child_module import module_command
 from .latency_stats import LatencySummary, load_seconds, started_during

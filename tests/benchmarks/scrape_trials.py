@@ -23,13 +23,13 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from kb4_exporter.config import AccountConfig
-from kb4_exporter.daemon import build_daemon_registry
-from kb4_exporter.exposition import Exposition
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.scheduler import collections_deferred
+from kb4_exporter.commands.serve import build_daemon_registry
+from kb4_exporter.config.settings import AccountConfig
+from kb4_exporter.metrics.exposition import Exposition
+from kb4_exporter.refresh.scheduler import collections_deferred
+from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
-from kb4_exporter.webconfig import WebConfigReloader
+from kb4_exporter.web.web_config import WebConfigReloader
 
 from .exporter_probe import during_paced_refresh
 from .exporter_setup import account_config, exporter_runtime

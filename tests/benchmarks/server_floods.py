@@ -30,9 +30,9 @@ import bcrypt
 import requests
 import trustme
 
-from kb4_exporter.exposition import MetricsBody
-from kb4_exporter.server import ExporterServer, LandingPage
-from kb4_exporter.webconfig import WebConfigReloader
+from kb4_exporter.metrics.exposition import MetricsBody
+from kb4_exporter.web.server import ExporterServer, LandingPage
+from kb4_exporter.web.web_config import WebConfigReloader
 
 from .memory import current_rss_bytes
 from .scrape_scenarios import ScrapeLoad

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from kb4_fakes import FakeClock, FakeOrg
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, UserEventsConfig
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import AccountConfig, PhisherConfig, UserEventsConfig
 
 REPORTING_TOKEN = "hostile-reporting-token-7f3a9c2e5b1d8f4a6c0e"
 PHISHER_TOKEN = "hostile-phisher-token-2b8d4f6a0c1e3a5b7d9f"

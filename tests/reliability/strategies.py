@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from kb4_exporter.model import (
+from kb4_exporter.model.records import (
     PHISHER_SEVERITIES,
     PST_COUNT_FIELDS,
     Enrollment,

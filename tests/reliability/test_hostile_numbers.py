@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kb4_fakes import NOW, small_org
 
-from kb4_exporter.state import state_path
+from kb4_exporter.persistence.state_file import state_path
 from reliability.harness import Scrape, start_hostile_exporter
 from reliability.hostile_upstream import AlarmClock, HostileUpstream
 

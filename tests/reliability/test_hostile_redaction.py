@@ -15,8 +15,8 @@ from urllib.parse import quote, unquote
 import pytest
 from kb4_fakes import NOW, small_org
 
+from kb4_exporter.api.redaction import MIN_REDACTED_RUN
 from kb4_exporter.logs import LogfmtFormatter, register_secret
-from kb4_exporter.redaction import MIN_REDACTED_RUN
 from reliability.harness import exporter_records, start_hostile_exporter
 from reliability.hostile_upstream import REPORTING_TOKEN, AlarmClock, HostileUpstream, Writer
 

@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 
 from kb4_exporter.api.errors import REASONS
-from kb4_exporter.config import Settings
-from kb4_exporter.daemon import build_registry
-from kb4_exporter.enrollments import tally_enrollments
-from kb4_exporter.kris import KriValue, compute_kris
-from kb4_exporter.model import (
+from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.config.settings import Settings
+from kb4_exporter.kris.enrollments import tally_enrollments
+from kb4_exporter.kris.values import KriValue, compute_kris
+from kb4_exporter.model.records import (
     Enrollment,
     Group,
     PhisherMessage,
@@ -44,8 +44,8 @@ from kb4_exporter.model import (
     TrainingCampaign,
     User,
 )
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.state import read_state, state_path
+from kb4_exporter.persistence.state_file import read_state, state_path
+from kb4_exporter.refresh.wiring import AccountRuntime
 from reliability import strategies
 from reliability.harness import Scrape
 

@@ -10,13 +10,13 @@ import pytest
 import requests_mock
 from prometheus_client.exposition import generate_latest
 
-from kb4_exporter.config import Settings
-from kb4_exporter.daemon import build_registry
-from kb4_exporter.kris import KriValue, compute_kris
-from kb4_exporter.model import Snapshot, User
-from kb4_exporter.refresh import OPEN_PST_RECIPIENTS_MAX_AGE
-from kb4_exporter.runtime import AccountRuntime
-from kb4_exporter.state import read_state, state_path
+from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.config.settings import Settings
+from kb4_exporter.kris.values import KriValue, compute_kris
+from kb4_exporter.model.records import Snapshot, User
+from kb4_exporter.persistence.state_file import read_state, state_path
+from kb4_exporter.refresh.account import OPEN_PST_RECIPIENTS_MAX_AGE
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 REMEDIAL = re.compile("remedial", re.IGNORECASE)
 OPEN_PST_RECIPIENTS = f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients"

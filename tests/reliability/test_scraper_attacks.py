@@ -27,10 +27,10 @@ import requests
 import trustme
 from prometheus_client import CollectorRegistry
 
-from kb4_exporter.basic_auth import AttemptThrottle, Rate
-from kb4_exporter.exposition import MetricsBody
-from kb4_exporter.server import ExporterServer, LandingPage
-from kb4_exporter.webconfig import WebConfigCollector, WebConfigReloader
+from kb4_exporter.metrics.exposition import MetricsBody
+from kb4_exporter.web.basic_auth import AttemptThrottle, Rate
+from kb4_exporter.web.server import ExporterServer, LandingPage
+from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ SCRAPES = 5
 PASSWORD = "correct horse"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 EXPOSITION = b"# HELP kb4_up Test.\n# TYPE kb4_up gauge\nkb4_up 1\n"
-SERVER_LOG = "kb4_exporter.server"
+SERVER_LOG = "kb4_exporter.web.server"
 
 
 class FrozenClock:
@@ -230,7 +230,7 @@ def test_a_damaged_web_config_never_drops_tls_or_auth(
     if path.exists():  # a change the reloader sees without waiting on the clock
         os.utime(path, ns=(before + 10**10, before + 10**10))
 
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.webconfig"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
         assert target.scrape("https").status_code == 401
         assert target.scrape("https", headers=basic("wrong")).status_code == 401
         assert target.scrape("https", headers=basic(PASSWORD)).status_code == 200

@@ -20,8 +20,8 @@ import pytest
 from support.exporter_process import start_exporter
 from support.servers import stop_server, wait_until
 
+from kb4_exporter.persistence.state_file import LOCK_FILE_NAME, AccountState, read_state, state_path
 from kb4_exporter.simulator import Fault, Org, PacingLimits, SimulatorServer
-from kb4_exporter.state import LOCK_FILE_NAME, AccountState, read_state, state_path
 
 ACCOUNT = "default"  # the single account configured from flags
 EXIT_WITHIN_SECONDS = 5.0

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from kb4_fakes import FakeClock
 
-from kb4_exporter.scheduler import AccountScheduler
+from kb4_exporter.refresh.scheduler import AccountScheduler
 from kb4_exporter.simulator import Fault, OrgSpec, PacingLimits, SimulatorServer
 from reliability.harness import (
     EXPORTER_LOGGER,

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from kb4_fakes import FakeClock
 
+from kb4_exporter.persistence.state_file import read_state, state_path
 from kb4_exporter.simulator import Org, SimulatorServer
-from kb4_exporter.state import read_state, state_path
 from reliability.harness import ACCOUNT, Exporter, account_for, exporter_records, start_exporter
 
 PAUSE = 600.0

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kb4_exporter.model import PHISHER_SEVERITIES, PhisherMessage, Snapshot
+from kb4_exporter.model.records import PHISHER_SEVERITIES, PhisherMessage, Snapshot
 
 DAY = 86400.0
 PST_WINDOW = 90 * DAY

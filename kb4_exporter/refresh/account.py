@@ -23,13 +23,13 @@ from kb4_exporter.api.errors import ApiError, Interrupted
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import Listing, ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
-from kb4_exporter.breakdowns import BreakdownLimits, compute_breakdowns
-from kb4_exporter.config import BASE_DAILY_BUDGET
-from kb4_exporter.enrollments import EnrollmentTally
-from kb4_exporter.kris import carry_over, compute_kris
-from kb4_exporter.model import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
-from kb4_exporter.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
-from kb4_exporter.results import (
+from kb4_exporter.config.settings import BASE_DAILY_BUDGET
+from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
+from kb4_exporter.kris.enrollments import EnrollmentTally
+from kb4_exporter.kris.values import carry_over, compute_kris
+from kb4_exporter.model.records import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.refresh.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
+from kb4_exporter.refresh.results import (
     CORE_SOURCES,
     KRI_SOURCES,
     PHISHER_SOURCE,

@@ -28,10 +28,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from kb4_exporter.basic_auth import AttemptThrottle, BasicAuthenticator
-from kb4_exporter.exposition import MetricsBody
-from kb4_exporter.listen_address import bind_listener, describe_listener, parse_listen_address
-from kb4_exporter.webconfig import TLSSettings, WebConfig, WebConfigReloader
+from kb4_exporter.metrics.exposition import MetricsBody
+from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator
+from kb4_exporter.web.listen_address import bind_listener, describe_listener, parse_listen_address
+from kb4_exporter.web.web_config import TLSSettings, WebConfig, WebConfigReloader
 
 log = logging.getLogger(__name__)
 

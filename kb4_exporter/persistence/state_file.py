@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kb4_exporter.model import (
+from kb4_exporter.model.records import (
     Account,
     EnrollmentGroup,
     Group,
@@ -48,9 +48,9 @@ from kb4_exporter.model import (
     read_percentage,
     read_score,
 )
-from kb4_exporter.refresh import CachedRecipients
-from kb4_exporter.results import SourceStatus
-from kb4_exporter.untrusted_text import clean_text
+from kb4_exporter.model.untrusted_text import clean_text
+from kb4_exporter.refresh.account import CachedRecipients
+from kb4_exporter.refresh.results import SourceStatus
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.logs import account_context
-from kb4_exporter.results import (
+from kb4_exporter.refresh.results import (
     KRI_SOURCES,
     PHISHER_SOURCE,
     PHISHER_UNRESOLVED_SOURCE,
     USER_EVENTS_SOURCE,
     AccountResults,
 )
-from kb4_exporter.runtime import AccountRuntime
+from kb4_exporter.refresh.wiring import AccountRuntime
 
 log = logging.getLogger(__name__)
 

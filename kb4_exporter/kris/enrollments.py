@@ -23,8 +23,8 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from functools import lru_cache
 
-from kb4_exporter.model import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
-from kb4_exporter.relative_durations import add_relative_duration
+from kb4_exporter.kris.relative_durations import add_relative_duration
+from kb4_exporter.model.records import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 
-from kb4_exporter.breakdowns import PST_EVENTS, Breakdowns
+from kb4_exporter.kris.breakdowns import PST_EVENTS, Breakdowns
 
 # What HELP says of how fresh a value is (DESIGN: cached, and how often refreshed).
 CACHED = (

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kb4_exporter import kris
-from kb4_exporter.breakdowns import Breakdowns
-from kb4_exporter.config import PAGE_CAP_SOURCES
-from kb4_exporter.kris import KriValue
-from kb4_exporter.model import Snapshot
+from kb4_exporter.config.settings import PAGE_CAP_SOURCES
+from kb4_exporter.kris import values as kris
+from kb4_exporter.kris.breakdowns import Breakdowns
+from kb4_exporter.kris.values import KriValue
+from kb4_exporter.model.records import Snapshot
 
 # What the KRIs are computed from, fetched first in each core refresh.
 KRI_SOURCES = (

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from kb4_exporter.api.errors import ApiError
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.user_events import UserEventsClient
-from kb4_exporter.config import BASE_DAILY_BUDGET, AccountConfig, Settings
-from kb4_exporter.daemon import interruptible_sleep
-from kb4_exporter.kris import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
+from kb4_exporter.commands.serve import interruptible_sleep
+from kb4_exporter.config.settings import BASE_DAILY_BUDGET, AccountConfig, Settings
+from kb4_exporter.kris.values import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.logs import account_context, scrub
-from kb4_exporter.runtime import build_runtime
+from kb4_exporter.refresh.wiring import build_runtime
 
 PHISHER_KRIS = (PHISHER_UNRESOLVED_HIGH_4H.slug,)
 REPORTING_KRIS = tuple(spec.slug for spec in KRI_SPECS if spec.slug not in PHISHER_KRIS)

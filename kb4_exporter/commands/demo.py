@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kb4_exporter.config import AccountConfig, PhisherConfig, Settings, UserEventsConfig
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.secrets import Secret
+from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings, UserEventsConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from kb4_exporter.untrusted_text import clean_text
+from kb4_exporter.model.untrusted_text import clean_text
 
 DONE_STATUSES = frozenset({"completed", "passed"})
 UNRESOLVED_PHISHER_STATUSES = frozenset({"RECEIVED", "IN_REVIEW"})

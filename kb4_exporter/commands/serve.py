@@ -15,15 +15,15 @@ from prometheus_client.exposition import generate_latest
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.collector import Kb4Collector
-from kb4_exporter.config import Settings, describe_settings
-from kb4_exporter.exposition import Exposition, register_process_metrics
-from kb4_exporter.listen_address import ListenError
+from kb4_exporter.config.settings import Settings, describe_settings
 from kb4_exporter.logs import account_context
-from kb4_exporter.results import KRI_SOURCES, SourceStatus, kris_fed_by
-from kb4_exporter.runtime import AccountRuntime, build_runtime
-from kb4_exporter.scheduler import AccountScheduler
-from kb4_exporter.webconfig import WebConfigCollector, WebConfigReloader
+from kb4_exporter.metrics.collector import Kb4Collector
+from kb4_exporter.metrics.exposition import Exposition, register_process_metrics
+from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus, kris_fed_by
+from kb4_exporter.refresh.scheduler import AccountScheduler
+from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
+from kb4_exporter.web.listen_address import ListenError
+from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
 
 
 def run_daemon(settings: Settings) -> int:
-    from kb4_exporter.server import ExporterServer, LandingPage
+    from kb4_exporter.web.server import ExporterServer, LandingPage
 
     log.info("starting kb4_exporter %s", __version__)
     for line in describe_settings(settings).splitlines():

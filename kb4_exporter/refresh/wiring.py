@@ -17,13 +17,12 @@ from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.reporting import ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
-from kb4_exporter.breakdowns import BreakdownLimits
-from kb4_exporter.collector import AccountView, ApiUsage
-from kb4_exporter.config import AccountConfig, Settings
+from kb4_exporter.config.secrets import Secret, SecretError
+from kb4_exporter.config.settings import AccountConfig, Settings
+from kb4_exporter.kris.breakdowns import BreakdownLimits
 from kb4_exporter.logs import register_secret
-from kb4_exporter.refresh import AccountRefresher, RefreshSettings
-from kb4_exporter.secrets import Secret, SecretError
-from kb4_exporter.state import (
+from kb4_exporter.metrics.collector import AccountView, ApiUsage
+from kb4_exporter.persistence.state_file import (
     AccountState,
     StateDirBusyError,
     lock_state_dir,
@@ -32,6 +31,7 @@ from kb4_exporter.state import (
     state_path,
     write_state,
 )
+from kb4_exporter.refresh.account import AccountRefresher, RefreshSettings
 
 log = logging.getLogger(__name__)
 

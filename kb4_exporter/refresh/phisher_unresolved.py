@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from kb4_exporter.model import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
+from kb4_exporter.model.records import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
 
 if TYPE_CHECKING:
     from kb4_exporter.api.reporting import Listing

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kb4_exporter.durations import format_duration, parse_duration
-from kb4_exporter.secrets import Secret
+from kb4_exporter.config.durations import format_duration, parse_duration
+from kb4_exporter.config.secrets import Secret
 
 REGIONS: Mapping[str, tuple[str, str]] = {
     # region: (Reporting API base URL, PhishER GraphQL endpoint)
@@ -680,7 +680,7 @@ def _choice(value: str, choices: tuple[str, ...], flag: str, problems: _Problems
 def _check_web_config(path: str, problems: _Problems) -> None:
     # Validated in full here, not only at bind time, so --config.check catches a bad file.
     # Imported here: TLS and bcrypt are not loaded when no web config is given.
-    from kb4_exporter.webconfig import WebConfigError, load_web_config
+    from kb4_exporter.web.web_config import WebConfigError, load_web_config
 
     try:
         load_web_config(path)

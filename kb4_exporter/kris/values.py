@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kb4_exporter.model import (
+from kb4_exporter.model.records import (
     UNRESOLVED_PHISHER_STATUSES,
     PstRecipients,
     Snapshot,

@@ -1,0 +1,1 @@
+"""What each command does: serve (the daemon), once, check and the demo."""

@@ -1,0 +1,1 @@
+"""Settings from flags, environment variables and YAML; durations; API tokens."""

@@ -1,0 +1,1 @@
+"""The KRIs and breakdowns: pure functions of a snapshot and the refresh time."""

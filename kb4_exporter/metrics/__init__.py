@@ -1,0 +1,1 @@
+"""Prometheus metric families over the latest results, and the /metrics body."""

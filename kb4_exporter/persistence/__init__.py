@@ -1,0 +1,1 @@
+"""The state dir: an account's data kept across restarts."""

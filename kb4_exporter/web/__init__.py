@@ -1,0 +1,1 @@
+"""The HTTP(S) server: /metrics, landing page, health, TLS and basic auth."""

@@ -23,19 +23,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kb4_exporter.kris.windows import (
+    ACTIVITY_WINDOW,
+    PHISHER_NEWEST,
+    PHISHER_OLDEST,
+    in_pst_window,
+)
 from kb4_exporter.model.records import (
     UNRESOLVED_PHISHER_STATUSES,
     PstRecipients,
     Snapshot,
     User,
 )
-
-HOUR = 3600.0
-DAY = 24 * HOUR
-PST_WINDOW = 90 * DAY
-ACTIVITY_WINDOW = 365 * DAY
-PHISHER_OLDEST = 24 * HOUR
-PHISHER_NEWEST = 4 * HOUR
 
 ACTIVE_USER_STATUS = "active"
 HIGH_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -222,23 +221,31 @@ def zero_training_activity_12m(snapshot: Snapshot, now: float) -> KriValue:
     return KriValue(ZERO_TRAINING_ACTIVITY_12M, float(idle), len(users))
 
 
-def department_ppp_delta(snapshot: Snapshot) -> KriValue:
-    """Highest minus lowest per-group mean PPP of active users, / 100.
+def group_ppp_means(users: Iterable[User]) -> dict[int, float]:
+    """Group id -> mean `phish_prone_percentage` of `users` in it (a percent).
 
-    Users without a PPP are left out of every group mean; a user in several groups counts
-    in each of them. Groups come from each user's `groups` ids. Absent with fewer than two
-    groups having at least one member with a PPP. sample_size = groups used.
+    Users without a PPP are left out of every mean; a user in several groups counts in
+    each of them; groups come from each user's `groups` ids. Sums use `math.fsum`.
     """
     values: dict[int, list[float]] = {}
-    for user in active_users(snapshot) or []:
+    for user in users:
         ppp = user.phish_prone_percentage
         if ppp is None:
             continue
         for group_id in user.groups:
             values.setdefault(group_id, []).append(ppp)
-    if len(values) < 2:
+    return {group_id: math.fsum(ppps) / len(ppps) for group_id, ppps in values.items()}
+
+
+def department_ppp_delta(snapshot: Snapshot) -> KriValue:
+    """Highest minus lowest per-group mean PPP of active users (`group_ppp_means`), / 100.
+
+    Absent with fewer than two groups having at least one member with a PPP.
+    sample_size = groups used.
+    """
+    means = list(group_ppp_means(active_users(snapshot) or []).values())
+    if len(means) < 2:
         return KriValue(DEPARTMENT_PPP_DELTA, None, None)
-    means = [math.fsum(group) / len(group) for group in values.values()]
     return KriValue(DEPARTMENT_PPP_DELTA, (max(means) - min(means)) / 100, len(means))
 
 
@@ -256,10 +263,9 @@ def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients]
     """
     if snapshot.security_tests is None or snapshot.recipients is None:
         return None
-    cutoff = now - PST_WINDOW
     known: dict[int, PstRecipients] = {}
     for pst in snapshot.security_tests:
-        if pst.started_at is None or pst.started_at < cutoff or pst.pst_id in known:
+        if not in_pst_window(pst, now) or pst.pst_id in known:
             continue
         summary = snapshot.recipients.get(pst.pst_id)
         if summary is not None:

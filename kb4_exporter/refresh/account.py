@@ -27,6 +27,7 @@ from kb4_exporter.config.settings import BASE_DAILY_BUDGET
 from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.kris.enrollments import EnrollmentTally
 from kb4_exporter.kris.values import carry_over, compute_kris
+from kb4_exporter.kris.windows import PHISHER_OLDEST, USER_EVENT_WINDOW, in_pst_window
 from kb4_exporter.model.records import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
 from kb4_exporter.refresh.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
 from kb4_exporter.refresh.results import (
@@ -41,9 +42,6 @@ from kb4_exporter.refresh.results import (
 
 log = logging.getLogger(__name__)
 
-PST_WINDOW_SECONDS = 90 * 86400.0
-KRI_PHISHER_WINDOW_SECONDS = 86400.0
-USER_EVENT_WINDOW_SECONDS = 86400.0
 # The User Event API allows ten calls per seat per day.
 USER_EVENT_CALLS_PER_SEAT = 10
 # An open PST whose summary counts have not moved is re-read at least this often, in
@@ -300,7 +298,8 @@ class AccountRefresher:
         if phisher is None:
             return True
         now = self._clock()
-        start = now - max(self._settings.phisher_lookback, KRI_PHISHER_WINDOW_SECONDS)
+        # The look-back breakdown's window, and at least the KRI's.
+        start = now - max(self._settings.phisher_lookback, PHISHER_OLDEST)
         return self._refresh_hourly_source(
             PHISHER_SOURCE,
             lambda: phisher.messages(start),
@@ -318,7 +317,7 @@ class AccountRefresher:
         now = self._clock()
         return self._refresh_hourly_source(
             USER_EVENTS_SOURCE,
-            lambda: client.events_since(now - USER_EVENT_WINDOW_SECONDS),
+            lambda: client.events_since(now - USER_EVENT_WINDOW),
             lambda snapshot, records: replace(snapshot, user_events=records),
             now,
         )
@@ -394,11 +393,7 @@ class AccountRefresher:
         if tests is None:
             run.fail_without_error("recipients")
             return None, None
-        in_window = [
-            t
-            for t in tests
-            if t.started_at is not None and t.started_at >= now - PST_WINDOW_SECONDS
-        ]
+        in_window = [t for t in tests if in_pst_window(t, now)]
         # Newest first: if the budget runs out, the freshest PSTs are the ones fetched.
         in_window.sort(key=lambda t: t.started_at or 0.0, reverse=True)
         cache: dict[int, CachedRecipients] = {}

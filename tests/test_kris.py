@@ -11,17 +11,17 @@ import pytest
 
 from kb4_exporter.kris import values as kris
 from kb4_exporter.kris.enrollments import CampaignIndex, tally_enrollments
-from kb4_exporter.model.records import (
+from kb4_exporter.model.phisher import PhisherMessage
+from kb4_exporter.model.reporting import (
     Enrollment,
     EnrollmentGroup,
-    PhisherMessage,
     PstRecipients,
     Recipient,
     SecurityTest,
-    Snapshot,
     TrainingCampaign,
     User,
 )
+from kb4_exporter.model.snapshot import Snapshot
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC).timestamp()
 HOUR = 3600.0

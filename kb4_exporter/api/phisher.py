@@ -17,12 +17,8 @@ from typing import Any, TypeVar
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model.records import (
-    PhisherMessage,
-    PhisherMessageStatus,
-    RecordError,
-    is_phisher_id,
-)
+from kb4_exporter.model.parsing import RecordError
+from kb4_exporter.model.phisher import PhisherMessage, PhisherMessageStatus, is_phisher_id
 
 log = logging.getLogger(__name__)
 

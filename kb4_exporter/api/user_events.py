@@ -18,7 +18,8 @@ from typing import Any
 from kb4_exporter.api.errors import ApiError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model.records import RecordError, UserEvent, read_int
+from kb4_exporter.model.parsing import RecordError, read_int
+from kb4_exporter.model.user_events import UserEvent
 
 log = logging.getLogger(__name__)
 

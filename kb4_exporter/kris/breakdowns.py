@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from kb4_exporter.kris.values import active_users, group_ppp_means
 from kb4_exporter.kris.windows import RISK_CHANGE_WINDOW, USER_EVENT_WINDOW, in_pst_window
-from kb4_exporter.model.records import PHISHER_SEVERITIES, PhisherMessage, Snapshot
+from kb4_exporter.model.phisher import PHISHER_SEVERITIES, PhisherMessage
+from kb4_exporter.model.snapshot import Snapshot
 
 # One series per known status, zeros included; anything else counts as "other".
 ENROLLMENT_STATUSES = ("Not Started", "In Progress", "Completed", "Passed", "Past Due", "Exempt")

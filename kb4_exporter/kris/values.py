@@ -29,12 +29,9 @@ from kb4_exporter.kris.windows import (
     PHISHER_OLDEST,
     in_pst_window,
 )
-from kb4_exporter.model.records import (
-    UNRESOLVED_PHISHER_STATUSES,
-    PstRecipients,
-    Snapshot,
-    User,
-)
+from kb4_exporter.model.phisher import UNRESOLVED_PHISHER_STATUSES
+from kb4_exporter.model.reporting import PstRecipients, User
+from kb4_exporter.model.snapshot import Snapshot
 
 ACTIVE_USER_STATUS = "active"
 HIGH_SEVERITIES = frozenset({"HIGH", "CRITICAL"})

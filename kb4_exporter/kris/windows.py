@@ -5,7 +5,7 @@ Every window ends at `now`, the time of the refresh the numbers belong to.
 
 from __future__ import annotations
 
-from kb4_exporter.model.records import SecurityTest
+from kb4_exporter.model.reporting import SecurityTest
 
 HOUR = 3600.0
 DAY = 24 * HOUR

@@ -28,7 +28,8 @@ from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.kris.enrollments import EnrollmentTally
 from kb4_exporter.kris.values import carry_over, compute_kris
 from kb4_exporter.kris.windows import PHISHER_OLDEST, USER_EVENT_WINDOW, in_pst_window
-from kb4_exporter.model.records import EnrollmentGroup, PstRecipients, SecurityTest, Snapshot
+from kb4_exporter.model.reporting import EnrollmentGroup, PstRecipients, SecurityTest
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.refresh.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
 from kb4_exporter.refresh.results import (
     CORE_SOURCES,

@@ -13,7 +13,7 @@ from kb4_exporter.config.settings import PAGE_CAP_SOURCES
 from kb4_exporter.kris import values as kris
 from kb4_exporter.kris.breakdowns import Breakdowns
 from kb4_exporter.kris.values import KriValue
-from kb4_exporter.model.records import Snapshot
+from kb4_exporter.model.snapshot import Snapshot
 
 # What the KRIs are computed from, fetched first in each core refresh.
 KRI_SOURCES = (

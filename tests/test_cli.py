@@ -21,7 +21,7 @@ from support.servers import wait_until
 from kb4_exporter.api.errors import REASONS
 from kb4_exporter.cli import main
 from kb4_exporter.commands import check as connection_check
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 
 TOKEN = fakes.REPORTING_TOKEN
 PHISHER_OFF = {"KB4_PHISHER_TOKEN": ""}

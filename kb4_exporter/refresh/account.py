@@ -26,7 +26,8 @@ from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.config.settings import BASE_DAILY_BUDGET
 from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.kris.enrollments import EnrollmentTally
-from kb4_exporter.kris.values import carry_over, compute_kris
+from kb4_exporter.kris.specs import carry_over
+from kb4_exporter.kris.values import compute_kris
 from kb4_exporter.kris.windows import PHISHER_OLDEST, USER_EVENT_WINDOW, in_pst_window
 from kb4_exporter.model.reporting import EnrollmentGroup, PstRecipients, SecurityTest
 from kb4_exporter.model.snapshot import Snapshot

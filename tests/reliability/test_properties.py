@@ -32,7 +32,8 @@ from kb4_exporter.api.errors import REASONS
 from kb4_exporter.commands.serve import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.kris.enrollments import tally_enrollments
-from kb4_exporter.kris.values import KriValue, compute_kris
+from kb4_exporter.kris.specs import KriValue
+from kb4_exporter.kris.values import compute_kris
 from kb4_exporter.model.phisher import PhisherMessage
 from kb4_exporter.model.reporting import (
     Enrollment,

@@ -29,6 +29,7 @@ from kb4_exporter.kris.enrollments import EnrollmentTally
 from kb4_exporter.kris.specs import carry_over
 from kb4_exporter.kris.values import compute_kris
 from kb4_exporter.kris.windows import PHISHER_OLDEST, USER_EVENT_WINDOW, in_pst_window
+from kb4_exporter.model.cached_recipients import CachedRecipients
 from kb4_exporter.model.reporting import EnrollmentGroup, PstRecipients, SecurityTest
 from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.refresh.phisher_unresolved import Tracker, oldest_ages, poll, tracker_of
@@ -61,18 +62,11 @@ def _stops_the_refresh(error: ApiError) -> bool:
     return error.reason in _STOPPING_REASONS or error.host_unreachable
 
 
-@dataclass(frozen=True, slots=True)
-class CachedRecipients:
-    fingerprint: str
-    summary: PstRecipients
-    # When the rows behind the summary were read; 0 when unknown (older state files).
-    fetched_at: float = 0.0
-
-    def still_valid(self, pst: SecurityTest, now: float) -> bool:
-        """True when the PST's recipients need not be read again."""
-        if self.fingerprint != pst_fingerprint(pst):
-            return False
-        return pst.is_closed or 0.0 <= now - self.fetched_at < OPEN_PST_RECIPIENTS_MAX_AGE
+def _still_valid(cached: CachedRecipients, pst: SecurityTest, now: float) -> bool:
+    """True when the PST's recipients need not be read again."""
+    if cached.fingerprint != pst_fingerprint(pst):
+        return False
+    return pst.is_closed or 0.0 <= now - cached.fetched_at < OPEN_PST_RECIPIENTS_MAX_AGE
 
 
 def pst_fingerprint(pst: SecurityTest) -> str:
@@ -407,7 +401,7 @@ class AccountRefresher:
             if not pst.may_have_clicks_or_reports:
                 continue
             cached = self._recipient_cache.get(pst.pst_id)
-            if cached is not None and (stop is not None or cached.still_valid(pst, now)):
+            if cached is not None and (stop is not None or _still_valid(cached, pst, now)):
                 cache[pst.pst_id] = cached
                 continue
             if stop is not None:

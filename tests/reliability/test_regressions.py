@@ -17,7 +17,7 @@ from kb4_exporter.kris.values import compute_kris
 from kb4_exporter.model.reporting import User
 from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.persistence.state_file import read_state, state_path
-from kb4_exporter.refresh.account import OPEN_PST_RECIPIENTS_MAX_AGE
+from kb4_exporter.refresh.recipients import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.refresh.wiring import AccountRuntime
 
 REMEDIAL = re.compile("remedial", re.IGNORECASE)

@@ -23,14 +23,10 @@ from typing import Any, TypeVar
 import click
 
 from kb4_exporter import __version__
-from kb4_exporter.config.settings import (
-    ConfigError,
-    RawOptions,
-    Settings,
-    build_settings,
-    describe_settings,
-    log_options,
-)
+from kb4_exporter.config.build import RawOptions, build_settings, log_options
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.problems import ConfigError
+from kb4_exporter.config.settings import Settings
 from kb4_exporter.logs import scrub, setup_logging
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import textwrap
 from collections.abc import Mapping
@@ -9,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from kb4_exporter.config.settings import (
-    AccountConfig,
-    ConfigError,
-    RawOptions,
-    Settings,
-    build_settings,
-    describe_settings,
-    log_options,
-    split_listen_address,
-)
+from kb4_exporter.config.build import RawOptions, build_settings, log_options
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.problems import ConfigError
+from kb4_exporter.config.settings import AccountConfig, Settings
+from kb4_exporter.config.values import split_listen_address
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
 PHISHER_SENTINEL = "phisher-sentinel-Kd83nWq1xT"
@@ -345,6 +341,20 @@ def test_flags_and_env_are_defaults_for_yaml_accounts(tmp_path: Path) -> None:
     assert (own.region, own.base_url) == ("ca", "https://ca.api.knowbe4.com")
     assert (own.requests_per_second, own.daily_budget) == (3.0, 3000)
     assert own.api_token.read() == "own-token"
+
+
+def test_a_token_file_readable_by_others_is_named_once_for_all_accounts_using_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = write_token(tmp_path, "shared-token")
+    Path(shared).chmod(0o644)
+    path = write_yaml(tmp_path, "accounts:\n  - name: a\n  - name: b\n")
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
+        settings = build(RawOptions(config_file=path, api_token_file=shared), {})
+        for account in settings.accounts:
+            assert account.api_token.read() == SENTINEL
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kb4_exporter.config.secrets"]
+    assert warnings == [f"token file {shared} is readable by other users (mode 644); chmod 600 it"]
 
 
 def test_yaml_defaults_beat_flags_and_accounts_beat_defaults(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from prometheus_client.exposition import generate_latest
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.config.settings import Settings, describe_settings
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.settings import Settings
 from kb4_exporter.logs import account_context
 from kb4_exporter.metrics.collector import Kb4Collector
 from kb4_exporter.metrics.exposition import Exposition, register_process_metrics

@@ -1,7 +1,7 @@
 """Command line: `serve`, `once`, `check` and `simulate`.
 
 Flags use the Prometheus dotted style and every flag also reads an environment
-variable. Flag values reach `config.build_settings` as plain strings so every problem
+variable. Flag values reach `config.build.build_settings` as plain strings so every problem
 is reported in one go (exit 2) before any network call.
 
 Each command imports what it runs when it runs: `--help` and `check` do not load the HTTP

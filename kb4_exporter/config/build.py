@@ -33,7 +33,7 @@ _NO_REPORTING_AUTH_HINT = (
     "no Reporting API token: set --kb4.api-token-file / KB4_API_TOKEN_FILE "
     "or KB4_API_TOKEN (or use `serve --demo` to try the built-in simulator)"
 )
-# Tokens given by variable when no token file flag is: (variable, account key).
+# Tokens given by variable when no token file flag is: (variable, prefix of the keys).
 _TOKEN_VARIABLES = (
     ("KB4_API_TOKEN", "api_token"),
     ("KB4_PHISHER_TOKEN", "phisher_token"),
@@ -165,8 +165,8 @@ def _settings_without_accounts(raw: RawOptions, problems: Problems) -> Settings:
 def _accounts(
     raw: RawOptions, environ: Mapping[str, str], problems: Problems
 ) -> tuple[AccountConfig, ...]:
-    """None in demo mode (the demo brings its own); else those of the account file, or
-    the one account the flags describe."""
+    """No accounts in demo mode (the demo brings its own); else those of the account file,
+    or the one account the flags describe."""
     if raw.demo:
         return ()
     tokens = TokenSources(environ)

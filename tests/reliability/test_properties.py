@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 
 from kb4_exporter.api.errors import REASONS
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.kris.enrollments import tally_enrollments
 from kb4_exporter.kris.specs import KriValue

@@ -10,7 +10,7 @@ import pytest
 import requests_mock
 from prometheus_client.exposition import generate_latest
 
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.kris.specs import KriValue
 from kb4_exporter.kris.values import compute_kris

@@ -23,7 +23,7 @@ from kb4_exporter.web import server as server_module
 from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
 from kb4_exporter.web.listen_address import ListenError, describe_listener, parse_listen_address
 from kb4_exporter.web.server import ExporterServer, LandingPage, accepts_gzip
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 PASSWORD = "correct horse"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -644,7 +644,7 @@ def test_broken_web_config_keeps_serving_the_last_good_one(
     running = start_server(web_config(config, pki, users=True))
     config.write_text("tls_server_config:\n  cert_file: /nonexistent.crt\n")
     bump_mtime(config, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         for _ in range(3):
             response = requests.get(
                 f"{running.url}/metrics",

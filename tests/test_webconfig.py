@@ -15,14 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry
 
-from kb4_exporter.web.web_config import (
-    ClientAuthType,
-    WebConfig,
-    WebConfigCollector,
-    WebConfigError,
-    WebConfigReloader,
-    load_web_config,
-)
+from kb4_exporter.web.tls_context import ClientAuthType
+from kb4_exporter.web.web_config import WebConfig, WebConfigError, load_web_config
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
 
@@ -381,7 +377,7 @@ def test_broken_file_keeps_last_good_config_and_logs_once(
     reloader = WebConfigReloader(path)
     write(tmp_path / "web.yml", "basic_auth_users: {broken\n")
     bump_mtime(path, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         for _ in range(3):
             assert set(reloader.current().basic_auth_users) == {"good"}
     assert len(caplog.records) == 1
@@ -446,7 +442,7 @@ def test_a_change_that_turns_protection_off_is_refused(
     users = f"basic_auth_users:\n  prometheus: '{HASH}'\n" if before.get("users") else ""
     write(certs / "web.yml", users if after is None else tls_config(certs, **after))
     bump_mtime(path, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         assert reloader.current() is in_force
         assert reloader.current() is in_force
     assert [r.levelno for r in caplog.records] == [logging.ERROR]
@@ -480,7 +476,7 @@ def test_changes_that_keep_protection_are_applied(certs: Path) -> None:
 def test_an_open_file_at_start_is_served_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.web.web_config_reloader"):
         reloader = WebConfigReloader(write(tmp_path / "web.yml", "# nothing yet\n"))
     assert reloader.current() == WebConfig()
     assert "neither TLS nor basic auth" in caplog.text

@@ -23,7 +23,8 @@ from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus, kris_fed_by
 from kb4_exporter.refresh.scheduler import AccountScheduler
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 from kb4_exporter.web.listen_address import ListenError
-from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator
 from kb4_exporter.web.listen_address import bind_listener, describe_listener, parse_listen_address
-from kb4_exporter.web.web_config import TLSSettings, WebConfig, WebConfigReloader
+from kb4_exporter.web.tls_section import TLSSettings
+from kb4_exporter.web.web_config import WebConfig
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import trustme
 
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.server import ExporterServer, LandingPage
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 from .memory import current_rss_bytes
 from .scrape_scenarios import ScrapeLoad

@@ -30,7 +30,8 @@ from prometheus_client import CollectorRegistry
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.basic_auth import AttemptThrottle, Rate
 from kb4_exporter.web.server import ExporterServer, LandingPage
-from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 pytestmark = pytest.mark.slow
 
@@ -230,7 +231,7 @@ def test_a_damaged_web_config_never_drops_tls_or_auth(
     if path.exists():  # a change the reloader sees without waiting on the clock
         os.utime(path, ns=(before + 10**10, before + 10**10))
 
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         assert target.scrape("https").status_code == 401
         assert target.scrape("https", headers=basic("wrong")).status_code == 401
         assert target.scrape("https", headers=basic(PASSWORD)).status_code == 200

@@ -22,7 +22,8 @@ from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web import server as server_module
 from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
 from kb4_exporter.web.listen_address import ListenError, describe_listener, parse_listen_address
-from kb4_exporter.web.server import ExporterServer, LandingPage, accepts_gzip
+from kb4_exporter.web.pages import LandingPage, accepts_gzip
+from kb4_exporter.web.server import ExporterServer
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 PASSWORD = "correct horse"
@@ -296,7 +297,7 @@ def test_metrics_uncompressed_unless_gzip_is_accepted(plain: Running, accept_enc
 
 def test_metrics_failure_is_a_fixed_500(plain: Running, caplog: pytest.LogCaptureFixture) -> None:
     plain.exporter.fail = True
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.server"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.pages"):
         response = requests.get(f"{plain.url}/metrics", timeout=5)
     assert response.status_code == 500
     assert response.text == "500 Internal Server Error\n"

@@ -103,7 +103,8 @@ def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
 
 
 def run_daemon(settings: Settings) -> int:
-    from kb4_exporter.web.server import ExporterServer, LandingPage
+    from kb4_exporter.web.pages import LandingPage
+    from kb4_exporter.web.server import ExporterServer
 
     log.info("starting kb4_exporter %s", __version__)
     for line in describe_settings(settings).splitlines():

@@ -31,7 +31,8 @@ import requests
 import trustme
 
 from kb4_exporter.metrics.exposition import MetricsBody
-from kb4_exporter.web.server import ExporterServer, LandingPage
+from kb4_exporter.web.pages import LandingPage
+from kb4_exporter.web.server import ExporterServer
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 from .memory import current_rss_bytes

@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry
 
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.basic_auth import AttemptThrottle, Rate
-from kb4_exporter.web.server import ExporterServer, LandingPage
+from kb4_exporter.web.pages import LandingPage
+from kb4_exporter.web.server import ExporterServer
 from kb4_exporter.web.web_config_metrics import WebConfigCollector
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 

@@ -78,9 +78,9 @@ basic_auth_users:
     )
     config = load_web_config(path)
     assert config.tls is not None
-    assert config.tls.cert_file == str(certs / "server.crt")
-    assert config.tls.client_ca_file == str(certs / "ca.crt")
-    assert config.tls.client_auth_type is ClientAuthType.REQUIRE_AND_VERIFY_CLIENT_CERT
+    assert config.tls.options.cert_file == str(certs / "server.crt")
+    assert config.tls.options.client_ca_file == str(certs / "ca.crt")
+    assert config.tls.options.client_auth_type is ClientAuthType.REQUIRE_AND_VERIFY_CLIENT_CERT
     assert config.tls.ssl_context.verify_mode == ssl.CERT_REQUIRED
     assert config.tls.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3
     assert config.tls.client_allowed_sans == frozenset({"prometheus.example"})
@@ -102,7 +102,7 @@ def test_tls_defaults_to_tls12_and_no_client_certificates(certs: Path) -> None:
     )
     tls = load_web_config(path).tls
     assert tls is not None
-    assert tls.client_auth_type is ClientAuthType.NO_CLIENT_CERT
+    assert tls.options.client_auth_type is ClientAuthType.NO_CLIENT_CERT
     assert tls.ssl_context.verify_mode == ssl.CERT_NONE
     assert tls.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_2
 
@@ -247,7 +247,7 @@ def test_cipher_suites_use_go_names(certs: Path) -> None:
     )
     tls = load_web_config(path).tls
     assert tls is not None
-    assert tls.cipher_suites == ("ECDHE-ECDSA-AES128-GCM-SHA256",)
+    assert tls.options.cipher_suites == ("ECDHE-ECDSA-AES128-GCM-SHA256",)
     tls12_names = {c["name"] for c in tls.ssl_context.get_ciphers() if c["protocol"] == "TLSv1.2"}
     assert tls12_names == {"ECDHE-ECDSA-AES128-GCM-SHA256"}
 
@@ -469,7 +469,7 @@ def test_changes_that_keep_protection_are_applied(certs: Path) -> None:
     tightened = reloader.current()
     assert tightened.auth_enabled
     assert tightened.tls is not None
-    assert tightened.tls.client_auth_type is ClientAuthType.VERIFY_CLIENT_CERT_IF_GIVEN
+    assert tightened.tls.options.client_auth_type is ClientAuthType.VERIFY_CLIENT_CERT_IF_GIVEN
     assert reloader.reload_failures == 0
 
 

@@ -54,8 +54,14 @@ class ServerContextOptions:
     client_ca_file: str | None
     min_version: ssl.TLSVersion
     max_version: ssl.TLSVersion | None
-    ciphers: tuple[str, ...]
-    prefer_server_ciphers: bool
+    cipher_suites: tuple[str, ...]  # OpenSSL's names; TLS 1.3 suites are always on
+    prefer_server_cipher_suites: bool
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files the context is built from (watched for rotation)."""
+        ca = (self.client_ca_file,) if self.client_ca_file else ()
+        return (self.cert_file, self.key_file, *ca)
 
 
 class TLSContextError(ValueError):
@@ -72,7 +78,7 @@ def build_server_context(options: ServerContextOptions) -> ssl.SSLContext:
     context.minimum_version = options.min_version
     if options.max_version is not None:
         context.maximum_version = options.max_version
-    if not options.prefer_server_ciphers:
+    if not options.prefer_server_cipher_suites:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     context.set_alpn_protocols(["http/1.1"])
     problems = [
@@ -95,8 +101,9 @@ def _loading_steps(
         context.load_cert_chain(options.cert_file, options.key_file, password=_refuse_password)
 
     steps: list[tuple[str, Callable[[], None]]] = [("cert_file/key_file", load_cert_chain)]
-    if options.ciphers:
-        steps.append(("cipher_suites", lambda: context.set_ciphers(":".join(options.ciphers))))
+    if options.cipher_suites:
+        suites = ":".join(options.cipher_suites)
+        steps.append(("cipher_suites", lambda: context.set_ciphers(suites)))
     if options.client_ca_file and options.client_auth_type.verifies:
         ca_file = options.client_ca_file
         steps.append(("client_ca_file", lambda: context.load_verify_locations(cafile=ca_file)))

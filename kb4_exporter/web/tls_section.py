@@ -80,24 +80,16 @@ _TLS_SWITCHES = ("cert_file", "key_file", "client_ca_file")
 
 @dataclass(frozen=True)
 class TLSSettings:
-    """Validated `tls_server_config` and the server context built from it."""
+    """Validated `tls_server_config`: the options, the client certificate SANs allowed
+    (empty: any) and the server context built from the options."""
 
-    cert_file: str
-    key_file: str
-    client_auth_type: ClientAuthType
-    client_ca_file: str | None
-    min_version: ssl.TLSVersion
-    max_version: ssl.TLSVersion | None
-    cipher_suites: tuple[str, ...]
-    prefer_server_cipher_suites: bool
+    options: ServerContextOptions
     client_allowed_sans: frozenset[str]
     ssl_context: ssl.SSLContext = field(compare=False, repr=False)
 
     @property
     def files(self) -> tuple[str, ...]:
-        """The files this context was built from (watched for rotation)."""
-        ca = (self.client_ca_file,) if self.client_ca_file else ()
-        return (self.cert_file, self.key_file, *ca)
+        return self.options.files
 
 
 class TLSSectionParser:
@@ -146,18 +138,7 @@ class TLSSectionParser:
         except TLSContextError as exc:
             self._reader.problems.extend(exc.problems)
             return None
-        return TLSSettings(
-            cert_file=options.cert_file,
-            key_file=options.key_file,
-            client_auth_type=options.client_auth_type,
-            client_ca_file=options.client_ca_file,
-            min_version=options.min_version,
-            max_version=options.max_version,
-            cipher_suites=options.ciphers,
-            prefer_server_cipher_suites=options.prefer_server_ciphers,
-            client_allowed_sans=sans,
-            ssl_context=context,
-        )
+        return TLSSettings(options, sans, context)
 
     def _check_keys(self, section: Mapping[str, Any]) -> None:
         self._reader.unknown_keys(section, _KEYS | _UNSUPPORTED_KEYS.keys(), f"{_SECTION}.")

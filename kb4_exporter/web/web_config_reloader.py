@@ -28,8 +28,8 @@ def weakenings(old: WebConfig, new: WebConfig) -> list[str]:
     if old.auth_enabled and not new.auth_enabled:
         found.append("turn basic auth off")
     if old.tls is not None and new.tls is not None:
-        before = old.tls.client_auth_type.verify_mode
-        if new.tls.client_auth_type.verify_mode < before:
+        before = old.tls.options.client_auth_type.verify_mode
+        if new.tls.options.client_auth_type.verify_mode < before:
             found.append("stop requiring verified client certificates")
     return found
 

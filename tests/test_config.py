@@ -17,7 +17,6 @@ from kb4_exporter.config.settings import (
     build_settings,
     describe_settings,
     log_options,
-    split_listen_address,
 )
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
@@ -966,48 +965,6 @@ def test_describe_settings_of_two_yaml_accounts(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------
 # Listen address
-
-
-@pytest.mark.parametrize(
-    ("text", "host", "port"),
-    [
-        (":9897", "", 9897),
-        ("127.0.0.1:9897", "127.0.0.1", 9897),
-        ("localhost:80", "localhost", 80),
-        ("[::1]:9897", "::1", 9897),
-        ("[::]:0", "::", 0),
-        ("0.0.0.0:65535", "0.0.0.0", 65535),
-        ("[fe80::1%eth0]:9897", "fe80::1%eth0", 9897),
-    ],
-)
-def test_split_listen_address_accepts_host_port_forms(text: str, host: str, port: int) -> None:
-    assert split_listen_address(text) == (host, port)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "9897",
-        "",
-        ":",
-        "localhost:",
-        ":http",
-        ":65536",
-        ":-1",
-        ":\u00b2",
-        "::1:9897",
-        "::9897",
-        "[::1:9897",
-        "::1]:9897",
-        "[]:9897",
-        "[127.0.0.1]:9897",
-        "[not-an-address]:9897",
-        "local host:9897",
-    ],
-)
-def test_split_listen_address_rejects_malformed_addresses(text: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(text))):
-        split_listen_address(text)
 
 
 @pytest.mark.parametrize("text", ["::1:9897", "[::1:9897", ":99999"])

@@ -21,7 +21,7 @@ import trustme
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web import server as server_module
 from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
-from kb4_exporter.web.listen_address import ListenError, describe_listener, parse_listen_address
+from kb4_exporter.web.listen_address import ListenError
 from kb4_exporter.web.pages import LandingPage, accepts_gzip
 from kb4_exporter.web.server import ExporterServer
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
@@ -182,26 +182,6 @@ def bump_mtime(path: str | Path, seconds: int) -> None:
 # -- listen addresses ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("address", "expected"),
-    [
-        (":9897", ("", 9897)),
-        ("127.0.0.1:9897", ("127.0.0.1", 9897)),
-        ("[::1]:9897", ("::1", 9897)),
-        ("[::]:9897", ("::", 9897)),
-        ("localhost:0", ("localhost", 0)),
-    ],
-)
-def test_listen_address_formats(address: str, expected: tuple[str, int]) -> None:
-    assert parse_listen_address(address) == expected
-
-
-@pytest.mark.parametrize("address", ["9897", "::1:9897", "[]:1", "host:http", "host:70000", ""])
-def test_bad_listen_addresses(address: str) -> None:
-    with pytest.raises(ValueError, match="listen address"):
-        parse_listen_address(address)
-
-
 def test_all_interfaces_reaches_ipv4_and_ipv6(start_server: Callable[..., Running]) -> None:
     running = start_server(listen_address=":0")
     assert running.url == f"http://127.0.0.1:{running.server.port}"
@@ -226,16 +206,6 @@ def test_ipv6_loopback(start_server: Callable[..., Running]) -> None:
 
 def test_loopback_is_described_as_it_is(plain: Running) -> None:
     assert plain.server.bound == f"http://127.0.0.1:{plain.server.port}"
-
-
-def test_ipv6_only_wildcard_is_described_as_such() -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    with socket.socket(socket.AF_INET6) as sock:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(("::", 0))
-        port = sock.getsockname()[1]
-        assert describe_listener(sock) == f"[::]:{port} (every IPv6 address)"
 
 
 def test_busy_port_is_one_clear_error(plain: Running) -> None:

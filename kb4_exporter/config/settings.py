@@ -7,7 +7,6 @@ its token lives, so the settings can be printed (`--config.check`) without leaki
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -21,6 +20,7 @@ import yaml
 
 from kb4_exporter.config.durations import format_duration, parse_duration
 from kb4_exporter.config.secrets import Secret
+from kb4_exporter.web.listen_address import parse_listen_address
 
 REGIONS: Mapping[str, tuple[str, str]] = {
     # region: (Reporting API base URL, PhishER GraphQL endpoint)
@@ -69,7 +69,6 @@ MIN_UNRESOLVED_HORIZON_SECONDS = 86400.0
 # The longest refresh interval or look-back accepted: a year and a day.
 MAX_DURATION_SECONDS = 366 * 86400.0
 DEFAULT_ACCOUNT = "default"
-MAX_PORT = 65535
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
@@ -691,29 +690,10 @@ def _check_web_config(path: str, problems: _Problems) -> None:
 
 def _listen_address(text: str, problems: _Problems) -> str:
     try:
-        split_listen_address(text)
+        parse_listen_address(text)
     except ValueError as err:
         problems.add(f"--web.listen-address: {err}")
     return text
-
-
-def split_listen_address(text: str) -> tuple[str, int]:
-    """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
-    host, sep, port_text = text.rpartition(":")
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    if not sep or not (port_text.isascii() and port_text.isdigit()):
-        raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
-    if int(port_text) > MAX_PORT:
-        raise ValueError(f"{text!r}: port {port_text} is out of range (0-{MAX_PORT})")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
-    elif any(ch in "[]:" or ch.isspace() for ch in host):
-        raise ValueError(f"{text!r}: bad host {host!r} (write an IPv6 address as [::1]:9897)")
-    return host, int(port_text)
 
 
 def describe_settings(settings: Settings) -> str:

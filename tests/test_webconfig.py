@@ -14,6 +14,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry
+from support.web_server_kit import bump_mtime, write_server_certificates
 
 from kb4_exporter.web.tls_context import ClientAuthType
 from kb4_exporter.web.web_config import WebConfig, WebConfigError, load_web_config
@@ -31,10 +32,7 @@ def ca() -> trustme.CA:
 @pytest.fixture
 def certs(tmp_path: Path, ca: trustme.CA) -> Path:
     """server.crt, server.key and ca.crt in tmp_path."""
-    leaf = ca.issue_cert("localhost")
-    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    leaf.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    write_server_certificates(tmp_path, ca)
     return tmp_path
 
 
@@ -321,12 +319,6 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 # -- reloading -------------------------------------------------------------------------
-
-
-def bump_mtime(path: str | Path, seconds: int) -> None:
-    """Move a file's mtime forward so a change is seen without waiting on the clock."""
-    stat = os.stat(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
 
 
 class CountingLoader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import http.client
@@ -24,6 +25,7 @@ from kb4_exporter.web.basic_auth import AttemptThrottle
 from kb4_exporter.web.listen_address import ListenError
 from kb4_exporter.web.pages import LandingPage, accepts_gzip
 from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.tls_handover import ConnectionHandover
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 PASSWORD = "correct horse"
@@ -464,6 +466,12 @@ def test_shutdown_closes_idle_connections_and_the_port(plain: Running) -> None:
 
 
 # -- TLS -------------------------------------------------------------------------------
+
+
+def test_a_connection_that_is_not_a_stream_is_refused_with_a_clear_error() -> None:
+    handover = ConnectionHandover(asyncio.Protocol, WebConfigReloader(None))
+    with pytest.raises(TypeError, match="expected a stream transport, got DatagramTransport"):
+        handover.new_connection().connection_made(asyncio.DatagramTransport())
 
 
 def test_tls_serves_metrics_to_a_verifying_client(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +13,6 @@ from kb4_exporter.config.build import RawOptions, build_settings, log_options
 from kb4_exporter.config.describe import describe_settings
 from kb4_exporter.config.problems import ConfigError
 from kb4_exporter.config.settings import AccountConfig, Settings
-from kb4_exporter.config.values import split_listen_address
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
 PHISHER_SENTINEL = "phisher-sentinel-Kd83nWq1xT"
@@ -776,48 +774,6 @@ def test_describe_settings_of_two_yaml_accounts(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------
 # Listen address
-
-
-@pytest.mark.parametrize(
-    ("text", "host", "port"),
-    [
-        (":9897", "", 9897),
-        ("127.0.0.1:9897", "127.0.0.1", 9897),
-        ("localhost:80", "localhost", 80),
-        ("[::1]:9897", "::1", 9897),
-        ("[::]:0", "::", 0),
-        ("0.0.0.0:65535", "0.0.0.0", 65535),
-        ("[fe80::1%eth0]:9897", "fe80::1%eth0", 9897),
-    ],
-)
-def test_split_listen_address_accepts_host_port_forms(text: str, host: str, port: int) -> None:
-    assert split_listen_address(text) == (host, port)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "9897",
-        "",
-        ":",
-        "localhost:",
-        ":http",
-        ":65536",
-        ":-1",
-        ":\u00b2",
-        "::1:9897",
-        "::9897",
-        "[::1:9897",
-        "::1]:9897",
-        "[]:9897",
-        "[127.0.0.1]:9897",
-        "[not-an-address]:9897",
-        "local host:9897",
-    ],
-)
-def test_split_listen_address_rejects_malformed_addresses(text: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(text))):
-        split_listen_address(text)
 
 
 @pytest.mark.parametrize("text", ["::1:9897", "[::1:9897", ":99999"])

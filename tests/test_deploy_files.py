@@ -270,7 +270,8 @@ def test_healthcheck_against_a_running_exporter(
     healthcheck: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kb4_exporter.metrics.exposition import MetricsBody
-    from kb4_exporter.web.server import ExporterServer, LandingPage
+    from kb4_exporter.web.pages import LandingPage
+    from kb4_exporter.web.server import ExporterServer
 
     server = ExporterServer(
         listen_address="127.0.0.1:0",

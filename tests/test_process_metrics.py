@@ -22,7 +22,7 @@ from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.commands.serve import build_daemon_registry
 from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.wiring import AccountRuntime
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 PROCESS_FAMILIES = {
     "process_resident_memory_bytes",

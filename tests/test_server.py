@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import http.client
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -17,13 +17,16 @@ import bcrypt
 import pytest
 import requests
 import trustme
+from support.web_server_kit import bump_mtime, exchange, write_server_certificates
 
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web import server as server_module
-from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator, Rate, client_of
-from kb4_exporter.web.listen_address import ListenError, describe_listener, parse_listen_address
-from kb4_exporter.web.server import ExporterServer, LandingPage, accepts_gzip
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.basic_auth import AttemptThrottle
+from kb4_exporter.web.listen_address import ListenError
+from kb4_exporter.web.pages import LandingPage, accepts_gzip
+from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.tls_handover import ConnectionHandover
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 PASSWORD = "correct horse"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -102,16 +105,6 @@ def plain(start_server: Callable[..., Running]) -> Running:
     return start_server()
 
 
-def exchange(running: Running, request: bytes) -> bytes:
-    """Send raw bytes, return everything the server sends until it closes."""
-    with running.raw() as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
@@ -134,11 +127,8 @@ class Pki:
     def client(self) -> tuple[str, str]:
         return str(self.dir / "client.crt"), str(self.dir / "client.key")
 
-    def write(self, name: str = "") -> None:
-        server = self.ca.issue_cert("127.0.0.1", "localhost")
-        server.cert_chain_pems[0].write_to_path(str(self.dir / "server.crt"))
-        server.private_key_pem.write_to_path(str(self.dir / "server.key"))
-        self.ca.cert_pem.write_to_path(self.ca_file)
+    def write(self) -> None:
+        write_server_certificates(self.dir, self.ca)
         client = self.ca.issue_cert("prometheus.example")
         client.cert_chain_pems[0].write_to_path(self.client[0])
         client.private_key_pem.write_to_path(self.client[1])
@@ -172,33 +162,7 @@ def web_config(path: Path, pki: Pki | None, *, users: bool = False, client: str 
     return str(path)
 
 
-def bump_mtime(path: str | Path, seconds: int) -> None:
-    """Move a file's mtime forward so a change is seen without waiting on the clock."""
-    stat = os.stat(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
-
-
 # -- listen addresses ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("address", "expected"),
-    [
-        (":9897", ("", 9897)),
-        ("127.0.0.1:9897", ("127.0.0.1", 9897)),
-        ("[::1]:9897", ("::1", 9897)),
-        ("[::]:9897", ("::", 9897)),
-        ("localhost:0", ("localhost", 0)),
-    ],
-)
-def test_listen_address_formats(address: str, expected: tuple[str, int]) -> None:
-    assert parse_listen_address(address) == expected
-
-
-@pytest.mark.parametrize("address", ["9897", "::1:9897", "[]:1", "host:http", "host:70000", ""])
-def test_bad_listen_addresses(address: str) -> None:
-    with pytest.raises(ValueError, match="listen address"):
-        parse_listen_address(address)
 
 
 def test_all_interfaces_reaches_ipv4_and_ipv6(start_server: Callable[..., Running]) -> None:
@@ -225,16 +189,6 @@ def test_ipv6_loopback(start_server: Callable[..., Running]) -> None:
 
 def test_loopback_is_described_as_it_is(plain: Running) -> None:
     assert plain.server.bound == f"http://127.0.0.1:{plain.server.port}"
-
-
-def test_ipv6_only_wildcard_is_described_as_such() -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    with socket.socket(socket.AF_INET6) as sock:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(("::", 0))
-        port = sock.getsockname()[1]
-        assert describe_listener(sock) == f"[::]:{port} (every IPv6 address)"
 
 
 def test_busy_port_is_one_clear_error(plain: Running) -> None:
@@ -296,7 +250,7 @@ def test_metrics_uncompressed_unless_gzip_is_accepted(plain: Running, accept_enc
 
 def test_metrics_failure_is_a_fixed_500(plain: Running, caplog: pytest.LogCaptureFixture) -> None:
     plain.exporter.fail = True
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.server"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.pages"):
         response = requests.get(f"{plain.url}/metrics", timeout=5)
     assert response.status_code == 500
     assert response.text == "500 Internal Server Error\n"
@@ -352,7 +306,9 @@ def test_other_methods_are_405_with_allow(plain: Running, method: str, path: str
 @pytest.mark.parametrize("path", ["/", "/metrics", "/-/healthy", "/-/ready"])
 def test_head_has_the_headers_of_get_and_no_body(plain: Running, path: str) -> None:
     get = requests.get(f"{plain.url}{path}", headers={"Accept-Encoding": "identity"}, timeout=5)
-    raw = exchange(plain, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    raw = exchange(
+        plain.server.port, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
     head, _, body = raw.partition(b"\r\n\r\n")
     assert status_of(raw) == 200
     assert body == b""
@@ -373,13 +329,15 @@ def test_keep_alive_serves_several_requests_on_one_connection(plain: Running) ->
 
 
 def test_connection_close_is_honoured(plain: Running) -> None:
-    raw = exchange(plain, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = exchange(
+        plain.server.port, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert b"Connection: close" in raw
     assert raw.endswith(b"\r\n\r\nOK\n")
 
 
 def test_http10_closes_after_the_response(plain: Running) -> None:
-    raw = exchange(plain, b"GET /-/healthy HTTP/1.0\r\n\r\n")
+    raw = exchange(plain.server.port, b"GET /-/healthy HTTP/1.0\r\n\r\n")
     assert status_of(raw) == 200
     assert raw.endswith(b"OK\n")
 
@@ -408,13 +366,13 @@ def test_http10_closes_after_the_response(plain: Running) -> None:
 def test_malformed_or_oversized_requests_are_400_and_closed(
     plain: Running, request_bytes: bytes
 ) -> None:
-    raw = exchange(plain, request_bytes)  # returns once the server has closed
+    raw = exchange(plain.server.port, request_bytes)  # returns once the server has closed
     assert status_of(raw) == 400
 
 
 def test_a_pipelined_request_after_a_body_is_its_own_request(plain: Running) -> None:
     raw = exchange(
-        plain,
+        plain.server.port,
         b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
         b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
@@ -433,7 +391,9 @@ def test_a_pipelined_request_after_a_body_is_its_own_request(plain: Running) -> 
     ],
 )
 def test_nothing_from_a_request_is_reflected(plain: Running, request_bytes: bytes) -> None:
-    raw = exchange(plain, request_bytes.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    raw = exchange(
+        plain.server.port, request_bytes.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    )
     assert raw.startswith(b"HTTP/1.1 ")
     assert b"script" not in raw.lower()
 
@@ -506,6 +466,12 @@ def test_shutdown_closes_idle_connections_and_the_port(plain: Running) -> None:
 
 
 # -- TLS -------------------------------------------------------------------------------
+
+
+def test_a_connection_that_is_not_a_stream_is_refused_with_a_clear_error() -> None:
+    handover = ConnectionHandover(asyncio.Protocol, WebConfigReloader(None))
+    with pytest.raises(TypeError, match="expected a stream transport, got DatagramTransport"):
+        handover.new_connection().connection_made(asyncio.DatagramTransport())
 
 
 def test_tls_serves_metrics_to_a_verifying_client(
@@ -644,7 +610,7 @@ def test_broken_web_config_keeps_serving_the_last_good_one(
     running = start_server(web_config(config, pki, users=True))
     config.write_text("tls_server_config:\n  cert_file: /nonexistent.crt\n")
     bump_mtime(config, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         for _ in range(3):
             response = requests.get(
                 f"{running.url}/metrics",
@@ -734,131 +700,6 @@ def test_password_rotation_without_restart(
 
     assert get(PASSWORD) == 401
     assert get("new password") == 200
-
-
-# -- the authenticator and the throttle on their own -----------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-@pytest.fixture
-def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    calls: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def counting(password: bytes, hashed: bytes) -> bool:
-        calls.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", counting)
-    return calls
-
-
-USERS = {"prometheus": HASH.encode()}
-
-
-def test_credentials_that_passed_are_known_without_bcrypt(bcrypt_calls: list[bytes]) -> None:
-    auth = BasicAuthenticator()
-    assert auth.known(basic("prometheus", PASSWORD), USERS) is None
-    assert auth.verify(basic("prometheus", PASSWORD), USERS)
-    for _ in range(5):
-        assert auth.known(basic("prometheus", PASSWORD), USERS) is True
-    assert len(bcrypt_calls) == 1
-
-
-@pytest.mark.parametrize("header", [None, "", "Bearer x", "Basic !!", basic("a", "b")[:-2]])
-def test_absent_or_malformed_credentials_are_refused_without_bcrypt(
-    bcrypt_calls: list[bytes], header: str | None
-) -> None:
-    auth = BasicAuthenticator()
-    assert auth.known(header, USERS) is False
-    assert not auth.verify(header, USERS)
-    assert bcrypt_calls == []
-
-
-def test_failures_are_never_remembered(bcrypt_calls: list[bytes]) -> None:
-    auth = BasicAuthenticator()
-    for _ in range(3):
-        assert auth.known(basic("prometheus", "wrong"), USERS) is None
-        assert not auth.verify(basic("prometheus", "wrong"), USERS)
-    assert len(bcrypt_calls) == 3
-
-
-def test_unknown_users_cost_a_bcrypt_check_too(bcrypt_calls: list[bytes]) -> None:
-    auth = BasicAuthenticator()
-    assert auth.known(basic("nobody", PASSWORD), USERS) is None
-    assert not auth.verify(basic("nobody", PASSWORD), USERS)
-    assert len(bcrypt_calls) == 1
-    assert bcrypt_calls[0] != HASH.encode()
-    assert bcrypt_calls[0][:7] == HASH.encode()[:7]  # same cost as the real hash
-
-
-def test_a_changed_hash_or_a_removed_user_stops_matching_at_once() -> None:
-    auth = BasicAuthenticator()
-    assert auth.verify(basic("prometheus", PASSWORD), USERS)
-    other = bcrypt.hashpw(b"other", bcrypt.gensalt(rounds=4))
-    assert auth.known(basic("prometheus", PASSWORD), {"prometheus": other}) is None
-    assert not auth.verify(basic("prometheus", PASSWORD), {"prometheus": other})
-    assert auth.known(basic("prometheus", PASSWORD), {"someone": HASH.encode()}) is None
-
-
-def test_memory_keeps_no_password_in_clear() -> None:
-    auth = BasicAuthenticator()
-    assert auth.verify(basic("prometheus", PASSWORD), USERS)
-    remembered = list(auth._passed.keys())
-    assert len(remembered) == 1
-    assert PASSWORD.encode() not in remembered[0]
-    assert len(remembered[0]) == 32  # an HMAC-SHA256, nothing else
-
-
-def test_throttle_gives_each_client_a_burst_then_a_rate() -> None:
-    clock = Clock()
-    throttle = AttemptThrottle(
-        clock=clock, per_client=Rate(burst=3, per_second=0.5), overall=Rate(100, 100)
-    )
-    assert [throttle.allow("192.0.2.1") for _ in range(4)] == [0, 0, 0, pytest.approx(2.0)]
-    assert throttle.allow("192.0.2.2") == 0  # another client has its own bucket
-    clock.now = 2.0
-    assert throttle.allow("192.0.2.1") == 0
-    assert throttle.allow("192.0.2.1") == pytest.approx(2.0)
-
-
-def test_throttle_bounds_all_clients_together() -> None:
-    clock = Clock()
-    throttle = AttemptThrottle(
-        clock=clock, per_client=Rate(burst=3, per_second=1), overall=Rate(burst=4, per_second=2)
-    )
-    allowed = [throttle.allow(f"192.0.2.{n}") == 0 for n in range(10)]
-    assert allowed == [True] * 4 + [False] * 6
-    clock.now = 0.5
-    assert throttle.allow("192.0.2.99") == 0
-
-
-@pytest.mark.parametrize(
-    ("remote", "client"),
-    [
-        ("192.0.2.7", "192.0.2.7"),
-        ("::ffff:192.0.2.7", "192.0.2.7"),
-        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
-        (None, ""),
-        ("unix-socket", "unix-socket"),
-    ],
-)
-def test_throttle_clients_are_ipv4_addresses_and_ipv6_networks(
-    remote: str | None, client: str
-) -> None:
-    assert client_of(remote) == client
 
 
 @pytest.mark.parametrize(

@@ -14,15 +14,12 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry
+from support.web_server_kit import bump_mtime, write_server_certificates
 
-from kb4_exporter.web.web_config import (
-    ClientAuthType,
-    WebConfig,
-    WebConfigCollector,
-    WebConfigError,
-    WebConfigReloader,
-    load_web_config,
-)
+from kb4_exporter.web.tls_context import ClientAuthType
+from kb4_exporter.web.web_config import WebConfig, WebConfigError, load_web_config
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
 
@@ -35,10 +32,7 @@ def ca() -> trustme.CA:
 @pytest.fixture
 def certs(tmp_path: Path, ca: trustme.CA) -> Path:
     """server.crt, server.key and ca.crt in tmp_path."""
-    leaf = ca.issue_cert("localhost")
-    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    leaf.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    write_server_certificates(tmp_path, ca)
     return tmp_path
 
 
@@ -82,9 +76,9 @@ basic_auth_users:
     )
     config = load_web_config(path)
     assert config.tls is not None
-    assert config.tls.cert_file == str(certs / "server.crt")
-    assert config.tls.client_ca_file == str(certs / "ca.crt")
-    assert config.tls.client_auth_type is ClientAuthType.REQUIRE_AND_VERIFY_CLIENT_CERT
+    assert config.tls.options.cert_file == str(certs / "server.crt")
+    assert config.tls.options.client_ca_file == str(certs / "ca.crt")
+    assert config.tls.options.client_auth_type is ClientAuthType.REQUIRE_AND_VERIFY_CLIENT_CERT
     assert config.tls.ssl_context.verify_mode == ssl.CERT_REQUIRED
     assert config.tls.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3
     assert config.tls.client_allowed_sans == frozenset({"prometheus.example"})
@@ -106,7 +100,7 @@ def test_tls_defaults_to_tls12_and_no_client_certificates(certs: Path) -> None:
     )
     tls = load_web_config(path).tls
     assert tls is not None
-    assert tls.client_auth_type is ClientAuthType.NO_CLIENT_CERT
+    assert tls.options.client_auth_type is ClientAuthType.NO_CLIENT_CERT
     assert tls.ssl_context.verify_mode == ssl.CERT_NONE
     assert tls.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_2
 
@@ -251,7 +245,7 @@ def test_cipher_suites_use_go_names(certs: Path) -> None:
     )
     tls = load_web_config(path).tls
     assert tls is not None
-    assert tls.cipher_suites == ("ECDHE-ECDSA-AES128-GCM-SHA256",)
+    assert tls.options.cipher_suites == ("ECDHE-ECDSA-AES128-GCM-SHA256",)
     tls12_names = {c["name"] for c in tls.ssl_context.get_ciphers() if c["protocol"] == "TLSv1.2"}
     assert tls12_names == {"ECDHE-ECDSA-AES128-GCM-SHA256"}
 
@@ -327,12 +321,6 @@ def test_missing_file(tmp_path: Path) -> None:
 # -- reloading -------------------------------------------------------------------------
 
 
-def bump_mtime(path: str | Path, seconds: int) -> None:
-    """Move a file's mtime forward so a change is seen without waiting on the clock."""
-    stat = os.stat(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
-
-
 class CountingLoader:
     def __init__(self) -> None:
         self.calls = 0
@@ -381,7 +369,7 @@ def test_broken_file_keeps_last_good_config_and_logs_once(
     reloader = WebConfigReloader(path)
     write(tmp_path / "web.yml", "basic_auth_users: {broken\n")
     bump_mtime(path, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         for _ in range(3):
             assert set(reloader.current().basic_auth_users) == {"good"}
     assert len(caplog.records) == 1
@@ -446,7 +434,7 @@ def test_a_change_that_turns_protection_off_is_refused(
     users = f"basic_auth_users:\n  prometheus: '{HASH}'\n" if before.get("users") else ""
     write(certs / "web.yml", users if after is None else tls_config(certs, **after))
     bump_mtime(path, 10)
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         assert reloader.current() is in_force
         assert reloader.current() is in_force
     assert [r.levelno for r in caplog.records] == [logging.ERROR]
@@ -473,14 +461,14 @@ def test_changes_that_keep_protection_are_applied(certs: Path) -> None:
     tightened = reloader.current()
     assert tightened.auth_enabled
     assert tightened.tls is not None
-    assert tightened.tls.client_auth_type is ClientAuthType.VERIFY_CLIENT_CERT_IF_GIVEN
+    assert tightened.tls.options.client_auth_type is ClientAuthType.VERIFY_CLIENT_CERT_IF_GIVEN
     assert reloader.reload_failures == 0
 
 
 def test_an_open_file_at_start_is_served_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.web.web_config_reloader"):
         reloader = WebConfigReloader(write(tmp_path / "web.yml", "# nothing yet\n"))
     assert reloader.current() == WebConfig()
     assert "neither TLS nor basic auth" in caplog.text

@@ -23,7 +23,8 @@ from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus
 from kb4_exporter.refresh.scheduler import AccountScheduler
 from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.web.listen_address import ListenError
-from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 if TYPE_CHECKING:
     from kb4_exporter.web.server import ExporterServer
@@ -80,7 +81,8 @@ def run_daemon(settings: Settings) -> int:
 
 def _exporter_server(settings: Settings, runtimes: Sequence[AccountRuntime]) -> ExporterServer:
     # Imported here: `check`, `once` and --help never load the HTTP server.
-    from kb4_exporter.web.server import ExporterServer, LandingPage
+    from kb4_exporter.web.pages import LandingPage
+    from kb4_exporter.web.server import ExporterServer
 
     web_config = WebConfigReloader(settings.web_config_file)
     registry = build_daemon_registry(runtimes, web_config)

@@ -6,7 +6,6 @@ bad value never hides the next.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -17,8 +16,7 @@ from urllib.parse import urlsplit
 from kb4_exporter.config.durations import format_duration, parse_duration
 from kb4_exporter.config.problems import Problems
 from kb4_exporter.config.settings import MAX_DURATION_SECONDS
-
-MAX_PORT = 65535
+from kb4_exporter.web.listen_address import parse_listen_address
 
 
 def positive_float(value: Any, what: str, where: str, problems: Problems) -> float | None:
@@ -149,26 +147,7 @@ def _directory_problem(path: Path, *, may_create: bool) -> str | None:
 
 def listen_address(text: str, problems: Problems) -> str:
     try:
-        split_listen_address(text)
+        parse_listen_address(text)
     except ValueError as err:
         problems.add(f"--web.listen-address: {err}")
     return text
-
-
-def split_listen_address(text: str) -> tuple[str, int]:
-    """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError."""
-    host, sep, port_text = text.rpartition(":")
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    if not sep or not (port_text.isascii() and port_text.isdigit()):
-        raise ValueError(f"{text!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
-    if int(port_text) > MAX_PORT:
-        raise ValueError(f"{text!r}: port {port_text} is out of range (0-{MAX_PORT})")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
-    elif any(ch in "[]:" or ch.isspace() for ch in host):
-        raise ValueError(f"{text!r}: bad host {host!r} (write an IPv6 address as [::1]:9897)")
-    return host, int(port_text)

@@ -42,34 +42,49 @@ class BasicAuthenticator:
     def known(self, authorization: str | None, users: Mapping[str, bytes]) -> bool | None:
         """True: these credentials passed before; False: they never can (absent, malformed);
         None: only a bcrypt check (`verify`) can tell. Cheap: safe on an event loop."""
-        credentials = _parse_basic_credentials(authorization)
-        if credentials is None:
+        attempt = _Attempt.of(authorization, users)
+        if attempt is None:
             return False
-        username, password = credentials
-        stored = _find_hash(users, username)
-        if stored is None:
+        if attempt.stored is None:
             return None  # an unknown user still costs a bcrypt check: no enumeration by timing
         with self._lock:
-            return True if self._passed.get(self._memory_key(username, password, stored)) else None
+            return True if self._passed.get(self._memory_key(attempt, attempt.stored)) else None
 
     def verify(self, authorization: str | None, users: Mapping[str, bytes]) -> bool:
         """The bcrypt check; remembers success. Slow: run it off the event loop."""
-        credentials = _parse_basic_credentials(authorization)
-        if credentials is None:
+        attempt = _Attempt.of(authorization, users)
+        if attempt is None:
             return False
-        username, password = credentials
-        stored = _find_hash(users, username)
-        if stored is None:
-            _checkpw(password, _dummy_hash(_cost_of(next(iter(users.values()), b""))))
+        if attempt.stored is None:
+            _checkpw(attempt.password, _dummy_hash(_cost_of(next(iter(users.values()), b""))))
             return False
-        if not _checkpw(password, stored):
+        if not _checkpw(attempt.password, attempt.stored):
             return False
         with self._lock:
-            self._passed[self._memory_key(username, password, stored)] = True
+            self._passed[self._memory_key(attempt, attempt.stored)] = True
         return True
 
-    def _memory_key(self, username: bytes, password: bytes, stored: bytes) -> bytes:
-        return hmac.digest(self._key, _length_prefixed(username, password, stored), "sha256")
+    def _memory_key(self, attempt: _Attempt, stored: bytes) -> bytes:
+        material = _length_prefixed(attempt.username, attempt.password, stored)
+        return hmac.digest(self._key, material, "sha256")
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """Credentials from an `Authorization` header, and the hash stored for the user."""
+
+    username: bytes
+    password: bytes
+    stored: bytes | None  # None: no such user
+
+    @classmethod
+    def of(cls, authorization: str | None, users: Mapping[str, bytes]) -> _Attempt | None:
+        """None when the header holds no basic credentials."""
+        credentials = _parse_basic_credentials(authorization)
+        if credentials is None:
+            return None
+        username, password = credentials
+        return cls(username, password, _find_hash(users, username))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
+
+MAX_PORT = 65535
 
 
 class ListenError(OSError):
@@ -11,21 +14,26 @@ class ListenError(OSError):
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
-    """Split ":9897", "127.0.0.1:9897", "[::1]:9897" or "host:0" into (host, port).
+    """':9897' -> ('', 9897); '[::1]:9897' -> ('::1', 9897); raises ValueError.
 
-    An empty host means every interface. Raises ValueError with the reason.
+    The one rule for `--web.listen-address`: the settings check it before start-up and
+    the server splits it with it. An empty host means every interface; the message of
+    the ValueError starts with the address and says what is wrong.
     """
     host, sep, port_text = address.rpartition(":")
-    if not sep:
-        raise ValueError(f"listen address {address!r}: expected host:port or :port")
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
+        raise ValueError(f"{address!r} must be host:port, e.g. :9897 or 127.0.0.1:9897")
+    if int(port_text) > MAX_PORT:
+        raise ValueError(f"{address!r}: port {port_text} is out of range (0-{MAX_PORT})")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        if not host:
-            raise ValueError(f"listen address {address!r}: empty IPv6 address")
-    elif ":" in host:
-        raise ValueError(f"listen address {address!r}: put an IPv6 address in brackets")
-    if not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"listen address {address!r}: port must be a number from 0 to 65535")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{address!r}: {host!r} is not an IPv6 address") from None
+    elif any(ch in "[]:" or ch.isspace() for ch in host):
+        raise ValueError(f"{address!r}: bad host {host!r} (write an IPv6 address as [::1]:9897)")
     return host, int(port_text)
 
 

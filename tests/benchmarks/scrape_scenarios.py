@@ -17,8 +17,9 @@ from kb4_exporter.api.errors import Interrupted
 from kb4_exporter.commands.serve import build_daemon_registry, waiting_for
 from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.wiring import AccountRuntime
-from kb4_exporter.web.server import ExporterServer, LandingPage
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.pages import LandingPage
+from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 from .child_module import module_command
 from .latency_stats import LatencySummary, load_seconds, started_during

@@ -29,7 +29,7 @@ from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.scheduler import collections_deferred
 from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 from .exporter_probe import during_paced_refresh
 from .exporter_setup import account_config, exporter_runtime

@@ -14,10 +14,7 @@ time `shutdown()` takes with 1,000 connections open.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import resource
-import socket
 import ssl
 import sys
 import tempfile
@@ -31,15 +28,19 @@ import requests
 import trustme
 
 from kb4_exporter.metrics.exposition import MetricsBody
-from kb4_exporter.web.server import ExporterServer, LandingPage
-from kb4_exporter.web.web_config import WebConfigReloader
+from kb4_exporter.web.pages import LandingPage
+from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
+from ..support import web_server_kit as kit
 from .memory import current_rss_bytes
 from .scrape_scenarios import ScrapeLoad
 
 BODY = b"".join(b'kb4_sample{n="%06d"} 1\n' % n for n in range(2200))  # ~50 kB
 PASSWORD = "correct horse"
 SCRAPES = 30
+# The most connections a flood holds open at once.
+FLOOD = 1000
 
 
 def start_server(web_config: str | None) -> ExporterServer:
@@ -55,11 +56,7 @@ def start_server(web_config: str | None) -> ExporterServer:
 
 
 def secured_config(directory: Path) -> str:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    cert.private_key_pem.write_to_path(str(directory / "server.key"))
-    ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+    kit.write_server_certificates(directory, trustme.CA())
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
     path = directory / "web.yml"
     path.write_text(
@@ -74,55 +71,38 @@ def flood(
     port: int, count: int, first: bytes, trickle: bytes, tls: ssl.SSLContext | None = None
 ) -> Iterator[None]:
     """`count` sockets that send `first`, then `trickle` every 0.5 s until the end."""
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
-    if tls is not None:
-        socks = [tls.wrap_socket(sock, server_hostname="127.0.0.1") for sock in socks]
-    stop = threading.Event()
+    with kit.open_connections(port, count, tls=tls) as socks:
+        stop = threading.Event()
 
-    def keep_trickling() -> None:
-        while not stop.wait(0.5):
-            for sock in socks:
-                with contextlib.suppress(OSError):
-                    sock.sendall(trickle)
+        def keep_trickling() -> None:
+            while not stop.wait(0.5):
+                for sock in socks:  # a connection the server dropped is passed over
+                    with contextlib.suppress(OSError):
+                        sock.sendall(trickle)
 
-    for sock in socks:
         if first:
-            sock.sendall(first)
-    thread = threading.Thread(target=keep_trickling, daemon=True)
-    if trickle:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
+            kit.send_to_all(socks, first)
+        thread = threading.Thread(target=keep_trickling, daemon=True)
         if trickle:
-            thread.join(10)
-        for sock in socks:
-            sock.close()
-
-
-def half_client_hello() -> bytes:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    outgoing = ssl.MemoryBIO()
-    client = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="127.0.0.1")
-    with contextlib.suppress(ssl.SSLWantReadError):
-        client.do_handshake()
-    hello = outgoing.read()
-    return hello[: len(hello) // 2]
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if trickle:
+                thread.join(10)
 
 
 def scrapes(port: int, ca_file: str) -> tuple[int, float]:
     """(successful scrapes of SCRAPES, slowest in seconds), each on a new connection."""
-    token = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    authorization = kit.basic_auth("prometheus", PASSWORD)
     ok, slowest = 0, 0.0
     for _ in range(SCRAPES):
         started = time.monotonic()
         try:
             response = requests.get(
                 f"https://127.0.0.1:{port}/metrics",
-                headers={"Authorization": f"Basic {token}"},
+                headers={"Authorization": authorization},
                 verify=ca_file,
                 timeout=10,
             )
@@ -142,8 +122,10 @@ def measure(what: str, action: Callable[[], tuple[int, float]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    needed = kit.open_files_for(FLOOD)
+    if not kit.raise_open_file_limit(needed):
+        print(f"needs {needed} open files, more than the hard limit", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="kb4-floods-") as directory:
         web_config = secured_config(Path(directory))
         ca_file = str(Path(directory) / "ca.crt")
@@ -154,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             measure("no flood", lambda: scrapes(port, ca_file))
             for what, count, first, trickle, context in (
-                ("1,000 idle sockets", 1000, b"", b"", None),
-                ("1,000 slowloris connections", 1000, head, b"X-a: b\r\n", tls),
-                ("300 half TLS hellos", 300, half_client_hello(), b"", None),
-                ("1,000 half TLS hellos", 1000, half_client_hello(), b"", None),
+                (f"{FLOOD:,} idle sockets", FLOOD, b"", b"", None),
+                (f"{FLOOD:,} slowloris connections", FLOOD, head, b"X-a: b\r\n", tls),
+                ("300 half TLS hellos", 300, kit.half_client_hello(), b"", None),
+                (f"{FLOOD:,} half TLS hellos", FLOOD, kit.half_client_hello(), b"", None),
             ):
 
                 def flooded(
@@ -180,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             f"plain HTTP, 20 keep-alive scrapers back to back: "
             f"{len(load['samples']) / seconds:,.0f} scrapes/s, {load['failures']} failed"
         )
-        with flood(plain.port, 1000, b"GET / HTTP/1.1\r\nHost: x\r\n", b""):
+        with flood(plain.port, FLOOD, b"GET / HTTP/1.1\r\nHost: x\r\n", b""):
             started = time.monotonic()
             plain.shutdown()
-            print(f"shutdown with 1,000 connections open: {time.monotonic() - started:.3f} s")
+            print(f"shutdown with {FLOOD:,} connections open: {time.monotonic() - started:.3f} s")
     finally:
         plain.shutdown()
     return 0

@@ -9,13 +9,9 @@ test, so no connection is closed for taking too long.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
-import os
-import resource
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,11 +22,25 @@ import pytest
 import requests
 import trustme
 from prometheus_client import CollectorRegistry
+from support.web_server_kit import (
+    ManualClock,
+    basic_auth,
+    bump_mtime,
+    exchange,
+    half_client_hello,
+    open_connections,
+    open_files_for,
+    raise_open_file_limit,
+    send_to_all,
+    write_server_certificates,
+)
 
 from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.basic_auth import AttemptThrottle, Rate
-from kb4_exporter.web.server import ExporterServer, LandingPage
-from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
+from kb4_exporter.web.pages import LandingPage
+from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.web_config_metrics import WebConfigCollector
+from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +50,6 @@ PASSWORD = "correct horse"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 EXPOSITION = b"# HELP kb4_up Test.\n# TYPE kb4_up gauge\nkb4_up 1\n"
 SERVER_LOG = "kb4_exporter.web.server"
-
-
-class FrozenClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -74,11 +76,7 @@ class Target:
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Path:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    write_server_certificates(tmp_path, trustme.CA())
     return tmp_path
 
 
@@ -116,50 +114,16 @@ def start() -> Iterator[Callable[..., Target]]:
         server.shutdown()
 
 
-@contextlib.contextmanager
-def connections(port: int, count: int) -> Iterator[list[socket.socket]]:
+def flood(port: int, count: int) -> contextlib.AbstractContextManager[list[socket.socket]]:
     """`count` TCP connections from 127.0.0.1, closed on exit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 2 * count + 256  # both ends live in this process
-    if soft < needed:
-        if hard < needed:
-            pytest.skip(f"needs {needed} open files, the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
-        yield socks
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def half_client_hello() -> bytes:
-    """The first half of a real TLS ClientHello: a handshake that never completes."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    outgoing = ssl.MemoryBIO()
-    client = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="127.0.0.1")
-    with contextlib.suppress(ssl.SSLWantReadError):
-        client.do_handshake()
-    hello = outgoing.read()
-    return hello[: len(hello) // 2]
+    needed = open_files_for(count)
+    if not raise_open_file_limit(needed):
+        pytest.skip(f"needs {needed} open files, more than the hard limit")
+    return open_connections(port, count)
 
 
 def basic(password: str) -> dict[str, str]:
-    token = base64.b64encode(f"prometheus:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-def exchange(port: int, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return {"Authorization": basic_auth("prometheus", password)}
 
 
 # -- floods from one address -----------------------------------------------------------
@@ -170,12 +134,11 @@ def test_a_thousand_slow_connections_from_one_address_do_not_stop_scrapes(
     start: Callable[..., Target], pki: Path, trickle: bool
 ) -> None:
     target = start(pki, tls=False, auth=True)
-    with connections(target.port, FLOOD) as flood:
+    with flood(target.port, FLOOD) as socks:
         for round_ in range(3):
             if trickle:  # busy but slow: a request head a line at a time, never ending
                 line = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if round_ == 0 else b"X-a: b\r\n"
-                for sock in flood:
-                    sock.sendall(line)
+                send_to_all(socks, line)
             for _ in range(SCRAPES):
                 response = target.scrape("http", headers=basic(PASSWORD))
                 assert (response.status_code, response.content) == (200, EXPOSITION)
@@ -185,10 +148,8 @@ def test_a_thousand_half_sent_tls_hellos_do_not_stop_tls_scrapes(
     start: Callable[..., Target], pki: Path
 ) -> None:
     target = start(pki, tls=True, auth=True)
-    hello = half_client_hello()
-    with connections(target.port, FLOOD) as flood:
-        for sock in flood:
-            sock.sendall(hello)
+    with flood(target.port, FLOOD) as socks:
+        send_to_all(socks, half_client_hello())
         for _ in range(SCRAPES):
             response = target.scrape("https", headers=basic(PASSWORD))
             assert (response.status_code, response.content) == (200, EXPOSITION)
@@ -225,12 +186,11 @@ def test_a_damaged_web_config_never_drops_tls_or_auth(
     target = start(pki, tls=True, auth=True)
     assert target.scrape("https", headers=basic(PASSWORD)).status_code == 200
     path = pki / "web.yml"
-    before = os.stat(path).st_mtime_ns
     damage(path)
-    if path.exists():  # a change the reloader sees without waiting on the clock
-        os.utime(path, ns=(before + 10**10, before + 10**10))
+    if path.exists():
+        bump_mtime(path, 10)
 
-    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config"):
+    with caplog.at_level(logging.ERROR, logger="kb4_exporter.web.web_config_reloader"):
         assert target.scrape("https").status_code == 401
         assert target.scrape("https", headers=basic("wrong")).status_code == 401
         assert target.scrape("https", headers=basic(PASSWORD)).status_code == 200
@@ -292,7 +252,7 @@ def test_password_guessing_is_throttled_and_never_slows_authorised_scrapes(
     start: Callable[..., Target], pki: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     throttle = AttemptThrottle(
-        clock=FrozenClock(), per_client=Rate(burst=5, per_second=0.5), overall=Rate(20, 2)
+        clock=ManualClock(), per_client=Rate(burst=5, per_second=0.5), overall=Rate(20, 2)
     )
     target = start(pki, tls=False, auth=True, throttle=throttle)
     assert target.scrape("http", headers=basic(PASSWORD)).status_code == 200  # learnt once

@@ -21,7 +21,7 @@ from kb4_exporter.config.secrets import Secret, SecretError
 from kb4_exporter.config.settings import AccountConfig, Settings
 from kb4_exporter.kris.breakdowns import BreakdownLimits
 from kb4_exporter.logs import register_secret
-from kb4_exporter.metrics.collector import AccountView, ApiUsage
+from kb4_exporter.metrics.views import AccountView, ApiUsage
 from kb4_exporter.persistence.state_file import (
     AccountState,
     StateDirBusyError,

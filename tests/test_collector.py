@@ -64,6 +64,21 @@ def test_describe_does_no_work() -> None:
     assert "kb4_api_requests" in names
 
 
+def test_describe_lists_the_families_collect_yields_in_the_same_order(
+    requests_mock: requests_mock.Mocker, clock: fakes.FakeClock
+) -> None:
+    # The families are built by domain; describe() and collect() must agree on all of them.
+    fakes.serve_org(requests_mock, fakes.small_org())
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    collector = Kb4Collector(lambda: [runtime.view()])
+    described = [(family.name, family.type) for family in collector.describe()]
+    collected = list(collector.collect())
+    assert described == [(family.name, family.type) for family in collected]
+    assert all(not family.samples for family in collector.describe())
+    assert len(described) == len(set(described))
+
+
 def test_every_sample_carries_account_and_no_user_label(
     requests_mock: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:

@@ -66,7 +66,7 @@ def user_event_label_names() -> dict[str, frozenset[str]]:
     family fed one event."""
     families = BreakdownFamilies()
     families.add("any", Breakdowns(user_events={("phish", "5"): 1}, user_event_types_total=1))
-    return {sample.name: frozenset(sample.labels) for sample in families.user_events.samples}
+    return {sample.name: frozenset(sample.labels) for sample in families.user_events.counts.samples}
 
 
 DASHBOARDS = load_dashboards()

@@ -16,12 +16,14 @@ import requests_mock
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.model.reporting import User
 from kb4_exporter.model.snapshot import Snapshot
-from kb4_exporter.persistence.state_file import (
+from kb4_exporter.persistence.state_codec import AccountState
+from kb4_exporter.persistence.state_dir_lock import (
     LOCK_FILE_NAME,
-    STALE_TEMP_FILE_SECONDS,
-    AccountState,
     StateDirBusyError,
     lock_state_dir,
+)
+from kb4_exporter.persistence.state_file import (
+    STALE_TEMP_FILE_SECONDS,
     read_state,
     state_path,
     write_state,
@@ -100,36 +102,49 @@ def test_state_without_fetch_times_rereads_open_pst_recipients(
     assert fetched == ["/v1/phishing/security_tests/12/recipients"]
 
 
-HEADER = b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n'
+HEADER = b'{"format": "kb4_exporter-state", "version": 2, "account": "acme"}\n'
 USERS = b'["section","users",1]\n'
 
 
+# Each case with the reason it is refused for, as logged (the line rules themselves are
+# tested one by one in test_state_codec.py).
 @pytest.mark.parametrize(
-    "content",
+    ("content", "reason"),
     [
-        b"",
-        b"not json at all\n",
-        b'{"format": "something-else", "version": 1}\n',
-        b'{"format": "kb4_exporter-state", "version": 99, "account": "acme"}\n',
-        b'{"format": "kb4_exporter-state", "version": 1, "account": "other"}\n["end"]\n',
-        # Truncated: no end marker.
-        HEADER + USERS,
-        # A user record with a string where a number belongs.
-        HEADER + USERS + b'["user",["x",null,null,[],null,"active"]]\n["end"]\n',
-        # An enrollment inside the users section.
-        HEADER + USERS + b'["enrollment",[null,"a","b",null,null,null]]\n["end"]\n',
-        HEADER + b'["ledger","reporting","x"]\n["end"]\n',
-        b"\xff\xfe\x00garbage",
+        (b"", "not a kb4_exporter state file"),
+        (b"not json at all\n", "Expecting value"),
+        (b'{"format": "something-else", "version": 2}\n', "not a kb4_exporter state file"),
+        (b'{"format": "kb4_exporter-state", "version": 1, "account": "acme"}\n', "version 1"),
+        (
+            b'{"format": "kb4_exporter-state", "version": 2, "account": "other"}\n["end"]\n',
+            "belongs to account 'other'",
+        ),
+        (HEADER + USERS, "truncated"),
+        (
+            HEADER + USERS + b'["user",["x",null,null,[],null,"active"]]\n["end"]\n',
+            "user.id is not a int",
+        ),
+        (
+            HEADER + USERS + b'["enrollment_group",[null,"a","b",null,false,false,1]]\n["end"]\n',
+            "enrollment_group record outside its section",
+        ),
+        (HEADER + b'["ledger","reporting","x"]\n["end"]\n', "other than timestamps"),
+        (b"\xff\xfe\x00garbage", "can't decode"),
     ],
 )
 def test_corrupt_state_is_logged_and_ignored(
-    content: bytes, clock: fakes.FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    content: bytes,
+    reason: str,
+    clock: fakes.FakeClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     state_path(str(tmp_path), "acme").write_bytes(content)
     runtime = runtime_with_state(clock, tmp_path)
     with caplog.at_level(logging.ERROR):
         assert not runtime.load_state()
-    assert any("state file" in r.getMessage() for r in caplog.records)
+    logged = [r.getMessage() for r in caplog.records if "state file" in r.getMessage()]
+    assert len(logged) == 1 and reason in logged[0], logged
     assert not runtime.refresher.results.ready
 
 
@@ -188,8 +203,6 @@ def test_state_file_is_json_lines_without_tokens(
 
 
 def test_write_then_read_empty_state(tmp_path: Path) -> None:
-    from kb4_exporter.persistence.state_file import AccountState
-
     path = tmp_path / "x.state.jsonl"
     write_state(path, AccountState(), "acme")
     loaded = read_state(path, "acme")
@@ -246,7 +259,7 @@ def test_a_process_locks_its_state_dir_once_for_all_its_accounts(tmp_path: Path)
 
 def test_a_dir_held_by_another_process_is_busy(tmp_path: Path) -> None:
     code = (
-        "import sys; from kb4_exporter.persistence.state_file import lock_state_dir as lock;"
+        "import sys; from kb4_exporter.persistence.state_dir_lock import lock_state_dir as lock;"
         " lock(sys.argv[1]);"
     )
     code += "print('held', flush=True); sys.stdin.read()"

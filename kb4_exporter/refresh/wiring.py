@@ -21,11 +21,10 @@ from kb4_exporter.config.secrets import Secret, SecretError
 from kb4_exporter.config.settings import AccountConfig, Settings
 from kb4_exporter.kris.breakdowns import BreakdownLimits
 from kb4_exporter.logs import register_secret
-from kb4_exporter.metrics.collector import AccountView, ApiUsage
+from kb4_exporter.metrics.views import AccountView, ApiUsage
+from kb4_exporter.persistence.state_codec import AccountState
+from kb4_exporter.persistence.state_dir_lock import StateDirBusyError, lock_state_dir
 from kb4_exporter.persistence.state_file import (
-    AccountState,
-    StateDirBusyError,
-    lock_state_dir,
     read_state,
     remove_stale_temp_files,
     state_path,

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from kb4_fakes import NOW, small_org
 
+from kb4_exporter.persistence.state_dir_lock import LOCK_FILE_NAME
 from kb4_exporter.persistence.state_file import (
-    LOCK_FILE_NAME,
     MAX_STATE_FILE_BYTES,
     MAX_STATE_LINE_BYTES,
     state_path,
@@ -123,7 +123,7 @@ def test_a_state_file_that_is_no_regular_bounded_file_is_refused(
 
 HOLD_LOCK = (
     "import sys\n"
-    "from kb4_exporter.persistence.state_file import lock_state_dir\n"
+    "from kb4_exporter.persistence.state_dir_lock import lock_state_dir\n"
     "lock_state_dir(sys.argv[1])\n"
     "print('held', flush=True)\n"
     "sys.stdin.read()\n"

@@ -20,7 +20,9 @@ import pytest
 from support.exporter_process import start_exporter
 from support.servers import stop_server, wait_until
 
-from kb4_exporter.persistence.state_file import LOCK_FILE_NAME, AccountState, read_state, state_path
+from kb4_exporter.persistence.state_codec import AccountState
+from kb4_exporter.persistence.state_dir_lock import LOCK_FILE_NAME
+from kb4_exporter.persistence.state_file import read_state, state_path
 from kb4_exporter.simulator import Fault, Org, PacingLimits, SimulatorServer
 
 ACCOUNT = "default"  # the single account configured from flags

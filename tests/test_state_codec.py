@@ -21,6 +21,7 @@ from kb4_exporter.model.reporting import (
     User,
 )
 from kb4_exporter.model.snapshot import Snapshot
+from kb4_exporter.model.source_status import SourceStatus
 from kb4_exporter.model.user_events import UserEvent
 from kb4_exporter.persistence.record_codec import StateCorruptError
 from kb4_exporter.persistence.state_codec import (
@@ -30,7 +31,6 @@ from kb4_exporter.persistence.state_codec import (
     decode_state,
     encode_state,
 )
-from kb4_exporter.refresh.results import SourceStatus
 
 HEADER = json.dumps({"format": FORMAT, "version": VERSION, "account": "acme", "saved_at": 5.0})
 END = json.dumps(["end"])

@@ -19,7 +19,8 @@ from kb4_exporter.commands.runtimes import build_registry, build_runtimes
 from kb4_exporter.config.describe import describe_settings
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.metrics.exposition import Exposition, register_process_metrics
-from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus
+from kb4_exporter.model.source_status import SourceStatus
+from kb4_exporter.refresh.results import KRI_SOURCES
 from kb4_exporter.refresh.scheduler import AccountScheduler
 from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.web.listen_address import ListenError

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from kb4_exporter.metrics.families import Family, add_known, counter, gauge
-from kb4_exporter.metrics.views import ApiUsage
+from kb4_exporter.refresh.views import ApiUsage
 
 
 class ApiUsageFamilies:

@@ -21,7 +21,7 @@ from kb4_exporter.metrics.families import Family
 from kb4_exporter.metrics.health_families import SourceHealthFamilies
 from kb4_exporter.metrics.kri_families import KriFamilies
 from kb4_exporter.metrics.phisher_paging_families import PhisherPagingFamilies
-from kb4_exporter.metrics.views import AccountView, ViewProvider
+from kb4_exporter.refresh.views import AccountView, ViewProvider
 
 
 class _ScrapeFamilies:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from kb4_exporter.api.errors import REASONS
 from kb4_exporter.metrics.families import Family, add_known, counter, flag, gauge
-from kb4_exporter.refresh.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
+from kb4_exporter.model.source_status import SourceStatus
+from kb4_exporter.refresh.results import TRUNCATABLE_SOURCES, AccountResults
 
 
 class SourceHealthFamilies:

@@ -36,6 +36,7 @@ from kb4_exporter.model.reporting import (
     User,
 )
 from kb4_exporter.model.snapshot import Snapshot
+from kb4_exporter.model.source_status import SourceStatus
 from kb4_exporter.model.untrusted_text import clean_text
 from kb4_exporter.model.user_events import UserEvent
 from kb4_exporter.persistence.record_codec import (
@@ -45,7 +46,6 @@ from kb4_exporter.persistence.record_codec import (
     is_count,
     matches,
 )
-from kb4_exporter.refresh.results import SourceStatus
 
 FORMAT = "kb4_exporter-state"
 # 2: enrollments are kept as counted groups, not rows. Files of another version are

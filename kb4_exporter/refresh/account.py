@@ -17,6 +17,7 @@ from kb4_exporter.api.reporting import ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.model.cached_recipients import CachedRecipients
 from kb4_exporter.model.snapshot import Snapshot
+from kb4_exporter.model.source_status import SourceStatus
 from kb4_exporter.refresh.budgets import SeatBudgets
 from kb4_exporter.refresh.core import CoreRefresh
 from kb4_exporter.refresh.hourly import HourlyListings
@@ -29,7 +30,6 @@ from kb4_exporter.refresh.results import (
     PHISHER_UNRESOLVED_SOURCE,
     USER_EVENTS_SOURCE,
     AccountResults,
-    SourceStatus,
 )
 from kb4_exporter.refresh.settings import RefreshSettings
 

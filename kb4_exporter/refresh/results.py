@@ -14,6 +14,7 @@ from kb4_exporter.kris import specs
 from kb4_exporter.kris.breakdowns import Breakdowns
 from kb4_exporter.kris.specs import KriValue
 from kb4_exporter.model.snapshot import Snapshot
+from kb4_exporter.model.source_status import SourceStatus
 
 # What the KRIs are computed from, fetched first in each core refresh.
 KRI_SOURCES = (
@@ -71,15 +72,6 @@ def describe_source_kris() -> str:
 def kris_fed_by(source: str) -> str:
     """The slugs of the KRIs `source` feeds, comma-separated; "none" for the others."""
     return ",".join(spec.slug for spec in SOURCE_KRIS.get(source, ())) or "none"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    up: bool = False
-    last_success: float | None = None
-    last_attempt: float | None = None
-    duration: float | None = None
-    truncated: bool = False
 
 
 @dataclass(frozen=True)

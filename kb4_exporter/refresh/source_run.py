@@ -16,7 +16,8 @@ from typing import Any
 
 from kb4_exporter.api.errors import ApiError, Interrupted
 from kb4_exporter.api.reporting import Listing
-from kb4_exporter.refresh.results import AccountResults, SourceStatus
+from kb4_exporter.model.source_status import SourceStatus
+from kb4_exporter.refresh.results import AccountResults
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from kb4_exporter.config.secrets import Secret, SecretError
 from kb4_exporter.config.settings import AccountConfig, Settings
 from kb4_exporter.kris.breakdowns import BreakdownLimits
 from kb4_exporter.logs import register_secret
-from kb4_exporter.metrics.views import AccountView, ApiUsage
 from kb4_exporter.persistence.state_codec import AccountState
 from kb4_exporter.persistence.state_dir_lock import StateDirBusyError, lock_state_dir
 from kb4_exporter.persistence.state_file import (
@@ -32,6 +31,7 @@ from kb4_exporter.persistence.state_file import (
 )
 from kb4_exporter.refresh.account import AccountRefresher
 from kb4_exporter.refresh.settings import RefreshSettings
+from kb4_exporter.refresh.views import AccountView, ApiUsage
 
 log = logging.getLogger(__name__)
 

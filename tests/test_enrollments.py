@@ -18,6 +18,7 @@ from kb4_exporter.kris.enrollments import (
     RECENT_ENROLLMENT_IDS,
     CampaignIndex,
     EnrollmentTally,
+    duration_warnings,
     tally_enrollments,
 )
 from kb4_exporter.model.reporting import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
@@ -130,10 +131,10 @@ def test_an_unparseable_duration_is_logged_once_per_owner(
     text = "until the cows come home"
     campaign = TrainingCampaign(1, "Annual", "In Progress", "Relative End Date", None, text)
     rows = [Enrollment(1, "", "Not Started", NOW - DAY, None, None)] * 3
-    warned: set[str] = set()
+    warnings = duration_warnings()
     with caplog.at_level(logging.WARNING, logger="kb4_exporter.kris.enrollments"):
         for _ in range(2):  # two refreshes of one refresher
-            tally = EnrollmentTally([campaign], NOW, warned=warned)
+            tally = EnrollmentTally([campaign], NOW, warnings=warnings)
             for row in rows:
                 tally.add(row)
         tally_enrollments(rows, [campaign], NOW)  # a new owner warns again

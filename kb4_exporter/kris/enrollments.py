@@ -13,7 +13,7 @@ Rules, each in one place (what a status means is `model.status_kind`):
 - the due date (`CampaignIndex.due_date`): the enrollment's own `due_date` if the API ever
   sends it, else the campaign's `end_date` ("Specific End Date") or `enrollment_date` +
   `relative_duration` ("Relative End Date"); none for "No End Date" or an unparseable
-  duration (logged once per text by each owner of a `warned` set).
+  duration (logged once per text by each owner of a `duration_warnings()`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from kb4_exporter.kris.relative_durations import add_relative_duration
+from kb4_exporter.logs import WarnOnce
 from kb4_exporter.model.reporting import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,12 @@ class CampaignIndex:
     """
 
     def __init__(
-        self, campaigns: Iterable[TrainingCampaign], warned: set[str] | None = None
+        self, campaigns: Iterable[TrainingCampaign], warnings: WarnOnce | None = None
     ) -> None:
         self._by_id: dict[int, TrainingCampaign] = {}
         self._by_name: dict[str, TrainingCampaign | None] = {}
-        # Relative durations already warned about; the owner's set, so a refresher warns
-        # once per text for its whole life, not once per refresh.
-        self._unparseable = warned if warned is not None else set()
+        # The owner's, so a refresher warns once per text for its whole life.
+        self._warnings = warnings if warnings is not None else duration_warnings()
         for campaign in campaigns:
             self._by_id[campaign.campaign_id] = campaign
             if not campaign.name:
@@ -81,15 +81,20 @@ class CampaignIndex:
         if text is None or enrollment.enrollment_date is None:
             return None
         due = add_relative_duration(enrollment.enrollment_date, text)
-        if due is None and text not in self._unparseable:
+        if due is None:
             # One line per distinct text: the campaign repeats it for every enrollment.
-            self._unparseable.add(text)
-            log.warning(
+            self._warnings.warning(
+                text,
                 "cannot parse training campaign relative_duration %r; its enrollments have "
                 "no computable due date",
                 text,
             )
         return due
+
+
+def duration_warnings() -> WarnOnce:
+    """What warns about unparseable relative durations, once per text per owner."""
+    return WarnOnce(log)
 
 
 # Enrollment ids remembered to count a row listed twice once: a page boundary that moves
@@ -105,9 +110,9 @@ class EnrollmentTally:
         self,
         campaigns: Iterable[TrainingCampaign],
         built_at: float,
-        warned: set[str] | None = None,
+        warnings: WarnOnce | None = None,
     ) -> None:
-        self._index = CampaignIndex(campaigns, warned)
+        self._index = CampaignIndex(campaigns, warnings)
         self._built_at = built_at
         self._counts: Counter[tuple[int | None, str, str, float | None, bool, bool]] = Counter()
         self._recent_ids: deque[int] = deque()

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from kb4_exporter.api.reporting import Listing, ReportingClient
-from kb4_exporter.kris.enrollments import EnrollmentTally
+from kb4_exporter.kris.enrollments import EnrollmentTally, duration_warnings
 from kb4_exporter.model.reporting import EnrollmentGroup
 from kb4_exporter.refresh.budgets import SeatBudgets
 from kb4_exporter.refresh.publisher import ResultsPublisher
@@ -44,7 +44,7 @@ class CoreRefresh:
         self._publisher = publisher
         self._clock = clock
         # Unparseable campaign durations already logged: once per text, not per refresh.
-        self._warned_durations: set[str] = set()
+        self._duration_warnings = duration_warnings()
         # Reporting API calls of the latest core refresh in which every source succeeded.
         self._last_complete_calls: int | None = None
 
@@ -119,7 +119,7 @@ class CoreRefresh:
         campaigns = fields.get("training_campaigns", snapshot.training_campaigns)
         if campaigns is None:
             return None
-        tally = EnrollmentTally(campaigns, built_at=now, warned=self._warned_durations)
+        tally = EnrollmentTally(campaigns, built_at=now, warnings=self._duration_warnings)
         return self._reporting.enrollments(tally)
 
     def _calls(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from kb4_exporter.api.reporting import Listing
+from kb4_exporter.api.listing import Listing
 from kb4_exporter.model.records import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
 from kb4_exporter.refresh.phisher_unresolved import (
     OVERLAP_SECONDS,

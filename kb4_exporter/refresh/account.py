@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kb4_exporter.api.errors import ApiError, Interrupted
+from kb4_exporter.api.listing import Listing
 from kb4_exporter.api.phisher import PhisherClient
-from kb4_exporter.api.reporting import Listing, ReportingClient
+from kb4_exporter.api.reporting import ReportingClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.config.settings import BASE_DAILY_BUDGET
 from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from kb4_exporter.model.records import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
 
 if TYPE_CHECKING:
-    from kb4_exporter.api.reporting import Listing
+    from kb4_exporter.api.listing import Listing
 
     ListSince = Callable[[float], Listing[PhisherMessageStatus]]
     LookUp = Callable[[Sequence[str]], Mapping[str, PhisherMessageStatus]]

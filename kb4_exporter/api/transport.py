@@ -43,7 +43,7 @@ class Transport:
     ) -> None:
         self._owns_session = session is None
         self._session = session if session is not None else _deadline_session()
-        self.timeout = timeout  # (connect, read) seconds
+        self._timeout = timeout  # (connect, read) seconds
         self._alarm = alarm
         self._user_agent = user_agent
         self._counter = counter
@@ -68,7 +68,7 @@ class Transport:
                     params=params,
                     json=body,
                     headers=self._headers(token),
-                    timeout=self.timeout,
+                    timeout=self._timeout,
                     allow_redirects=False,
                     stream=True,
                 )
@@ -76,7 +76,7 @@ class Transport:
                     outcome = Received(response, read_body(response))
             # The body is read from urllib3 directly: its errors are not wrapped by requests.
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-                outcome = transport_failure(exc, self.timeout)
+                outcome = transport_failure(exc, self._timeout)
             except BodyTooLargeError:
                 outcome = body_too_large_failure()
             expired = watchdog.expired

@@ -1,7 +1,7 @@
 """Command line: `serve`, `once`, `check` and `simulate`.
 
 Flags use the Prometheus dotted style and every flag also reads an environment
-variable. Flag values reach `config.build_settings` as plain strings so every problem
+variable. Flag values reach `config.build.build_settings` as plain strings so every problem
 is reported in one go (exit 2) before any network call.
 
 Each command imports what it runs when it runs: `--help` and `check` do not load the HTTP
@@ -14,30 +14,22 @@ import importlib
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from kb4_exporter import __version__
-from kb4_exporter.config.settings import (
-    ConfigError,
-    RawOptions,
-    Settings,
-    build_settings,
-    describe_settings,
-    log_options,
-)
+from kb4_exporter.config.build import RawOptions, build_settings, log_options
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.problems import ConfigError
+from kb4_exporter.config.settings import Settings
 from kb4_exporter.logs import scrub, setup_logging
 
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
-# `once`: the refresh ran but some enabled source failed.
-EXIT_REFRESH_FAILED = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -257,7 +249,8 @@ class _LazyCommand(click.Command):
     def load(self) -> click.Command:
         module, _, attribute = self._target.partition(":")
         command = getattr(importlib.import_module(module), attribute)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self._target} is not a click command")
         return command
 
     def make_context(
@@ -320,25 +313,13 @@ class _OnceCommand(click.Command):
 )
 def once(config_check: bool, demo: bool, **options: Any) -> None:
     """Refresh every source once and print the exposition."""
-    from kb4_exporter.commands.serve import refresh_once
+    from kb4_exporter.commands.once import run_once
 
     settings = _settings(options, demo=demo)
     _exit_on_config_check(settings, config_check)
     with _demo_accounts(settings) as effective:
-        body, failures = refresh_once(effective)
-    if settings.textfile:
-        try:
-            _write_atomically(Path(settings.textfile), body)
-        except OSError as err:
-            click.echo(
-                f"kb4-exporter: cannot write {settings.textfile}: {err.strerror or err}", err=True
-            )
-            sys.exit(EXIT_REFRESH_FAILED)
-    else:
-        click.echo(body.decode("utf-8"), nl=False)
-    if failures:
-        click.echo(f"kb4-exporter: refresh incomplete: {'; '.join(failures)}", err=True)
-        sys.exit(EXIT_REFRESH_FAILED)
+        code = run_once(effective, click.echo)
+    sys.exit(code)
 
 
 @main.command()
@@ -363,21 +344,6 @@ def _demo_accounts(settings: Settings) -> Iterator[Settings]:
 
     with demo_settings(settings) as effective:
         yield effective
-
-
-def _write_atomically(path: Path, body: bytes) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 main.add_command(

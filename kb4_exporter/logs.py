@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -41,6 +41,29 @@ def scrub(text: str) -> str:
     with _secrets_lock:
         known = tuple(_secrets)
     return redact(text, known)
+
+
+class WarnOnce:
+    """Logs a warning the first time its key comes up, then keeps quiet about that key.
+
+    For a problem found again on every use (a token file others can read is re-read for
+    every request). The owner decides what "once" spans, so a test that makes its own
+    starts afresh. At most `max_keys` keys are remembered: keys drawn from untrusted text
+    cannot grow memory, and a warning past that limit is not logged.
+    """
+
+    def __init__(self, logger: logging.Logger, max_keys: int = 1000) -> None:
+        self._logger = logger
+        self._max_keys = max_keys
+        self._seen: set[Hashable] = set()
+        self._lock = threading.Lock()
+
+    def warning(self, key: Hashable, message: str, *args: object) -> None:
+        with self._lock:
+            if key in self._seen or len(self._seen) >= self._max_keys:
+                return
+            self._seen.add(key)
+        self._logger.warning(message, *args)
 
 
 _current_account: ContextVar[str | None] = ContextVar("kb4_log_account", default=None)

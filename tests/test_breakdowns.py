@@ -16,16 +16,16 @@ from kb4_exporter.kris.breakdowns import (
     user_event_counts,
 )
 from kb4_exporter.kris.enrollments import tally_enrollments
-from kb4_exporter.model.records import (
+from kb4_exporter.model.reporting import (
     Enrollment,
     Group,
     RiskPoint,
     SecurityTest,
-    Snapshot,
     TrainingCampaign,
     User,
-    UserEvent,
 )
+from kb4_exporter.model.snapshot import Snapshot
+from kb4_exporter.model.user_events import UserEvent
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

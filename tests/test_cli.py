@@ -21,7 +21,7 @@ from support.servers import wait_until
 from kb4_exporter.api.errors import REASONS
 from kb4_exporter.cli import main
 from kb4_exporter.commands import check as connection_check
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 
 TOKEN = fakes.REPORTING_TOKEN
 PHISHER_OFF = {"KB4_PHISHER_TOKEN": ""}
@@ -30,6 +30,15 @@ PHISHER_OFF = {"KB4_PHISHER_TOKEN": ""}
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
     base_env = {"KB4_API_TOKEN": TOKEN, "KB4_PHISHER_TOKEN": fakes.PHISHER_TOKEN}
     return CliRunner().invoke(main, args, env={**base_env, **(env or {})}, catch_exceptions=False)
+
+
+def sample_value(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of `exposition`, or None when it has none such."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +123,10 @@ def test_once_exits_1_with_one_line_error_when_a_source_fails(
     assert error_lines == [
         "kb4-exporter: refresh incomplete: account=default source=groups reason=not_found kris=none"
     ]
-    assert "kb4_phishing_prone_ratio" in result.stdout  # what succeeded is still printed
+    # What succeeded is still printed.
+    kri = {"account": "default", "kri": "kb4_phishing_prone_pct"}
+    assert sample_value(result.stdout, "kb4_kri_up", **kri) == 1.0
+    assert sample_value(result.stdout, "kb4_phishing_prone_ratio", account="default") is not None
 
 
 def test_once_names_sources_a_stopped_refresh_never_tried(
@@ -182,7 +194,7 @@ def test_once_writes_textfile_atomically(
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert 'kb4_up{account="default"} 1.0' in target.read_text()
+    assert sample_value(target.read_text(), "kb4_up", account="default") == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["kb4.prom"]
 
 
@@ -276,7 +288,7 @@ def test_once_flags_read_their_environment_variables(
         env={"KB4_TEXTFILE": str(target)},
     )
     assert result.exit_code == 0, result.output
-    assert 'kb4_up{account="default"} 1.0' in target.read_text()
+    assert sample_value(target.read_text(), "kb4_up", account="default") == 1.0
     checked = run(["once"], env={"KB4_CONFIG_CHECK": "true"})
     assert checked.exit_code == 0 and "configuration OK" in checked.output
 

@@ -10,8 +10,8 @@ import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.commands.serve import build_registry
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.commands.runtimes import build_registry
+from kb4_exporter.kris.specs import KRI_SPECS
 from kb4_exporter.metrics.collector import Kb4Collector
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import textwrap
 from collections.abc import Mapping
@@ -9,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from kb4_exporter.config.settings import (
-    AccountConfig,
-    ConfigError,
-    RawOptions,
-    Settings,
-    build_settings,
-    describe_settings,
-    log_options,
-    split_listen_address,
-)
+from kb4_exporter.config.build import RawOptions, build_settings, log_options
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.problems import ConfigError
+from kb4_exporter.config.settings import AccountConfig, Settings
+from kb4_exporter.config.values import split_listen_address
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
 PHISHER_SENTINEL = "phisher-sentinel-Kd83nWq1xT"
@@ -347,6 +343,20 @@ def test_flags_and_env_are_defaults_for_yaml_accounts(tmp_path: Path) -> None:
     assert own.api_token.read() == "own-token"
 
 
+def test_a_token_file_readable_by_others_is_named_once_for_all_accounts_using_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = write_token(tmp_path, "shared-token")
+    Path(shared).chmod(0o644)
+    path = write_yaml(tmp_path, "accounts:\n  - name: a\n  - name: b\n")
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
+        settings = build(RawOptions(config_file=path, api_token_file=shared), {})
+        for account in settings.accounts:
+            assert account.api_token.read() == SENTINEL
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kb4_exporter.config.secrets"]
+    assert warnings == [f"token file {shared} is readable by other users (mode 644); chmod 600 it"]
+
+
 def test_yaml_defaults_beat_flags_and_accounts_beat_defaults(tmp_path: Path) -> None:
     path = write_yaml(
         tmp_path,
@@ -431,11 +441,6 @@ def test_an_account_can_switch_off_an_inherited_phisher_token(tmp_path: Path) ->
     accounts = by_name(build(RawOptions(config_file=path), environ))
     assert accounts["with-phisher"].phisher is not None
     assert accounts["without-phisher"].phisher is None
-
-
-def test_single_yaml_account_without_a_name_is_called_default(tmp_path: Path) -> None:
-    path = write_yaml(tmp_path, "accounts:\n  - region: eu\n")
-    assert only_account(build(RawOptions(config_file=path))).name == "default"
 
 
 def test_demo_mode_needs_no_token_and_has_no_configured_accounts() -> None:
@@ -627,12 +632,6 @@ def test_missing_config_file_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
-def test_invalid_yaml_is_a_problem_with_its_position(tmp_path: Path) -> None:
-    assert yaml_problems(tmp_path, "accounts:\n  - name: a\n    region: [us\n") == [
-        "--config.file FILE: not valid YAML at line 4, column 1"
-    ]
-
-
 def test_non_utf8_config_file_is_a_problem(tmp_path: Path) -> None:
     path = tmp_path / "kb4.yml"
     path.write_bytes(b"accounts:\n  - name: caf\xe9\n")
@@ -641,158 +640,12 @@ def test_non_utf8_config_file_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
-def test_config_file_that_is_not_a_mapping_is_a_problem(tmp_path: Path, text: str) -> None:
-    assert yaml_problems(tmp_path, text) == [
-        "--config.file FILE: must be a YAML mapping with an 'accounts' list"
-    ]
-
-
-@pytest.mark.parametrize("text", ["defaults: {}\n", "accounts: []\n", "accounts: acme\n"])
-def test_accounts_must_be_a_non_empty_list(tmp_path: Path, text: str) -> None:
-    assert yaml_problems(tmp_path, text) == ["FILE: 'accounts' must be a non-empty list"]
-
-
-@pytest.mark.parametrize(
-    ("text", "problem"),
-    [
-        ("acounts: []\naccounts: [{}]\n", "FILE: unknown top-level key 'acounts' (known: "),
-        ("defaults: [1]\naccounts: [{}]\n", "FILE: 'defaults' must be a mapping"),
-        ("accounts: [acme]\n", "FILE: accounts[0] must be a mapping"),
-        ("accounts:\n  - regoin: eu\n", "FILE: accounts[0]: unknown key 'regoin'"),
-        ("accounts:\n  - region: mars\n", "FILE: accounts[0]: unknown region 'mars' (one of "),
-        (
-            "accounts:\n  - name: acme corp\n",
-            "FILE: accounts[0]: account name 'acme corp' must be 1-63 letters, digits",
-        ),
-        (
-            'accounts:\n  - name: "acme\\n"\n',
-            "FILE: accounts[0]: account name 'acme\\n' must be 1-63 letters, digits",
-        ),
-        (
-            # YAML 1.1 reads 0042 as the octal number 34: the message quotes what was written.
-            "accounts:\n  - name: 0042\n",
-            "FILE: accounts[0]: account name 0042 must be a string, but YAML reads it as 34: "
-            'quote it (name: "0042")',
-        ),
-        (
-            "accounts:\n  - name: 12:30\n",
-            "FILE: accounts[0]: account name 12:30 must be a string, but YAML reads it as 750: "
-            'quote it (name: "12:30")',
-        ),
-        (
-            "accounts:\n  - name: yes\n",
-            "FILE: accounts[0]: account name yes must be a string, but YAML reads it as True: "
-            'quote it (name: "yes")',
-        ),
-        ("accounts:\n  - name:\n", "FILE: accounts[0]: account name is empty"),
-        ("accounts:\n  - page_caps: 5\n", "FILE: accounts[0]: page_caps must be a mapping"),
-        (
-            "accounts:\n  - page_caps: {userz: 5}\n",
-            "FILE: accounts[0]: page_caps: unknown source 'userz'",
-        ),
-        (
-            "accounts:\n  - page_caps: {users: 0}\n",
-            "FILE: accounts[0]: page cap for users must be greater than 0, got 0",
-        ),
-        (
-            "accounts:\n  - page_caps: {users: ten}\n",
-            "FILE: accounts[0]: page cap for users 'ten' is not a whole number",
-        ),
-        (
-            "accounts:\n  - page_caps: {users: 1.5}\n",
-            "FILE: accounts[0]: page cap for users 1.5 is not a whole number",
-        ),
-        (
-            "accounts:\n  - page_caps: {users: true}\n",
-            "FILE: accounts[0]: page cap for users True is not a whole number",
-        ),
-        (
-            "accounts:\n  - requests_per_minute: .inf\n",
-            "FILE: accounts[0]: requests per minute inf is not a whole number",
-        ),
-        (
-            "accounts:\n  - requests_per_second: .nan\n",
-            "FILE: accounts[0]: requests per second nan is not a finite number",
-        ),
-        (
-            "accounts:\n  - requests_per_second: []\n",
-            "FILE: accounts[0]: requests per second [] is not a finite number",
-        ),
-        (
-            "accounts:\n  - daily_budget: 0\n",
-            "FILE: accounts[0]: daily budget must be greater than 0, got 0",
-        ),
-    ],
-)
-def test_each_bad_yaml_value_is_a_problem(tmp_path: Path, text: str, problem: str) -> None:
-    problems = yaml_problems(tmp_path, text)
-    assert len(problems) == 1, problems
-    assert problems[0].startswith(problem)
-
-
-def test_duplicate_account_names_are_a_problem(tmp_path: Path) -> None:
-    text = "accounts:\n  - name: acme\n  - name: other\n  - name: acme\n"
-    assert yaml_problems(tmp_path, text) == ["FILE: accounts[2]: duplicate account name 'acme'"]
-
-
-def test_duplicate_names_are_reported_when_the_accounts_have_other_problems(
-    tmp_path: Path,
-) -> None:
-    text = "accounts:\n  - name: acme\n    region: mars\n  - name: acme\n    region: venus\n"
-    problems = yaml_problems(tmp_path, text)
-    assert "FILE: accounts[1]: duplicate account name 'acme'" in problems
-    assert len(problems) == 3, problems
-
-
-def test_a_quoted_number_is_a_valid_account_name(tmp_path: Path) -> None:
-    path = write_yaml(tmp_path, 'accounts:\n  - name: "0042"\n')
-    assert only_account(build(RawOptions(config_file=path))).name == "0042"
-
-
-def test_unnamed_accounts_clash_as_duplicates(tmp_path: Path) -> None:
-    text = "accounts:\n  - region: us\n  - region: eu\n"
-    assert yaml_problems(tmp_path, text) == ["FILE: accounts[1]: duplicate account name 'default'"]
-
-
 def test_literal_api_token_key_is_rejected_with_a_hint_and_not_echoed(tmp_path: Path) -> None:
     text = f"accounts:\n  - name: acme\n    api_token: {SENTINEL}\n"
     path = write_yaml(tmp_path, text)
     error = config_error(RawOptions(config_file=path), {})
     assert error.problems[0] == f"{path}: accounts[0]: unknown key 'api_token' {TOKEN_KEY_HINT}"
     assert SENTINEL not in str(error)
-
-
-def test_literal_token_keys_in_defaults_are_rejected_once(tmp_path: Path) -> None:
-    text = f"""
-    defaults:
-      phisher_token: {PHISHER_SENTINEL}
-    accounts:
-      - name: a
-      - name: b
-    """
-    problems = yaml_problems(tmp_path, text)
-    assert problems == [f"FILE: defaults: unknown key 'phisher_token' {TOKEN_KEY_HINT}"]
-
-
-def test_name_in_defaults_is_rejected(tmp_path: Path) -> None:
-    text = "defaults:\n  name: shared\naccounts:\n  - region: eu\n"
-    assert yaml_problems(tmp_path, text) == [
-        "FILE: defaults: unknown key 'name' (every account needs its own name)"
-    ]
-
-
-def test_token_file_and_env_in_one_place_is_a_problem(tmp_path: Path) -> None:
-    token = write_token(tmp_path, "api")
-    text = f"""
-    accounts:
-      - name: a
-        api_token_file: {token}
-        api_token_env: KB4_API_TOKEN
-    """
-    assert yaml_problems(tmp_path, text) == [
-        "FILE: accounts[0]: set api_token_file or api_token_env, not both"
-    ]
 
 
 def test_token_pasted_as_an_env_variable_name_is_a_problem_that_does_not_echo_it(
@@ -812,49 +665,6 @@ def test_yaml_account_without_any_token_gets_a_hint_about_yaml_keys(tmp_path: Pa
         "FILE: accounts[0]: no Reporting API token: set api_token_file or api_token_env "
         "(or --kb4.api-token-file / KB4_API_TOKEN_FILE / KB4_API_TOKEN for every account)"
     ]
-
-
-def test_non_string_keys_are_reported_not_crashed_on(tmp_path: Path) -> None:
-    text = "1: one\nextra: x\naccounts:\n  - 2: two\n    name: a\n"
-    assert yaml_problems(tmp_path, text) == [
-        "FILE: unknown top-level key 1 (known: accounts, defaults)",
-        "FILE: unknown top-level key 'extra' (known: accounts, defaults)",
-        "FILE: accounts[0]: unknown key 2",
-    ]
-
-
-def test_many_yaml_problems_across_accounts_are_all_reported(tmp_path: Path) -> None:
-    missing = tmp_path / "missing-token"
-    text = f"""
-    defaults:
-      requests_per_second: 0
-    acounts: []
-    accounts:
-      - name: acme
-        region: mars
-        api_token_file: {missing}
-      - name: acme
-        page_caps: {{users: -1}}
-      - name: other
-        api_token: {SENTINEL}
-        regoin: eu
-    """
-    error = config_error(RawOptions(config_file=write_yaml(tmp_path, text)))
-    problems = [re.sub(r"^\S+kb4\.yml: ", "FILE: ", p) for p in error.problems]
-    assert problems == [
-        "FILE: unknown top-level key 'acounts' (known: accounts, defaults)",
-        f"FILE: accounts[0]: unknown region 'mars' (one of {REGION_LIST})",
-        f"FILE: accounts[0]: token file {missing} does not exist",
-        "FILE: accounts[0]: requests per second must be greater than 0, got 0",
-        # The duplicate is reported although both accounts have other problems too.
-        "FILE: accounts[1]: duplicate account name 'acme'",
-        "FILE: accounts[1]: requests per second must be greater than 0, got 0",
-        "FILE: accounts[1]: page cap for users must be greater than 0, got -1",
-        f"FILE: accounts[2]: unknown key 'api_token' {TOKEN_KEY_HINT}",
-        "FILE: accounts[2]: unknown key 'regoin'",
-        "FILE: accounts[2]: requests per second must be greater than 0, got 0",
-    ]
-    assert SENTINEL not in str(error)
 
 
 def test_flag_and_yaml_problems_are_reported_together(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ from support.servers import RunningServer, query, running_prometheus, wait_until
 
 from kb4_exporter.commands.demo import DEMO_ACCOUNT
 from kb4_exporter.kris.breakdowns import Breakdowns
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 from kb4_exporter.metrics.breakdown_families import BreakdownFamilies
 from kb4_exporter.metrics.collector import Kb4Collector
 

@@ -20,7 +20,7 @@ from kb4_exporter.kris.enrollments import (
     EnrollmentTally,
     tally_enrollments,
 )
-from kb4_exporter.model.records import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
+from kb4_exporter.model.reporting import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 NOW = 1_780_000_000.0
 DAY = 86400.0

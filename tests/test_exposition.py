@@ -10,7 +10,7 @@ import requests_mock
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.metrics import exposition
 from kb4_exporter.metrics.exposition import MAX_FORMATS, Exposition
 from kb4_exporter.refresh.wiring import AccountRuntime

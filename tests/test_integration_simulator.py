@@ -20,10 +20,10 @@ from benchmarks.minimum_pages import minimum_pages
 from prometheus_client.parser import text_string_to_metric_families
 from simulator_truth import KRI_SLUGS, expected_kris
 
-from kb4_exporter.commands.serve import interruptible_sleep
+from kb4_exporter.commands.runtimes import interruptible_sleep
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 from kb4_exporter.simulator.org import Org, OrgSpec, generate_org
 from kb4_exporter.simulator.server import PacingLimits, SimulatorServer

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from simulator_truth import expected_user_events, user_event_quota
 
-from kb4_exporter.commands.serve import build_registry, interruptible_sleep
+from kb4_exporter.commands.runtimes import build_registry, interruptible_sleep
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import AccountConfig, Settings, UserEventsConfig
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime

@@ -9,19 +9,20 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kb4_exporter.kris import specs
 from kb4_exporter.kris import values as kris
 from kb4_exporter.kris.enrollments import CampaignIndex, tally_enrollments
-from kb4_exporter.model.records import (
+from kb4_exporter.model.phisher import PhisherMessage
+from kb4_exporter.model.reporting import (
     Enrollment,
     EnrollmentGroup,
-    PhisherMessage,
     PstRecipients,
     Recipient,
     SecurityTest,
-    Snapshot,
     TrainingCampaign,
     User,
 )
+from kb4_exporter.model.snapshot import Snapshot
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC).timestamp()
 HOUR = 3600.0
@@ -111,7 +112,7 @@ def message(severity: str, status: str, reported_at: float | None) -> PhisherMes
     return PhisherMessage(severity, status, reported_at)
 
 
-def assert_absent(value: kris.KriValue) -> None:
+def assert_absent(value: specs.KriValue) -> None:
     assert value.value is None
     assert value.sample_size is None
 
@@ -134,17 +135,17 @@ EXPECTED_TABLE = (
 
 class TestSpecs:
     def test_specs_follow_the_design_table_in_order(self) -> None:
-        assert tuple((spec.slug, spec.metric) for spec in kris.KRI_SPECS) == EXPECTED_TABLE
+        assert tuple((spec.slug, spec.metric) for spec in specs.KRI_SPECS) == EXPECTED_TABLE
 
     def test_every_spec_has_help_text(self) -> None:
-        for spec in kris.KRI_SPECS:
+        for spec in specs.KRI_SPECS:
             assert spec.help.strip(), spec.slug
 
     def test_compute_kris_returns_the_ten_specs_in_order(self) -> None:
         values = kris.compute_kris(
             Snapshot(), NOW, remedial_pattern=REMEDIAL, phisher_enabled=False
         )
-        assert tuple(v.spec for v in values) == kris.KRI_SPECS
+        assert tuple(v.spec for v in values) == specs.KRI_SPECS
 
     def test_never_fetched_snapshot_is_all_absent(self) -> None:
         values = kris.compute_kris(Snapshot(), NOW, remedial_pattern=REMEDIAL, phisher_enabled=True)
@@ -209,7 +210,7 @@ class TestSpecs:
             kris.department_ppp_delta(snapshot),
         )
         assert combined == one_by_one
-        assert [v.spec for v in combined] == list(kris.KRI_SPECS)
+        assert [v.spec for v in combined] == list(specs.KRI_SPECS)
         # (10 + 30) / 2 / 100; user 1 clicked in both PSTs; 1 of 2 due done on time;
         # 1 overdue; remedial 1 done of 2; ceil(2 / 10); median(60, 120); one HIGH message;
         # user 2 never active; |10 - 30| / 100.
@@ -795,31 +796,31 @@ class TestDepartmentPppDelta:
 class TestCarryOver:
     def test_an_incomplete_kri_keeps_its_last_value_and_the_others_are_new(self) -> None:
         previous = (
-            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
-            kris.KriValue(kris.HIGH_RISK_USERS, 2.0, 20),
+            specs.KriValue(specs.REPEAT_CLICKERS_90D, 7.0, 3),
+            specs.KriValue(specs.HIGH_RISK_USERS, 2.0, 20),
         )
         computed = (
-            kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True),
-            kris.KriValue(kris.HIGH_RISK_USERS, 3.0, 30),
+            specs.KriValue(specs.REPEAT_CLICKERS_90D, None, None, incomplete=True),
+            specs.KriValue(specs.HIGH_RISK_USERS, 3.0, 30),
         )
-        assert kris.carry_over(computed, previous) == (previous[0], computed[1])
+        assert specs.carry_over(computed, previous) == (previous[0], computed[1])
 
     def test_with_no_previous_value_an_incomplete_kri_stays_absent(self) -> None:
-        incomplete = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None, incomplete=True)
-        previously_absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
-        assert kris.carry_over([incomplete], []) == (incomplete,)
-        assert kris.carry_over([incomplete], [previously_absent]) == (incomplete,)
+        incomplete = specs.KriValue(specs.REPEAT_CLICKERS_90D, None, None, incomplete=True)
+        previously_absent = specs.KriValue(specs.REPEAT_CLICKERS_90D, None, None)
+        assert specs.carry_over([incomplete], []) == (incomplete,)
+        assert specs.carry_over([incomplete], [previously_absent]) == (incomplete,)
 
     def test_a_complete_absence_is_not_replaced(self) -> None:
         # No PST in the window any more: a real absence, not a missing input.
-        absent = kris.KriValue(kris.REPEAT_CLICKERS_90D, None, None)
-        previous = kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3)
-        assert kris.carry_over([absent], [previous]) == (absent,)
+        absent = specs.KriValue(specs.REPEAT_CLICKERS_90D, None, None)
+        previous = specs.KriValue(specs.REPEAT_CLICKERS_90D, 7.0, 3)
+        assert specs.carry_over([absent], [previous]) == (absent,)
 
     def test_values_are_matched_by_kri_not_by_position(self) -> None:
-        incomplete = kris.KriValue(kris.PHISH_TIME_TO_REPORT, None, None, incomplete=True)
+        incomplete = specs.KriValue(specs.PHISH_TIME_TO_REPORT, None, None, incomplete=True)
         previous = (
-            kris.KriValue(kris.REPEAT_CLICKERS_90D, 7.0, 3),
-            kris.KriValue(kris.PHISH_TIME_TO_REPORT, 600.0, 12),
+            specs.KriValue(specs.REPEAT_CLICKERS_90D, 7.0, 3),
+            specs.KriValue(specs.PHISH_TIME_TO_REPORT, 600.0, 12),
         )
-        assert kris.carry_over([incomplete], previous) == (previous[1],)
+        assert specs.carry_over([incomplete], previous) == (previous[1],)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kb4_exporter.api.listing import ListingReader
-from kb4_exporter.model.records import RecordError
+from kb4_exporter.model.parsing import RecordError
 
 LOGGER = "tests.listing"
 

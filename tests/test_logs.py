@@ -17,6 +17,7 @@ from kb4_exporter.logs import (
     REDACTED,
     JsonFormatter,
     LogfmtFormatter,
+    WarnOnce,
     register_secret,
     scrub,
     setup_logging,
@@ -230,6 +231,38 @@ def test_secret_with_characters_that_formats_escape_is_still_scrubbed(
     line = formatter.format(make_record("token is %s", secret))
     assert "Zq7xV2pL9mW4" not in line
     assert REDACTED in line
+
+
+def warned(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "kb4_exporter.test.once"]
+
+
+def test_warn_once_logs_each_key_the_first_time_only(caplog: pytest.LogCaptureFixture) -> None:
+    once = WarnOnce(logging.getLogger("kb4_exporter.test.once"))
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.test.once"):
+        for key in ("a", "b", "a", "b", "a"):
+            once.warning(key, "bad %s", key)
+    assert warned(caplog) == ["bad a", "bad b"]
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_warn_once_remembers_for_its_owner_only(caplog: pytest.LogCaptureFixture) -> None:
+    # What one owner (one test, one configuration) was told does not silence another.
+    logger = logging.getLogger("kb4_exporter.test.once")
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.test.once"):
+        for _ in range(2):
+            once = WarnOnce(logger)
+            once.warning("same", "told %s", "same")
+            once.warning("same", "told %s", "same")
+    assert warned(caplog) == ["told same", "told same"]
+
+
+def test_warn_once_remembers_at_most_max_keys(caplog: pytest.LogCaptureFixture) -> None:
+    once = WarnOnce(logging.getLogger("kb4_exporter.test.once"), max_keys=2)
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.test.once"):
+        for key in ("a", "b", "c", "a", "d"):
+            once.warning(key, "key %s", key)
+    assert warned(caplog) == ["key a", "key b"]
 
 
 def test_unregistered_text_passes_through_unchanged() -> None:

@@ -13,26 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb4_exporter.model.records import (
+from kb4_exporter.model.parsing import RecordError, parse_timestamp, read_float, read_int
+from kb4_exporter.model.phisher import PhisherMessage, phisher_reported_at
+from kb4_exporter.model.reporting import (
     Account,
     Enrollment,
     Group,
-    PhisherMessage,
     PstRecipients,
     Recipient,
-    RecordError,
     SecurityTest,
     StatusKind,
     TrainingCampaign,
     User,
-    UserEvent,
-    parse_timestamp,
-    phisher_reported_at,
-    read_float,
-    read_int,
     recipient_user_key,
     status_kind,
 )
+from kb4_exporter.model.user_events import UserEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
 # Every record parser: each takes one decoded JSON value.

@@ -16,7 +16,7 @@ import requests_mock as rm
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.phisher import PhisherClient, lucene_time, reported_since
-from kb4_exporter.model.records import PhisherMessage
+from kb4_exporter.model.phisher import PhisherMessage
 
 GRAPHQL_URL = "https://training.knowbe4.com/graphql"
 TOKEN = "ph1sh3r-t0k3n"

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from kb4_exporter.api.listing import Listing
-from kb4_exporter.model.records import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
+from kb4_exporter.model.phisher import PhisherMessageStatus, UnresolvedPhisherMessage
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.refresh.phisher_unresolved import (
     OVERLAP_SECONDS,
     RECHECK_PER_SEVERITY,

@@ -18,7 +18,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.commands.serve import build_daemon_registry, build_registry
+from kb4_exporter.commands.runtimes import build_registry
+from kb4_exporter.commands.serve import build_daemon_registry
 from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.web.web_config import WebConfigReloader

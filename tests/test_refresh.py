@@ -23,8 +23,8 @@ import requests_mock
 
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import UserEventsConfig
-from kb4_exporter.kris.values import KriValue
-from kb4_exporter.refresh.account import OPEN_PST_RECIPIENTS_MAX_AGE
+from kb4_exporter.kris.specs import KriValue
+from kb4_exporter.refresh.recipients import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.refresh.results import CORE_SOURCES
 
 EXPECTED = {

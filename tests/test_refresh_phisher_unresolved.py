@@ -10,7 +10,7 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.refresh.wiring import AccountRuntime
 

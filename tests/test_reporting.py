@@ -19,7 +19,7 @@ from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.listing import Listing
 from kb4_exporter.api.reporting import PER_PAGE, ReportingClient
 from kb4_exporter.kris.enrollments import EnrollmentTally, tally_enrollments
-from kb4_exporter.model.records import (
+from kb4_exporter.model.reporting import (
     Account,
     Enrollment,
     Group,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kb4_exporter.api.errors import AuthError
 from kb4_exporter.api.redaction import MIN_REDACTED_PREFIX, MIN_REDACTED_RUN, REDACTED, redact
-from kb4_exporter.config.secrets import Secret, SecretError
+from kb4_exporter.config.secrets import Secret, SecretError, TokenSources
 
 SENTINEL = "kb4-sentinel-Zq7xV2pL9mW4"
 
@@ -142,6 +142,47 @@ def test_world_readable_token_file_warns_once(
         f"token file {path} is readable by other users (mode {mode:o}); chmod 600 it"
     )
     assert SENTINEL not in caplog.text
+
+
+def permission_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "kb4_exporter.config.secrets" and "readable by other users" in r.getMessage()
+    ]
+
+
+def test_secrets_of_one_configuration_name_a_shared_token_file_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = token_file(tmp_path, SENTINEL, mode=0o644)
+    tokens = TokenSources({})
+    first, second = tokens.file(str(path)), tokens.file(str(path))
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
+        assert first.read() == second.read() == SENTINEL
+        assert second.problem() is None
+    assert permission_warnings(caplog) == [
+        f"token file {path} is readable by other users (mode 644); chmod 600 it"
+    ]
+
+
+def test_each_configuration_names_a_shared_token_file_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No process-wide memory: a second configuration (or a test run twice) warns again.
+    path = token_file(tmp_path, SENTINEL, mode=0o644)
+    with caplog.at_level(logging.WARNING, logger="kb4_exporter.config.secrets"):
+        for _ in range(2):
+            secret = TokenSources({}).file(str(path))
+            secret.read()
+            secret.read()
+    assert len(permission_warnings(caplog)) == 2
+
+
+def test_token_sources_read_variables_from_their_environ_and_stay_redacted() -> None:
+    secret = TokenSources({"ACME_TOKEN": SENTINEL}).env("ACME_TOKEN")
+    assert secret.read() == SENTINEL
+    assert repr(secret) == "Secret(env $ACME_TOKEN)"
 
 
 def test_private_token_file_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

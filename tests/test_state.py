@@ -14,7 +14,8 @@ import pytest
 import requests_mock
 
 from kb4_exporter.config.settings import Settings
-from kb4_exporter.model.records import Snapshot, User
+from kb4_exporter.model.reporting import User
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.persistence.state_file import (
     LOCK_FILE_NAME,
     STALE_TEMP_FILE_SECONDS,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb4_exporter.model.records import read_str
+from kb4_exporter.model.parsing import read_str
 from kb4_exporter.model.untrusted_text import MAX_TEXT_CHARS, REPLACEMENT, clean_text
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from kb4_exporter.model.records import RecordError
+from kb4_exporter.model.parsing import RecordError
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.listing import Listing, ListingReader
-from kb4_exporter.model.records import PhisherMessage, PhisherMessageStatus, is_phisher_id
+from kb4_exporter.model.phisher import PhisherMessage, PhisherMessageStatus, is_phisher_id
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.listing import Listing, ListingReader
 from kb4_exporter.api.paging import PER_PAGE, Pager
 from kb4_exporter.kris.enrollments import EnrollmentTally
-from kb4_exporter.model.records import (
+from kb4_exporter.model.parsing import RecordError
+from kb4_exporter.model.reporting import (
     Account,
     Enrollment,
     EnrollmentGroup,
     Group,
     Recipient,
-    RecordError,
     RiskPoint,
     SecurityTest,
     TrainingCampaign,

@@ -18,7 +18,8 @@ from typing import Any
 from kb4_exporter.api.errors import ApiError, BadResponseError
 from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.listing import Listing, ListingReader
-from kb4_exporter.model.records import UserEvent, read_int
+from kb4_exporter.model.parsing import read_int
+from kb4_exporter.model.user_events import UserEvent
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,2 @@
-"""What each command does: serve (the daemon), once, check and the demo."""
+"""What each command does: serve (the daemon), once, check and the demo; `runtimes` is
+what they build alike."""

@@ -1,4 +1,5 @@
-"""Assembly of the running exporter: accounts, schedulers, collector and HTTP server."""
+"""`kb4-exporter serve`, the daemon: accounts refreshed on schedules in the background,
+their metrics served over HTTP until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 
 from kb4_exporter import __version__
-from kb4_exporter.api.errors import Interrupted
-from kb4_exporter.config.settings import Settings, describe_settings
-from kb4_exporter.logs import account_context
-from kb4_exporter.metrics.collector import Kb4Collector
+from kb4_exporter.commands.runtimes import build_registry, build_runtimes
+from kb4_exporter.config.describe import describe_settings
+from kb4_exporter.config.settings import Settings
 from kb4_exporter.metrics.exposition import Exposition, register_process_metrics
-from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus, kris_fed_by
+from kb4_exporter.refresh.results import KRI_SOURCES, SourceStatus
 from kb4_exporter.refresh.scheduler import AccountScheduler
-from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
+from kb4_exporter.refresh.wiring import AccountRuntime
 from kb4_exporter.web.listen_address import ListenError
 from kb4_exporter.web.web_config import WebConfigCollector, WebConfigReloader
+
+if TYPE_CHECKING:
+    from kb4_exporter.web.server import ExporterServer
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +34,6 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 3.0
 # `serve` cannot bind its listen address (in use, no permission, unknown host).
 EXIT_CANNOT_LISTEN = 8
-
-
-def interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
-    """A sleep for the API layer that ends early, with Interrupted, on shutdown."""
-
-    def sleep(seconds: float) -> None:
-        if stop.wait(max(0.0, seconds)):
-            raise Interrupted("shutting down")
-
-    return sleep
-
-
-def build_runtimes(
-    settings: Settings, stop: threading.Event, clock: Callable[[], float] = time.time
-) -> list[AccountRuntime]:
-    sleep = interruptible_sleep(stop)
-    return [build_runtime(a, settings, clock=clock, sleep=sleep) for a in settings.accounts]
-
-
-def build_registry(runtimes: Sequence[AccountRuntime]) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Kb4Collector(lambda: [runtime.view() for runtime in runtimes]))
-    return registry
 
 
 def build_daemon_registry(
@@ -68,42 +48,8 @@ def build_daemon_registry(
     return registry
 
 
-def refresh_once(settings: Settings) -> tuple[bytes, list[str]]:
-    """One full refresh of every account; (exposition, failed account/source names)."""
-    stop = threading.Event()
-    runtimes = build_runtimes(settings, stop)
-    failures: list[str] = []
-    for runtime in runtimes:
-        with account_context(runtime.config.name):
-            runtime.load_state()
-            runtime.refresh_core()
-            runtime.refresh_phisher()
-            runtime.refresh_phisher_unresolved()
-            runtime.refresh_user_events()
-            runtime.save_state()
-        results = runtime.refresher.results
-        for source in results.enabled_sources():
-            status = results.sources[source]
-            if status.up:
-                continue
-            reasons = sorted(r for (s, r), count in results.errors.items() if s == source and count)
-            if status.truncated and not reasons:
-                reasons = ["page_cap"]
-            # No reason of its own: the refresh stopped before it, on another source's.
-            why = ",".join(reasons) or "not tried"
-            failures.append(
-                f"account={results.name} source={source} reason={why} kris={kris_fed_by(source)}"
-            )
-    body = generate_latest(build_registry(runtimes))
-    for runtime in runtimes:
-        for session in runtime.sessions:
-            session.close()
-    return body, failures
-
-
 def run_daemon(settings: Settings) -> int:
-    from kb4_exporter.web.server import ExporterServer, LandingPage
-
+    """Serve until SIGTERM or SIGINT; the exit code."""
     log.info("starting kb4_exporter %s", __version__)
     for line in describe_settings(settings).splitlines():
         log.info("config: %s", line)
@@ -111,9 +57,34 @@ def run_daemon(settings: Settings) -> int:
     runtimes = build_runtimes(settings, stop)
     for runtime in runtimes:
         runtime.load_state()
+    server = _exporter_server(settings, runtimes)
+    _raise_open_file_limit()
+    try:
+        server.start()
+    except ListenError as err:
+        log.error("%s", err)
+        return EXIT_CANNOT_LISTEN
+    log.info("listening on %s", server.bound)
+    schedulers = _start_schedulers(settings, runtimes, stop)
+    _stop_on_signals(stop)
+    stop.wait()
+    log.info("shutting down")
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    for scheduler in schedulers:
+        scheduler.join(max(0.0, deadline - time.monotonic()))
+    for runtime in runtimes:
+        runtime.save_state()
+    server.shutdown()
+    return 0
+
+
+def _exporter_server(settings: Settings, runtimes: Sequence[AccountRuntime]) -> ExporterServer:
+    # Imported here: `check`, `once` and --help never load the HTTP server.
+    from kb4_exporter.web.server import ExporterServer, LandingPage
+
     web_config = WebConfigReloader(settings.web_config_file)
     registry = build_daemon_registry(runtimes, web_config)
-    server = ExporterServer(
+    return ExporterServer(
         listen_address=settings.listen_address,
         render_metrics=Exposition(registry).render,
         readiness=lambda: waiting_for(runtimes),
@@ -124,13 +95,11 @@ def run_daemon(settings: Settings) -> int:
         ),
         web_config=web_config,
     )
-    _raise_open_file_limit()
-    try:
-        server.start()
-    except ListenError as err:
-        log.error("%s", err)
-        return EXIT_CANNOT_LISTEN
-    log.info("listening on %s", server.bound)
+
+
+def _start_schedulers(
+    settings: Settings, runtimes: Sequence[AccountRuntime], stop: threading.Event
+) -> list[AccountScheduler]:
     schedulers = [
         AccountScheduler(
             runtime,
@@ -144,16 +113,7 @@ def run_daemon(settings: Settings) -> int:
     ]
     for scheduler in schedulers:
         scheduler.start()
-    _stop_on_signals(stop)
-    stop.wait()
-    log.info("shutting down")
-    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-    for scheduler in schedulers:
-        scheduler.join(max(0.0, deadline - time.monotonic()))
-    for runtime in runtimes:
-        runtime.save_state()
-    server.shutdown()
-    return 0
+    return schedulers
 
 
 def waiting_for(runtimes: Sequence[AccountRuntime]) -> str | None:

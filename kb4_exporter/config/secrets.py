@@ -12,9 +12,10 @@ import logging
 import os
 import re
 import stat
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from kb4_exporter.logs import WarnOnce
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ class SecretError(Exception):
     """The token cannot be read; the message says where it should come from."""
 
 
+def token_file_warnings() -> WarnOnce:
+    """A fresh record of the token files already named as readable by other users."""
+    return WarnOnce(log)
+
+
 @dataclass(frozen=True)
 class Secret:
     """Where a token comes from: `file` path or `env` variable name."""
@@ -37,6 +43,9 @@ class Secret:
     kind: str  # "file" | "env" | "inline" (the simulator's own demo tokens only)
     ref: str
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    # A token file is read on every request: a file others can read is named once per
+    # owner of this record (see TokenSources), not on every read.
+    warnings: WarnOnce = field(default_factory=token_file_warnings, repr=False, compare=False)
 
     @classmethod
     def inline(cls, value: str) -> Secret:
@@ -65,7 +74,7 @@ class Secret:
 
     def read(self) -> str:
         if self.kind == "file":
-            return _read_token_file(self.ref)
+            return _read_token_file(self.ref, self.warnings)
         if self.kind == "inline":
             return self.ref
         environ = os.environ if self.environ is None else self.environ
@@ -77,6 +86,27 @@ class Secret:
         if problem:
             raise SecretError(f"environment variable {name} {problem}")
         return value
+
+
+class TokenSources:
+    """Makes the secrets of one configuration: their variables are read from `environ`,
+    and they share one record of warnings, so a token file several accounts use is named
+    once."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._warnings = token_file_warnings()
+
+    def file(self, path: str) -> Secret:
+        return Secret("file", path, warnings=self._warnings)
+
+    def env(self, name: str) -> Secret:
+        return Secret("env", name, self._environ, warnings=self._warnings)
+
+
+def is_env_name(name: str) -> bool:
+    """Whether `name` can be an environment variable's name (letters, digits, '_')."""
+    return _ENV_NAME.fullmatch(name) is not None
 
 
 def unsendable_reason(token: str) -> str | None:
@@ -98,11 +128,9 @@ def unsendable_reason(token: str) -> str | None:
 
 # "Paths" this long without a directory part are never echoed: API tokens are long.
 _TOKEN_LIKE_LENGTH = 40
-_warned_permissions: set[str] = set()
-_warned_lock = threading.Lock()
 
 
-def _read_token_file(path: str) -> str:
+def _read_token_file(path: str, warnings: WarnOnce) -> str:
     hidden = _looks_like_token(path)
     try:
         # utf-8-sig drops a leading byte order mark, as some Windows editors write one.
@@ -123,7 +151,7 @@ def _read_token_file(path: str) -> str:
         # No file has a name too long to open, but a pasted token does.
         hidden = hidden or err.errno == errno.ENAMETOOLONG
         raise _file_error(path, hidden, f"cannot be read: {err.strerror}") from None
-    _warn_if_shared(path, info.st_mode, info.st_gid)
+    _warn_if_shared(path, info.st_mode, info.st_gid, warnings)
     token = text.strip()
     if not token:
         raise _file_error(path, hidden, "is empty")
@@ -165,23 +193,20 @@ def _shown_env_name(name: str) -> str:
     at all, is treated as a token.
     """
     conventional = name.isupper() and "_" in name
-    if _ENV_NAME.fullmatch(name) and (len(name) < _TOKEN_LIKE_LENGTH or conventional):
+    if is_env_name(name) and (len(name) < _TOKEN_LIKE_LENGTH or conventional):
         return name
     return _HIDDEN_NAME
 
 
-def _warn_if_shared(path: str, mode: int, gid: int) -> None:
+def _warn_if_shared(path: str, mode: int, gid: int, warnings: WarnOnce) -> None:
     # Group-readable is fine when the group is our own: Kubernetes mounts Secrets 0440 with
     # the pod's fsGroup, and systemd credentials are group-owned by the service.
     world_readable = bool(mode & stat.S_IROTH)
     foreign_group = bool(mode & stat.S_IRGRP) and gid not in {os.getgid(), *os.getgroups()}
     if not (world_readable or foreign_group):
         return
-    with _warned_lock:
-        if path in _warned_permissions:
-            return
-        _warned_permissions.add(path)
-    log.warning(
+    warnings.warning(
+        path,
         "token file %s is readable by other users (mode %o); chmod 600 it",
         _shown_path(path),
         stat.S_IMODE(mode),

@@ -7,16 +7,14 @@ were left out.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kb4_exporter.model.records import PHISHER_SEVERITIES, PhisherMessage, Snapshot
-
-DAY = 86400.0
-PST_WINDOW = 90 * DAY
-RISK_CHANGE_WINDOW = 30 * DAY
-USER_EVENT_WINDOW = DAY
+from kb4_exporter.kris.values import active_users, group_ppp_means
+from kb4_exporter.kris.windows import RISK_CHANGE_WINDOW, USER_EVENT_WINDOW, in_pst_window
+from kb4_exporter.model.phisher import PHISHER_SEVERITIES, PhisherMessage
+from kb4_exporter.model.snapshot import Snapshot
 
 # One series per known status, zeros included; anything else counts as "other".
 ENROLLMENT_STATUSES = ("Not Started", "In Progress", "Completed", "Passed", "Past Due", "Exempt")
@@ -117,27 +115,17 @@ def compute_breakdowns(
 
 def group_stats(snapshot: Snapshot, limit: int) -> tuple[tuple[GroupStat, ...] | None, int]:
     """Active members, mean PPP and risk score of the largest `limit` active groups."""
-    if snapshot.groups is None or snapshot.users is None:
+    users = active_users(snapshot)
+    if snapshot.groups is None or users is None:
         return None, 0
-    members: Counter[int] = Counter()
-    ppp_sums: defaultdict[int, float] = defaultdict(float)
-    ppp_counts: Counter[int] = Counter()
-    for user in snapshot.users:
-        if user.status != "active":
-            continue
-        for gid in user.groups:
-            members[gid] += 1
-            if user.phish_prone_percentage is not None:
-                ppp_sums[gid] += user.phish_prone_percentage
-                ppp_counts[gid] += 1
+    members: Counter[int] = Counter(gid for user in users for gid in user.groups)
+    ppp_means = group_ppp_means(users)
     stats = [
         GroupStat(
             group_id=group.id,
             name=group.name,
             users=members[group.id],
-            phishing_prone_ratio=(
-                ppp_sums[group.id] / ppp_counts[group.id] / 100 if ppp_counts[group.id] else None
-            ),
+            phishing_prone_ratio=(ppp_means[group.id] / 100 if group.id in ppp_means else None),
             risk_score=group.risk_score,
         )
         for group in snapshot.groups
@@ -151,11 +139,7 @@ def pst_stats(snapshot: Snapshot, now: float, limit: int) -> tuple[tuple[PstStat
     """Summary counts of the newest `limit` PSTs started in the last 90 days."""
     if snapshot.security_tests is None:
         return None, 0
-    recent = [
-        t
-        for t in snapshot.security_tests
-        if t.started_at is not None and t.started_at >= now - PST_WINDOW
-    ]
+    recent = [t for t in snapshot.security_tests if in_pst_window(t, now)]
     recent.sort(key=lambda t: (-(t.started_at or 0.0), t.pst_id))
     stats = tuple(
         PstStat(
@@ -184,7 +168,7 @@ def phishing_rates_90d(snapshot: Snapshot, now: float) -> tuple[float | None, fl
         return None, None
     delivered = clicked = reported = 0
     for test in snapshot.security_tests:
-        if test.started_at is None or test.started_at < now - PST_WINDOW:
+        if not in_pst_window(test, now):
             continue
         delivered += test.counts.get("delivered", 0)
         clicked += test.counts.get("clicked", 0)
@@ -274,9 +258,7 @@ def inventory(snapshot: Snapshot, now: float) -> Mapping[str, int]:
         counts["training_campaigns"] = len(snapshot.training_campaigns)
     if snapshot.security_tests is not None:
         counts["security_tests_90d"] = sum(
-            1
-            for t in snapshot.security_tests
-            if t.started_at is not None and t.started_at >= now - PST_WINDOW
+            1 for t in snapshot.security_tests if in_pst_window(t, now)
         )
     return counts
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from kb4_exporter.kris.relative_durations import add_relative_duration
-from kb4_exporter.model.records import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
+from kb4_exporter.model.reporting import Enrollment, EnrollmentGroup, TrainingCampaign, status_kind
 
 log = logging.getLogger(__name__)
 

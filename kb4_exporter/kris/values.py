@@ -23,119 +23,31 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kb4_exporter.model.records import (
-    UNRESOLVED_PHISHER_STATUSES,
-    PstRecipients,
-    Snapshot,
-    User,
+from kb4_exporter.kris.specs import (
+    DEPARTMENT_PPP_DELTA,
+    HIGH_RISK_USERS,
+    OVERDUE_TRAINING,
+    PHISH_TIME_TO_REPORT,
+    PHISHER_UNRESOLVED_HIGH_4H,
+    PHISHING_PRONE,
+    REMEDIAL_COMPLIANCE,
+    REPEAT_CLICKERS_90D,
+    TRAINING_COMPLETION,
+    ZERO_TRAINING_ACTIVITY_12M,
+    KriValue,
 )
-
-HOUR = 3600.0
-DAY = 24 * HOUR
-PST_WINDOW = 90 * DAY
-ACTIVITY_WINDOW = 365 * DAY
-PHISHER_OLDEST = 24 * HOUR
-PHISHER_NEWEST = 4 * HOUR
+from kb4_exporter.kris.windows import (
+    ACTIVITY_WINDOW,
+    PHISHER_NEWEST,
+    PHISHER_OLDEST,
+    in_pst_window,
+)
+from kb4_exporter.model.phisher import UNRESOLVED_PHISHER_STATUSES
+from kb4_exporter.model.reporting import PstRecipients, User
+from kb4_exporter.model.snapshot import Snapshot
 
 ACTIVE_USER_STATUS = "active"
 HIGH_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
-
-
-@dataclass(frozen=True, slots=True)
-class KriSpec:
-    """Identity of one KRI: its seed slug (the `kri` label), metric name and HELP text."""
-
-    slug: str
-    metric: str
-    help: str
-
-
-@dataclass(frozen=True, slots=True)
-class KriValue:
-    """One computed KRI: `value` None means absent; `sample_size` is its population.
-
-    `incomplete` says the value is absent because part of its input is missing (a fetch
-    failed or was cut short), not because the population is empty: the refresher then
-    keeps the last value computed from complete inputs (see `carry_over`).
-    """
-
-    spec: KriSpec
-    value: float | None
-    sample_size: int | None
-    incomplete: bool = False
-
-
-PHISHING_PRONE = KriSpec(
-    "kb4_phishing_prone_pct",
-    "kb4_phishing_prone_ratio",
-    "Mean Phish-prone Percentage of active users that have one, as a ratio (0..1).",
-)
-REPEAT_CLICKERS_90D = KriSpec(
-    "kb4_repeat_clickers_90d",
-    "kb4_repeat_clickers_90d",
-    "Users (by id, else e-mail) who clicked in two or more phishing security tests "
-    "started in the last 90 days.",
-)
-TRAINING_COMPLETION = KriSpec(
-    "kb4_training_completion_pct",
-    "kb4_training_completion_ratio",
-    "Share of due training enrollments completed or passed by their due date, "
-    "as a ratio (0..1); exempt enrollments left out.",
-)
-OVERDUE_TRAINING = KriSpec(
-    "kb4_overdue_training_assignments",
-    "kb4_overdue_training_assignments",
-    "Training enrollments past their due date (or in status Past Due) and not "
-    "completed or passed; exempt enrollments left out.",
-)
-REMEDIAL_COMPLIANCE = KriSpec(
-    "kb4_remedial_training_compliance_pct",
-    "kb4_remedial_training_compliance_ratio",
-    "Share of remedial training enrollments (campaign name matches the remedial "
-    "pattern) completed or passed, as a ratio (0..1); exempt enrollments left out.",
-)
-HIGH_RISK_USERS = KriSpec(
-    "kb4_high_risk_users",
-    "kb4_high_risk_users",
-    "Size of the highest-risk decile: ten percent, rounded up, of the active users "
-    "that have a current risk score.",
-)
-PHISH_TIME_TO_REPORT = KriSpec(
-    "kb4_phish_time_to_report_hours",
-    "kb4_phish_time_to_report_seconds",
-    "Median time from delivery to report of phishing security test e-mails, in seconds, "
-    "over tests started in the last 90 days.",
-)
-PHISHER_UNRESOLVED_HIGH_4H = KriSpec(
-    "kb4_phisher_unresolved_high_4h",
-    "kb4_phisher_unresolved_high_4h",
-    "PhishER messages of HIGH or CRITICAL severity still RECEIVED or IN_REVIEW that "
-    "were reported between 24 and 4 hours ago.",
-)
-ZERO_TRAINING_ACTIVITY_12M = KriSpec(
-    "kb4_zero_training_activity_12m",
-    "kb4_zero_training_activity_12m",
-    "Active users with no recorded activity (last sign-in) in the last 365 days.",
-)
-DEPARTMENT_PPP_DELTA = KriSpec(
-    "kb4_department_ppp_delta_pct",
-    "kb4_department_ppp_delta_ratio",
-    "Spread (highest minus lowest) of the mean Phish-prone Percentage across groups, "
-    "as a ratio (0..1).",
-)
-
-KRI_SPECS: tuple[KriSpec, ...] = (
-    PHISHING_PRONE,
-    REPEAT_CLICKERS_90D,
-    TRAINING_COMPLETION,
-    OVERDUE_TRAINING,
-    REMEDIAL_COMPLIANCE,
-    HIGH_RISK_USERS,
-    PHISH_TIME_TO_REPORT,
-    PHISHER_UNRESOLVED_HIGH_4H,
-    ZERO_TRAINING_ACTIVITY_12M,
-    DEPARTMENT_PPP_DELTA,
-)
 
 
 def compute_kris(
@@ -159,13 +71,6 @@ def compute_kris(
         zero_training_activity_12m(snapshot, now),
         department_ppp_delta(snapshot),
     )
-
-
-def carry_over(computed: Iterable[KriValue], previous: Iterable[KriValue]) -> tuple[KriValue, ...]:
-    """`computed`, with each incomplete KRI replaced by its previous value, if any: a KRI
-    keeps its last value computed from complete inputs, or stays absent."""
-    last = {kri.spec: kri for kri in previous if kri.value is not None}
-    return tuple(last.get(kri.spec, kri) if kri.incomplete else kri for kri in computed)
 
 
 # --- users ---------------------------------------------------------------------------
@@ -222,23 +127,31 @@ def zero_training_activity_12m(snapshot: Snapshot, now: float) -> KriValue:
     return KriValue(ZERO_TRAINING_ACTIVITY_12M, float(idle), len(users))
 
 
-def department_ppp_delta(snapshot: Snapshot) -> KriValue:
-    """Highest minus lowest per-group mean PPP of active users, / 100.
+def group_ppp_means(users: Iterable[User]) -> dict[int, float]:
+    """Group id -> mean `phish_prone_percentage` of `users` in it (a percent).
 
-    Users without a PPP are left out of every group mean; a user in several groups counts
-    in each of them. Groups come from each user's `groups` ids. Absent with fewer than two
-    groups having at least one member with a PPP. sample_size = groups used.
+    Users without a PPP are left out of every mean; a user in several groups counts in
+    each of them; groups come from each user's `groups` ids. Sums use `math.fsum`.
     """
     values: dict[int, list[float]] = {}
-    for user in active_users(snapshot) or []:
+    for user in users:
         ppp = user.phish_prone_percentage
         if ppp is None:
             continue
         for group_id in user.groups:
             values.setdefault(group_id, []).append(ppp)
-    if len(values) < 2:
+    return {group_id: math.fsum(ppps) / len(ppps) for group_id, ppps in values.items()}
+
+
+def department_ppp_delta(snapshot: Snapshot) -> KriValue:
+    """Highest minus lowest per-group mean PPP of active users (`group_ppp_means`), / 100.
+
+    Absent with fewer than two groups having at least one member with a PPP.
+    sample_size = groups used.
+    """
+    means = list(group_ppp_means(active_users(snapshot) or []).values())
+    if len(means) < 2:
         return KriValue(DEPARTMENT_PPP_DELTA, None, None)
-    means = [math.fsum(group) / len(group) for group in values.values()]
     return KriValue(DEPARTMENT_PPP_DELTA, (max(means) - min(means)) / 100, len(means))
 
 
@@ -256,10 +169,9 @@ def recent_pst_recipients(snapshot: Snapshot, now: float) -> list[PstRecipients]
     """
     if snapshot.security_tests is None or snapshot.recipients is None:
         return None
-    cutoff = now - PST_WINDOW
     known: dict[int, PstRecipients] = {}
     for pst in snapshot.security_tests:
-        if pst.started_at is None or pst.started_at < cutoff or pst.pst_id in known:
+        if not in_pst_window(pst, now) or pst.pst_id in known:
             continue
         summary = snapshot.recipients.get(pst.pst_id)
         if summary is not None:

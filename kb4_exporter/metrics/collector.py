@@ -16,9 +16,9 @@ from prometheus_client.registry import Collector
 
 from kb4_exporter import __version__
 from kb4_exporter.api.errors import REASONS
-from kb4_exporter.kris.values import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
+from kb4_exporter.kris.specs import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.metrics.breakdown_families import CACHED, CACHED_HOURLY, BreakdownFamilies
-from kb4_exporter.model.records import PHISHER_SEVERITIES
+from kb4_exporter.model.phisher import PHISHER_SEVERITIES
 from kb4_exporter.refresh.results import TRUNCATABLE_SOURCES, AccountResults, SourceStatus
 
 

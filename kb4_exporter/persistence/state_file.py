@@ -31,25 +31,22 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kb4_exporter.model.records import (
+from kb4_exporter.model.cached_recipients import CachedRecipients
+from kb4_exporter.model.parsing import read_count, read_percentage, read_score
+from kb4_exporter.model.phisher import PhisherMessage, UnresolvedPhisherMessage
+from kb4_exporter.model.reporting import (
     Account,
     EnrollmentGroup,
     Group,
-    PhisherMessage,
     PstRecipients,
     RiskPoint,
     SecurityTest,
-    Snapshot,
     TrainingCampaign,
-    UnresolvedPhisherMessage,
     User,
-    UserEvent,
-    read_count,
-    read_percentage,
-    read_score,
 )
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.model.untrusted_text import clean_text
-from kb4_exporter.refresh.account import CachedRecipients
+from kb4_exporter.model.user_events import UserEvent
 from kb4_exporter.refresh.results import SourceStatus
 
 log = logging.getLogger(__name__)

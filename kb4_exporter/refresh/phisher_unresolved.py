@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from kb4_exporter.model.records import PhisherMessageStatus, Snapshot, UnresolvedPhisherMessage
+from kb4_exporter.model.phisher import PhisherMessageStatus, UnresolvedPhisherMessage
+from kb4_exporter.model.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from kb4_exporter.api.listing import Listing

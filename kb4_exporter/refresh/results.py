@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kb4_exporter.config.settings import PAGE_CAP_SOURCES
-from kb4_exporter.kris import values as kris
+from kb4_exporter.kris import specs
 from kb4_exporter.kris.breakdowns import Breakdowns
-from kb4_exporter.kris.values import KriValue
-from kb4_exporter.model.records import Snapshot
+from kb4_exporter.kris.specs import KriValue
+from kb4_exporter.model.snapshot import Snapshot
 
 # What the KRIs are computed from, fetched first in each core refresh.
 KRI_SOURCES = (
@@ -44,22 +44,22 @@ TRUNCATABLE_SOURCES = PAGE_CAP_SOURCES
 
 # The KRIs each source feeds. When a source fails or a page cap cuts it short, these keep
 # their last value computed from complete inputs, or stay absent (kb4_kri_up 0).
-SOURCE_KRIS: Mapping[str, tuple[kris.KriSpec, ...]] = {
+SOURCE_KRIS: Mapping[str, tuple[specs.KriSpec, ...]] = {
     "users": (
-        kris.PHISHING_PRONE,
-        kris.HIGH_RISK_USERS,
-        kris.ZERO_TRAINING_ACTIVITY_12M,
-        kris.DEPARTMENT_PPP_DELTA,
+        specs.PHISHING_PRONE,
+        specs.HIGH_RISK_USERS,
+        specs.ZERO_TRAINING_ACTIVITY_12M,
+        specs.DEPARTMENT_PPP_DELTA,
     ),
     "training_campaigns": (
-        kris.TRAINING_COMPLETION,
-        kris.OVERDUE_TRAINING,
-        kris.REMEDIAL_COMPLIANCE,
+        specs.TRAINING_COMPLETION,
+        specs.OVERDUE_TRAINING,
+        specs.REMEDIAL_COMPLIANCE,
     ),
-    "enrollments": (kris.TRAINING_COMPLETION, kris.OVERDUE_TRAINING, kris.REMEDIAL_COMPLIANCE),
-    "security_tests": (kris.REPEAT_CLICKERS_90D, kris.PHISH_TIME_TO_REPORT),
-    "recipients": (kris.REPEAT_CLICKERS_90D, kris.PHISH_TIME_TO_REPORT),
-    "phisher": (kris.PHISHER_UNRESOLVED_HIGH_4H,),
+    "enrollments": (specs.TRAINING_COMPLETION, specs.OVERDUE_TRAINING, specs.REMEDIAL_COMPLIANCE),
+    "security_tests": (specs.REPEAT_CLICKERS_90D, specs.PHISH_TIME_TO_REPORT),
+    "recipients": (specs.REPEAT_CLICKERS_90D, specs.PHISH_TIME_TO_REPORT),
+    "phisher": (specs.PHISHER_UNRESOLVED_HIGH_4H,),
 }
 
 

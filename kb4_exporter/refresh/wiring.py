@@ -31,7 +31,8 @@ from kb4_exporter.persistence.state_file import (
     state_path,
     write_state,
 )
-from kb4_exporter.refresh.account import AccountRefresher, RefreshSettings
+from kb4_exporter.refresh.account import AccountRefresher
+from kb4_exporter.refresh.settings import RefreshSettings
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kb4_exporter.commands.serve import interruptible_sleep
+from kb4_exporter.commands.runtimes import interruptible_sleep
 from kb4_exporter.config.settings import AccountConfig, Settings
 from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.kris.values import compute_kris

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # Bounds every wait: a first run that takes this long has failed its target many times over.

@@ -19,10 +19,10 @@ from typing import TypeVar
 from kb4_fakes import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings, UserEventsConfig
-from kb4_exporter.kris.values import KRI_SPECS
+from kb4_exporter.kris.specs import KRI_SPECS
 from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 from kb4_exporter.simulator import Org, OrgSpec, SimulatorServer, generate_org

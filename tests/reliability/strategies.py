@@ -6,12 +6,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from kb4_exporter.model.records import (
-    PHISHER_SEVERITIES,
+from kb4_exporter.model.phisher import PHISHER_SEVERITIES, PhisherMessage
+from kb4_exporter.model.reporting import (
     PST_COUNT_FIELDS,
     Enrollment,
     Group,
-    PhisherMessage,
     Recipient,
     SecurityTest,
     TrainingCampaign,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pytest
 from kb4_fakes import FakeClock
 
-from kb4_exporter.kris.values import PHISHER_UNRESOLVED_HIGH_4H
+from kb4_exporter.kris.specs import PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.simulator import Fault, Org, OrgSpec, SimulatorServer
 from reliability.harness import (
     ACCOUNT,

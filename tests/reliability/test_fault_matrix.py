@@ -137,7 +137,7 @@ def spend_budget_but(left: int) -> Callable[[World], None]:
 def expire_open_pst_recipients(world: World) -> None:
     """The next refresh re-reads the open PST's recipients, as it does once a day: the
     cache would otherwise spare it the faulted listing within the test's span."""
-    world.monkeypatch.setattr("kb4_exporter.refresh.account.OPEN_PST_RECIPIENTS_MAX_AGE", 0.0)
+    world.monkeypatch.setattr("kb4_exporter.refresh.recipients.OPEN_PST_RECIPIENTS_MAX_AGE", 0.0)
 
 
 def roll_simulator_day(world: World) -> None:

@@ -22,7 +22,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from support.debian_tools import find_prometheus_tools
 
-from kb4_exporter.commands.serve import refresh_once
+from kb4_exporter.commands.once import refresh_once
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.persistence.state_file import state_path
 from reliability.harness import Exporter, Scrape, start_hostile_exporter

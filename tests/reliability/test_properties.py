@@ -29,21 +29,22 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 
 from kb4_exporter.api.errors import REASONS
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.kris.enrollments import tally_enrollments
-from kb4_exporter.kris.values import KriValue, compute_kris
-from kb4_exporter.model.records import (
+from kb4_exporter.kris.specs import KriValue
+from kb4_exporter.kris.values import compute_kris
+from kb4_exporter.model.phisher import PhisherMessage
+from kb4_exporter.model.reporting import (
     Enrollment,
     Group,
-    PhisherMessage,
     PstRecipients,
     Recipient,
     SecurityTest,
-    Snapshot,
     TrainingCampaign,
     User,
 )
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.persistence.state_file import read_state, state_path
 from kb4_exporter.refresh.wiring import AccountRuntime
 from reliability import strategies

@@ -10,12 +10,14 @@ import pytest
 import requests_mock
 from prometheus_client.exposition import generate_latest
 
-from kb4_exporter.commands.serve import build_registry
+from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
-from kb4_exporter.kris.values import KriValue, compute_kris
-from kb4_exporter.model.records import Snapshot, User
+from kb4_exporter.kris.specs import KriValue
+from kb4_exporter.kris.values import compute_kris
+from kb4_exporter.model.reporting import User
+from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.persistence.state_file import read_state, state_path
-from kb4_exporter.refresh.account import OPEN_PST_RECIPIENTS_MAX_AGE
+from kb4_exporter.refresh.recipients import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.refresh.wiring import AccountRuntime
 
 REMEDIAL = re.compile("remedial", re.IGNORECASE)

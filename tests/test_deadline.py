@@ -8,7 +8,11 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from kb4_exporter.api.deadline import Watchdog, thread_alarm, watched_request
+import pytest
+
+from kb4_exporter.api.deadline import RefreshDeadline, Watchdog, thread_alarm, watched_request
+from kb4_exporter.api.errors import ApiTimeoutError
+from kb4_exporter.api.outcomes import Call
 
 
 class ManualAlarm:
@@ -94,3 +98,44 @@ def _join_alarm_threads() -> None:
     for thread in threading.enumerate():
         if isinstance(thread, threading.Timer):
             thread.join(timeout=5)
+
+
+# --- the refresh's deadline -------------------------------------------------------------
+
+
+class StoppedClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CALL = Call("reporting", "GET", "https://us.api.knowbe4.test/v1/users")
+
+
+def test_without_a_refresh_deadline_each_attempt_gets_the_request_deadline() -> None:
+    deadline = RefreshDeadline(StoppedClock(1000.0), 120.0)
+
+    assert deadline.attempt_seconds(CALL) == 120.0
+    assert deadline.allows_wait(1e9)
+
+
+def test_an_attempt_gets_no_more_than_the_refresh_has_left() -> None:
+    clock = StoppedClock(1000.0)
+    deadline = RefreshDeadline(clock, 120.0)
+
+    with deadline.until(1030.0):
+        assert deadline.attempt_seconds(CALL) == 30.0
+        clock.now = 1030.0
+        with pytest.raises(ApiTimeoutError, match="reporting API GET /v1/users: not sent"):
+            deadline.attempt_seconds(CALL)
+    assert deadline.attempt_seconds(CALL) == 120.0
+
+
+def test_a_wait_that_ends_at_the_deadline_leaves_no_time_for_an_attempt() -> None:
+    deadline = RefreshDeadline(StoppedClock(1000.0), 120.0)
+
+    with deadline.until(1010.0):
+        assert deadline.allows_wait(9.5)
+        assert not deadline.allows_wait(10.0)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from kb4_exporter.api.body import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
 from kb4_exporter.api.errors import (
     ApiConnectionError,
     ApiError,
@@ -28,7 +29,7 @@ from kb4_exporter.api.errors import (
     RateLimitedError,
     ServerError,
 )
-from kb4_exporter.api.http import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, PacedSession
+from kb4_exporter.api.http import PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 
 T0 = 1_700_000_000.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from kb4_exporter.api.reporting import Listing
+from kb4_exporter.api.listing import Listing
 from kb4_exporter.model.phisher import PhisherMessageStatus, UnresolvedPhisherMessage
 from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.refresh.phisher_unresolved import (

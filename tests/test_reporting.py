@@ -16,7 +16,8 @@ import requests_mock as rm
 
 from kb4_exporter.api.errors import AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.reporting import PER_PAGE, Listing, ReportingClient
+from kb4_exporter.api.listing import Listing
+from kb4_exporter.api.reporting import PER_PAGE, ReportingClient
 from kb4_exporter.kris.enrollments import EnrollmentTally, tally_enrollments
 from kb4_exporter.model.reporting import (
     Account,

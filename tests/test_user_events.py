@@ -12,6 +12,7 @@ from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.user_events import UserEventsClient
 
 URL = "https://api.events.knowbe4.com"
+LOGGER = "kb4_exporter.api.user_events"
 
 
 def client(max_pages: int = 20) -> UserEventsClient:
@@ -78,6 +79,24 @@ def test_a_row_with_neither_type_nor_date_is_skipped(
     assert listing.skipped == 1
 
 
+def test_skipped_rows_are_warned_about_once_per_listing(
+    requests_mock: requests_mock.Mocker, caplog: pytest.LogCaptureFixture
+) -> None:
+    requests_mock.get(
+        f"{URL}/events",
+        [
+            {"json": page([{"id": "x"}, event(1)], 2)},
+            {"json": page([event(2), None, 7], None)},
+        ],
+    )
+    with caplog.at_level("WARNING", logger=LOGGER):
+        listing = client().events_since(fakes.NOW - 86400)
+
+    assert (len(listing.records), listing.skipped) == (2, 3)
+    [warning] = [r for r in caplog.records if r.name == LOGGER]
+    assert "User Event API: skipped 3 unusable record(s)" in warning.getMessage()
+
+
 def test_probe_reads_the_total(requests_mock: requests_mock.Mocker) -> None:
     requests_mock.get(f"{URL}/events", json=page([], None))
     assert client().total_count() == 99
@@ -135,3 +154,16 @@ def test_an_unrelated_client_error_is_not_taken_for_a_refused_order(
     with pytest.raises(Exception, match="404"):
         client().events_since(fakes.NOW - 86400)
     assert len(requests_mock.request_history) == 1
+
+
+def test_the_page_cap_counts_pages_read_not_page_numbers(
+    requests_mock: requests_mock.Mocker,
+) -> None:
+    # A server may skip page numbers: the cap bounds requests, like every listing's.
+    requests_mock.get(
+        f"{URL}/events", [{"json": page([event(1)], 5)}, {"json": page([event(2)], None)}]
+    )
+    listing = client(max_pages=2).events_since(fakes.NOW - 86400)
+
+    assert [request.qs["page"] for request in requests_mock.request_history] == [["1"], ["5"]]
+    assert (listing.truncated, listing.pages, len(listing.records)) == (False, 2, 2)

@@ -9,6 +9,9 @@ reports a timeout.
 The watchdog needs the request's socket. `DeadlineAdapter` builds its connections from
 urllib3 connection classes that hand each socket, new or kept alive, to the watchdog of
 the request running on the current thread (`watched_request`).
+
+A refresh has a deadline of its own (its interval): `RefreshDeadline` gives each attempt
+the shorter of the two and sends nothing once the refresh's has passed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
+from kb4_exporter.api.errors import ApiTimeoutError
+from kb4_exporter.api.outcomes import Call
+from kb4_exporter.api.pacing import Clock
+
 Alarm = Callable[[float, Callable[[], None]], Callable[[], None]]
 """Calls the function once the given seconds have passed, on some other thread, unless
 the returned cancel function was called first."""
@@ -36,6 +43,42 @@ def thread_alarm(seconds: float, action: Callable[[], None]) -> Callable[[], Non
     timer.daemon = True
     timer.start()
     return timer.cancel
+
+
+class RefreshDeadline:
+    """The running refresh's deadline (epoch seconds), and the time it leaves each attempt."""
+
+    def __init__(self, clock: Clock, request_seconds: float) -> None:
+        self._clock = clock
+        # A whole request, connect to last byte of the body, with or without a refresh.
+        self._request_seconds = request_seconds
+        self._at: float | None = None
+
+    @contextlib.contextmanager
+    def until(self, at: float) -> Iterator[None]:
+        """Until the block ends, no request is sent after `at` and none runs past it."""
+        self._at = at
+        try:
+            yield
+        finally:
+            self._at = None
+
+    def attempt_seconds(self, call: Call) -> float:
+        """Seconds the next attempt may take; ApiTimeoutError once the refresh is over time."""
+        if self._at is None:
+            return self._request_seconds
+        left = self._at - self._clock()
+        if left <= 0:
+            raise ApiTimeoutError(
+                f"{call.where}: not sent, the refresh ran past its deadline (its "
+                "refresh interval); the rest waits for the next refresh",
+                endpoint=call.endpoint,
+            )
+        return min(self._request_seconds, left)
+
+    def allows_wait(self, seconds: float) -> bool:
+        """Whether an attempt could still start after waiting `seconds` from now."""
+        return self._at is None or self._clock() + seconds < self._at
 
 
 class Watchdog:

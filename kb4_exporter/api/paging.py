@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -113,85 +113,71 @@ class Pager:
     def fetch(self, path: str, query: Mapping[str, str | int]) -> JsonReply:
         return self._fetch(path, query)
 
-    def walk(
-        self,
-        path: str,
-        params: Mapping[str, str],
-        source: str,
-        max_pages: int | None = None,
-    ) -> Walk:
-        return Walk(self, path, params, source, max_pages)
+    def walk(self, path: str, params: Mapping[str, str], source: str) -> Walk:
+        return Walk(self, path, params, source)
 
 
 class Walk:
-    """One listing's pages, in order. `truncated` is set when `max_pages` cut it short."""
+    """One listing's pages, in order: `next_page` until it says no page follows."""
 
-    def __init__(
-        self,
-        pager: Pager,
-        path: str,
-        params: Mapping[str, str],
-        source: str,
-        max_pages: int | None,
-    ) -> None:
+    def __init__(self, pager: Pager, path: str, params: Mapping[str, str], source: str) -> None:
         self._pager = pager
         self._path = path
         self._params = dict(params)
         self._source = source
-        self._max_pages = max_pages
-        self.pages = 0
-        self.truncated = False
+        self._page_number = 1  # of the page `next_page` reads
+        self._next_query: dict[str, str | int] | None = None  # None: the first page
+        self._seen_cursors: set[str] = set()
+        self._previous: list[Any] | None = None
 
-    def __iter__(self) -> Iterator[list[Any]]:
+    def next_page(self) -> tuple[list[Any], bool]:
+        """The rows of the next page, and whether another page follows them."""
+        page = self._read()
+        self._check_page(page)
+        self._previous = page.rows
+        self._next_query = self._following(page)
+        self._page_number += 1
+        return page.rows, self._next_query is not None
+
+    def _read(self) -> Page:
+        if self._next_query is None:
+            return self._first_page()
+        page = self._get(self._next_query)
+        if self._page_number == 2 and self._pager.mode(self._source) is None:
+            return self._settle_ambiguous_page(page)
+        return page
+
+    def _check_page(self, page: Page) -> None:
         per_page = self._pager.per_page
-        page = self._first_page()
-        page_number = 1
-        seen_cursors: set[str] = set()
-        previous: list[Any] | None = None
-        while True:
-            if len(page.rows) > per_page:
-                raise self._error(
-                    f"returned {len(page.rows)} rows for per_page={per_page}; the server "
-                    "ignores its paging parameters"
-                )
-            if page.rows and page.rows == previous:
-                raise self._error(
-                    f"returned the same page again (page {page_number}); the listing never ends"
-                )
-            yield page.rows
-            previous = page.rows
-            following = self._following(page, page_number, seen_cursors)
-            if following is None:
-                return
-            if self._max_pages is not None and self.pages >= self._max_pages:
-                self.truncated = True
-                return
-            query, page_number = following
-            page = self._get(query)
-            if page_number == 2 and self._pager.mode(self._source) is None:
-                page = self._settle_ambiguous_page(previous, page)
+        if len(page.rows) > per_page:
+            raise self._error(
+                f"returned {len(page.rows)} rows for per_page={per_page}; the server "
+                "ignores its paging parameters"
+            )
+        if page.rows and page.rows == self._previous:
+            raise self._error(
+                f"returned the same page again (page {self._page_number}); the listing never ends"
+            )
 
-    def _following(
-        self, page: Page, page_number: int, seen_cursors: set[str]
-    ) -> tuple[dict[str, str | int], int] | None:
-        """The query of the next page and its number, or None at the end of the listing."""
+    def _following(self, page: Page) -> dict[str, str | int] | None:
+        """The query of the next page, or None at the end of the listing."""
         if not page.rows:
             return None
         if page.next_cursor is not None:
-            if page.next_cursor in seen_cursors:
+            if page.next_cursor in self._seen_cursors:
                 raise self._error("sent a next cursor it had sent before; the listing never ends")
-            seen_cursors.add(page.next_cursor)
+            self._seen_cursors.add(page.next_cursor)
             self._pager.learn(self._source, PagingMode.CURSOR)
-            return self._query(cursor=page.next_cursor), page_number + 1
+            return self._query(cursor=page.next_cursor)
         if page.envelope or len(page.rows) < self._pager.per_page:
             return None
         if self._pager.mode(self._source) is PagingMode.CURSOR:
             return None  # a full last page: no token is the end
-        return self._query(page=page_number + 1), page_number + 1
+        return self._query(page=self._page_number + 1)
 
-    def _settle_ambiguous_page(self, first: list[Any], second: Page) -> Page:
+    def _settle_ambiguous_page(self, second: Page) -> Page:
         """A full first page came without a token and `page=2` was asked: see the module doc."""
-        if not second.rows or second.rows != first:
+        if not second.rows or second.rows != self._previous:
             self._pager.learn(self._source, PagingMode.LEGACY)
             return second
         probe = self._get({**self._params, "per_page": 1, "cursor": "true"})
@@ -226,9 +212,7 @@ class Walk:
         return {**self._params, "per_page": self._pager.per_page, **paging}
 
     def _get(self, query: Mapping[str, str | int]) -> Page:
-        reply = self._pager.fetch(self._path, query)
-        self.pages += 1
-        return read_page(reply, self._path)
+        return read_page(self._pager.fetch(self._path, query), self._path)
 
     def _error(self, what: str) -> BadResponseError:
         return BadResponseError(f"{self._path} {what}", endpoint=self._path)

@@ -9,6 +9,7 @@ are read from the nodes and counted client-side.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,8 +17,7 @@ from typing import Any, TypeVar
 
 from kb4_exporter.api.errors import ApiError, AuthError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model.parsing import RecordError
+from kb4_exporter.api.listing import Listing, ListingReader
 from kb4_exporter.model.phisher import PhisherMessage, PhisherMessageStatus, is_phisher_id
 
 log = logging.getLogger(__name__)
@@ -156,48 +156,29 @@ class PhisherClient:
     def _listing(self, query: str, parse: Callable[[Any], T], max_pages: int | None) -> Listing[T]:
         """Every page of `query` up to `max_pages` (None: no cap; the daily budget bounds
         it); nodes `parse` refuses are skipped."""
-        records: list[T] = []
-        skipped = 0
-        page = 1
-        while True:
-            if max_pages is not None and page > max_pages:
-                log.warning(
-                    "PhishER: stopped at the page cap of %d pages; the listing is incomplete",
-                    max_pages,
-                )
-                _warn_skipped(skipped)
-                return Listing(tuple(records), True, page - 1, skipped)
-            result = self._messages_page(query, page)
-            nodes = result.get("nodes")
-            if not isinstance(nodes, list):
-                raise BadResponseError(
-                    "PhishER phisherMessages has no nodes list", endpoint=ENDPOINT
-                )
-            for node in nodes:
-                try:
-                    records.append(parse(node))
-                except RecordError:
-                    skipped += 1
-            pagination = _mapping(result.get("pagination"))
-            pages = _int(pagination.get("pages"))
-            # The maximum `per` is unconfirmed: judge a short page by the size the server
-            # says it served, so a server that caps `per` does not end the listing early.
-            served_per = _int(pagination.get("per"))
-            page_size = min(self._per, served_per) if served_per else self._per
-            if not nodes or len(nodes) < page_size or (pages is not None and page >= pages):
-                _warn_skipped(skipped)
-                return Listing(tuple(records), False, page, skipped)
-            page += 1
+        reader = ListingReader(parse, log=log, name="PhishER", max_pages=max_pages)
+        pages = itertools.count(1)
+        return reader.read(lambda: self._read_page(query, next(pages), reader))
+
+    def _read_page(self, query: str, page: int, reader: ListingReader[T]) -> bool:
+        """Collects page `page` of `query`; True when another page follows it."""
+        result = self._messages_page(query, page)
+        nodes = result.get("nodes")
+        if not isinstance(nodes, list):
+            raise BadResponseError("PhishER phisherMessages has no nodes list", endpoint=ENDPOINT)
+        reader.collect(nodes)
+        pagination = _mapping(result.get("pagination"))
+        pages = _int(pagination.get("pages"))
+        # The maximum `per` is unconfirmed: judge a short page by the size the server
+        # says it served, so a server that caps `per` does not end the listing early.
+        served_per = _int(pagination.get("per"))
+        page_size = min(self._per, served_per) if served_per else self._per
+        return bool(nodes) and len(nodes) >= page_size and (pages is None or page < pages)
 
     def _messages_page(self, query: str, page: int) -> Mapping[str, Any]:
         variables = {"query": query, "page": page, "per": self._per}
         body = self._session.post_json("", {"query": MESSAGES_QUERY, "variables": variables})
         return _phisher_messages(body, self._session.quote_server_text)
-
-
-def _warn_skipped(skipped: int) -> None:
-    if skipped:
-        log.warning("PhishER: skipped %d unusable message node(s)", skipped)
 
 
 def _phisher_messages(body: Any, quote: Callable[[str], str]) -> Mapping[str, Any]:

@@ -1,20 +1,19 @@
-"""Reporting API fetchers: listings, page caps, truncation flags and tolerant parsing.
+"""Reporting API fetchers: the account, and each listing the KRIs need.
 
 Listings are walked by `paging.Pager` (cursors first, legacy `page` where a server shows
-no cursor support). Rows are turned into compact records page by page, so a raw page is
-never held longer than it takes to parse it. A listing is complete or flagged
-`truncated`: only an operator's page cap cuts one short; every other failure raises.
+no cursor support) and read by `listing.ListingReader` (records parsed page by page,
+unusable rows counted, each source's page cap, truncation flagged).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.http import PacedSession
+from kb4_exporter.api.listing import Listing, ListingReader
 from kb4_exporter.api.paging import PER_PAGE, Pager
 from kb4_exporter.kris.enrollments import EnrollmentTally
 from kb4_exporter.model.parsing import RecordError
@@ -33,16 +32,6 @@ from kb4_exporter.model.reporting import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Listing(Generic[T]):
-    """The records of one listing; `truncated` when a page cap cut it short."""
-
-    records: tuple[T, ...]
-    truncated: bool
-    pages: int
-    skipped: int = 0
 
 
 class ReportingClient:
@@ -134,37 +123,23 @@ class ReportingClient:
     ) -> Listing[T]:
         """The parsed rows of a listing; with a `sink`, each parsed row goes there instead
         and the listing's records are empty."""
-        cap = self._caps.get(source)
-        records: list[T] = []
-        keep = records.append if sink is None else sink
-        skipped = 0
-        first_skip: RecordError | None = None
-        walk = self._pager.walk(path, params, source, max_pages=cap)
-        for rows in walk:
-            for row in rows:
-                try:
-                    record = parse(row)
-                except RecordError as err:
-                    skipped += 1
-                    first_skip = first_skip or err
-                    continue
-                keep(record)
-        if walk.truncated:
-            log.warning(
-                "%s: stopped at the page cap of %d pages for %s; the listing is incomplete, so "
-                "%s keeps its last complete data; raise or remove page_caps.%s",
-                path,
-                cap,
-                source,
-                source,
-                source,
-            )
-        if first_skip is not None:
-            # One line per listing, not one per row: a bad export can have thousands.
-            log.warning(
-                "%s: skipped %d unusable record(s); the first: %s", path, skipped, first_skip
-            )
-        return Listing(tuple(records), walk.truncated, walk.pages, skipped)
+        reader = ListingReader(
+            parse,
+            log=log,
+            name=path,
+            max_pages=self._caps.get(source),
+            cap_advice=f", so {source} keeps its last complete data; raise or remove "
+            f"page_caps.{source}",
+            sink=sink,
+        )
+        walk = self._pager.walk(path, params, source)
+
+        def next_page() -> bool:
+            rows, more = walk.next_page()
+            reader.collect(rows)
+            return more
+
+        return reader.read(next_page)
 
 
 def _countable(row: Any) -> bool:

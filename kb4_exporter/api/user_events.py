@@ -12,13 +12,13 @@ page is read, so an unordered server never cuts the window short.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kb4_exporter.api.errors import ApiError, BadResponseError
 from kb4_exporter.api.http import PacedSession
-from kb4_exporter.api.reporting import Listing
-from kb4_exporter.model.parsing import RecordError, read_int
+from kb4_exporter.api.listing import Listing, ListingReader
+from kb4_exporter.model.parsing import read_int
 from kb4_exporter.model.user_events import UserEvent
 
 log = logging.getLogger(__name__)
@@ -42,40 +42,14 @@ class UserEventsClient:
 
     def events_since(self, since: float) -> Listing[UserEvent]:
         """Events that occurred at or after `since` (epoch seconds)."""
-        records: list[UserEvent] = []
-        skipped = 0
-        page = 1
-        newest_first = True
-        previous_oldest: float | None = None
-        while True:
-            if self._max_pages is not None and page > self._max_pages:
-                log.warning(
-                    "User Event API: stopped at the page cap of %d pages; the listing is "
-                    "incomplete; raise or remove page_caps.user_events",
-                    self._max_pages,
-                )
-                return Listing(tuple(records), True, page - 1, skipped)
-            rows, next_page, ordered = self._page(page)
-            page_events = []
-            for row in rows:
-                try:
-                    page_events.append(UserEvent.parse(row))
-                except RecordError:
-                    skipped += 1
-            times = [e.occurred_at for e in page_events if e.occurred_at is not None]
-            newest_first = (
-                newest_first
-                and ordered
-                and times == sorted(times, reverse=True)
-                and (previous_oldest is None or not times or times[0] <= previous_oldest)
-            )
-            previous_oldest = times[-1] if times else previous_oldest
-            recent = [e for e in page_events if e.occurred_at is None or e.occurred_at >= since]
-            records.extend(recent)
-            all_older = newest_first and bool(page_events) and not recent
-            if next_page is None or not rows or all_older:
-                return Listing(tuple(records), False, page, skipped)
-            page = next_page if next_page > page else page + 1
+        reader = ListingReader(
+            UserEvent.parse,
+            log=log,
+            name="User Event API",
+            max_pages=self._max_pages,
+            cap_advice="; raise or remove page_caps.user_events",
+        )
+        return reader.read(_EventPages(self._page, since, reader).next_page)
 
     def total_count(self) -> int | None:
         """Events on record, for `check`: proves the token and URL work."""
@@ -103,6 +77,50 @@ class UserEventsClient:
                 return rows, read_int(meta.get("next_page")), True
         rows, meta = _envelope(self._session.get_json(EVENTS_PATH, params))
         return rows, read_int(meta.get("next_page")), False
+
+
+class _EventPages:
+    """The pages of one `events_since`, by `meta.next_page`: only the events in the
+    window are kept, and paging stops at the first page older than the window while the
+    server keeps its events newest first (see the module doc)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int], tuple[list[Any], int | None, bool]],
+        since: float,
+        reader: ListingReader[UserEvent],
+    ) -> None:
+        self._fetch = fetch
+        self._since = since
+        self._reader = reader
+        self._page = 1
+        self._newest_first = True
+        self._previous_oldest: float | None = None
+
+    def next_page(self) -> bool:
+        """Collects the next page; True when another page follows it."""
+        rows, next_page, ordered = self._fetch(self._page)
+        events = self._reader.parse(rows)
+        self._track_order(events, ordered)
+        recent = [e for e in events if e.occurred_at is None or e.occurred_at >= self._since]
+        self._reader.keep(recent)
+        all_older = self._newest_first and bool(events) and not recent
+        if next_page is None or not rows or all_older:
+            return False
+        self._page = next_page if next_page > self._page else self._page + 1
+        return True
+
+    def _track_order(self, events: list[UserEvent], ordered: bool) -> None:
+        """Newest first holds while every page, and the pages among themselves, are."""
+        times = [e.occurred_at for e in events if e.occurred_at is not None]
+        previous = self._previous_oldest
+        self._newest_first = (
+            self._newest_first
+            and ordered
+            and times == sorted(times, reverse=True)
+            and (previous is None or not times or times[0] <= previous)
+        )
+        self._previous_oldest = times[-1] if times else previous
 
 
 def _envelope(body: Any) -> tuple[list[Any], Mapping[str, Any]]:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from kb4_exporter.api.reporting import Listing, ReportingClient
+from kb4_exporter.api.listing import Listing
+from kb4_exporter.api.reporting import ReportingClient
 from kb4_exporter.kris.enrollments import EnrollmentTally, duration_warnings
 from kb4_exporter.model.reporting import EnrollmentGroup
 from kb4_exporter.refresh.budgets import SeatBudgets

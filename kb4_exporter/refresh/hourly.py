@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from kb4_exporter.api.listing import Listing
 from kb4_exporter.api.phisher import PhisherClient
-from kb4_exporter.api.reporting import Listing
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.kris.windows import PHISHER_OLDEST, USER_EVENT_WINDOW
 from kb4_exporter.model.snapshot import Snapshot

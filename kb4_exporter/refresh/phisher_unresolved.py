@@ -31,7 +31,7 @@ from kb4_exporter.model.phisher import PhisherMessageStatus, UnresolvedPhisherMe
 from kb4_exporter.model.snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from kb4_exporter.api.reporting import Listing
+    from kb4_exporter.api.listing import Listing
 
     ListSince = Callable[[float], Listing[PhisherMessageStatus]]
     LookUp = Callable[[Sequence[str]], Mapping[str, PhisherMessageStatus]]

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from kb4_exporter.api.errors import ApiError, Interrupted
-from kb4_exporter.api.reporting import Listing
+from kb4_exporter.api.listing import Listing
 from kb4_exporter.model.source_status import SourceStatus
 from kb4_exporter.refresh.results import AccountResults
 

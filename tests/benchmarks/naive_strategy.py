@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kb4_exporter.api.reporting import Listing, ReportingClient
+from kb4_exporter.api.listing import Listing
+from kb4_exporter.api.reporting import ReportingClient
 from kb4_exporter.kris.enrollments import EnrollmentTally
 
 PST_WINDOW_SECONDS = 90 * 86400.0

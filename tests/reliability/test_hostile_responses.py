@@ -21,8 +21,9 @@ from functools import cache
 import pytest
 from kb4_fakes import NOW, small_org
 
+from kb4_exporter.api.body import MAX_RESPONSE_BYTES
 from kb4_exporter.api.errors import ApiTimeoutError
-from kb4_exporter.api.http import MAX_RESPONSE_BYTES, REQUEST_DEADLINE_SECONDS, PacedSession
+from kb4_exporter.api.http import REQUEST_DEADLINE_SECONDS, PacedSession
 from kb4_exporter.api.pacing import RateLimiter, RequestLedger
 from kb4_exporter.config.settings import Settings
 from reliability.harness import Exporter, Scrape, start_hostile_exporter

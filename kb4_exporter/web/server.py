@@ -28,7 +28,7 @@ from kb4_exporter.web.basic_auth import AttemptThrottle, BasicAuthenticator
 from kb4_exporter.web.listen_address import bind_listener, describe_listener, parse_listen_address
 from kb4_exporter.web.pages import ExporterPages, LandingPage, Readiness, RenderMetrics
 from kb4_exporter.web.request_guard import RequestGuard
-from kb4_exporter.web.tls_handover import ConnectionHandover
+from kb4_exporter.web.tls_handover import MAX_CONNECTIONS, ConnectionHandover
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,10 @@ class ExporterServer:
         landing_page: LandingPage,
         web_config: WebConfigReloader | None = None,
         throttle: AttemptThrottle | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._address = listen_address
+        self._max_connections = max_connections
         self._host, self._requested_port = parse_listen_address(listen_address)
         self._web_config = web_config or WebConfigReloader(None)
         # Rendering and bcrypt run off the event loop, each in its own thread, so a
@@ -163,7 +165,9 @@ class ExporterServer:
         http_protocol = self._runner.server
         if http_protocol is None:
             raise RuntimeError("aiohttp's runner made no server in setup()")
-        self._handover = ConnectionHandover(http_protocol, self._web_config)
+        self._handover = ConnectionHandover(
+            http_protocol, self._web_config, max_connections=self._max_connections
+        )
         self._server = await loop.create_server(
             self._handover.new_connection, sock=listener, backlog=1024
         )

@@ -39,6 +39,7 @@ from kb4_exporter.metrics.exposition import MetricsBody
 from kb4_exporter.web.basic_auth import AttemptThrottle, Rate
 from kb4_exporter.web.pages import LandingPage
 from kb4_exporter.web.server import ExporterServer
+from kb4_exporter.web.tls_handover import MAX_CONNECTIONS
 from kb4_exporter.web.web_config_metrics import WebConfigCollector
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
@@ -95,7 +96,14 @@ def write_web_config(directory: Path, *, tls: bool, auth: bool) -> Path:
 def start() -> Iterator[Callable[..., Target]]:
     started: list[ExporterServer] = []
 
-    def run(pki: Path, *, tls: bool, auth: bool, throttle: AttemptThrottle | None = None) -> Target:
+    def run(
+        pki: Path,
+        *,
+        tls: bool,
+        auth: bool,
+        throttle: AttemptThrottle | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> Target:
         web_config = WebConfigReloader(str(write_web_config(pki, tls=tls, auth=auth)))
         server = ExporterServer(
             listen_address="127.0.0.1:0",
@@ -104,6 +112,7 @@ def start() -> Iterator[Callable[..., Target]]:
             landing_page=LandingPage("t", "v", "d"),
             web_config=web_config,
             throttle=throttle,
+            max_connections=max_connections,
         )
         server.start()
         started.append(server)
@@ -153,6 +162,32 @@ def test_a_thousand_half_sent_tls_hellos_do_not_stop_tls_scrapes(
         for _ in range(SCRAPES):
             response = target.scrape("https", headers=basic(PASSWORD))
             assert (response.status_code, response.content) == (200, EXPOSITION)
+
+
+def closed_by_the_server(sock: socket.socket, wait: float) -> bool:
+    """Whether the server closed `sock` within `wait` seconds."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "plain"])
+def test_open_connections_are_capped_by_closing_the_oldest(
+    start: Callable[..., Target], pki: Path, tls: bool
+) -> None:
+    # Memory stays bounded whatever one client opens: an idle TLS connection holds
+    # asyncio's 256 KiB read buffer.
+    target = start(pki, tls=tls, auth=False, max_connections=4)
+    with flood(target.port, 6) as socks:
+        assert [closed_by_the_server(sock, 5.0) for sock in socks[:2]] == [True, True]
+        assert [closed_by_the_server(sock, 0.2) for sock in socks[2:]] == [False] * 4
+        # A scraper's fresh connection is the newest: it lives to finish its scrape.
+        response = target.scrape("https" if tls else "http")
+        assert (response.status_code, response.content) == (200, EXPOSITION)
 
 
 # -- the web config file ---------------------------------------------------------------

@@ -112,6 +112,8 @@ def open_connections(
 
 
 def send_to_all(socks: list[socket.socket], data: bytes) -> None:
-    """Send `data` on every socket."""
+    """Send `data` on every socket the server has not closed (past its connection cap, it
+    closes the oldest)."""
     for sock in socks:
-        sock.sendall(data)
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            sock.sendall(data)

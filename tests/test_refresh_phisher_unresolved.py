@@ -10,6 +10,7 @@ import kb4_fakes as fakes
 import pytest
 import requests_mock
 
+from kb4_exporter.api.http import REQUEST_DEADLINE_SECONDS
 from kb4_exporter.commands.runtimes import build_registry
 from kb4_exporter.config.settings import Settings
 from kb4_exporter.refresh.wiring import AccountRuntime
@@ -174,3 +175,13 @@ def org() -> fakes.FakeOrg:
 def api(requests_mock: requests_mock.Mocker, org: fakes.FakeOrg) -> requests_mock.Mocker:
     fakes.serve_org(requests_mock, org)
     return requests_mock
+
+
+def test_a_poll_runs_under_a_deadline_like_every_refresh(clock: fakes.FakeClock) -> None:
+    # A poll that hangs (a trickled body, say) must end by its interval, as refreshes do,
+    # and never cut a request short of the request's own deadline.
+    settings = Settings(accounts=(fakes.account_config(),), phisher_unresolved_interval=60.0)
+    runtime = fakes.runtime_for(clock, settings=settings)
+    assert runtime.refresh_seconds["phisher_unresolved"] == REQUEST_DEADLINE_SECONDS
+    longer = Settings(accounts=(fakes.account_config(),), phisher_unresolved_interval=900.0)
+    assert fakes.runtime_for(clock, settings=longer).refresh_seconds["phisher_unresolved"] == 900.0

@@ -286,6 +286,7 @@ def build_runtime(
         for task, interval in (
             ("core", settings.refresh_interval),
             ("phisher", settings.phisher_refresh_interval),
+            ("phisher_unresolved", settings.phisher_unresolved_interval),
             ("user_events", settings.phisher_refresh_interval),
         )
     }

@@ -5,30 +5,31 @@
 
 The JSON files are what Grafana provisions and what people import by hand; this script
 is how they are edited. Generating them keeps every panel on the `datasource` template
-variable, every query on `account=~"$account"`, and the KRI thresholds in one table
-that must agree with deploy/prometheus/build_rules.py (the test suite checks both). The
-page threshold and the runbook URL come from deploy/monitoring.yml, as for the rules.
+variable and every query on `account=~"$account"`. The KRI thresholds, the page threshold
+and the runbook URL come from deploy/monitoring.py (which reads deploy/monitoring.yml), as
+for the alert rules: a panel turns red where its alert fires.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
+# deploy/monitoring.py, shared with deploy/prometheus/build_rules.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
-from kb4_exporter.config.durations import format_duration, parse_duration
+import monitoring
+from monitoring import ROOT, KriWarning, Settings, load_settings
+
+from kb4_exporter.config.durations import format_duration
 
 Json = dict[str, Any]
 
-ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
-SETTINGS_PATH = ROOT / "deploy" / "monitoring.yml"
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
@@ -43,22 +44,7 @@ HEALTH_DASHBOARD_UID = "kb4-exporter-health"
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """deploy/monitoring.yml: where the runbook is published, and when a message pages."""
-
-    runbook_url: str
-    page_after: float
-
-
-def load_settings(path: Path = SETTINGS_PATH) -> Settings:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Settings(
-        str(raw.get("runbook_url") or "").rstrip("#"), parse_duration(str(raw["page_after"]))
-    )
-
-
-SETTINGS = load_settings()
+SETTINGS: Settings = load_settings()
 PAGE = "Kb4PhisherHighSeverityBacklog"
 HIGH_AGE = (
     'kb4_phisher_oldest_unresolved_age_seconds{account=~"$account", severity=~"HIGH|CRITICAL"}'
@@ -75,7 +61,7 @@ def runbook_link(anchor: str, title: str) -> Json:
     }
 
 
-# --- KRIs: the one table of titles, units and alert thresholds ------------------------
+# --- KRIs: the one table of titles and units (thresholds: deploy/monitoring.py) -------
 
 
 @dataclass(frozen=True)
@@ -84,16 +70,29 @@ class Kri:
     slug: str
     title: str
     unit: str
-    description: str
-    # The warning on the KRI (None: the KRI has none) and its threshold: on the KRI
-    # itself, or for a count, on its share of `per`.
-    alert: str | None = None
-    bad_when: Literal["above", "below"] = "above"
-    alert_threshold: float | None = None
-    per: str | None = None
+    # {threshold} and {points} are filled in from the KRI's warning.
+    about: str
+    # For a count warned on as a share: what the share is of, for the panel title.
     per_title: str = ""
     # The runbook section of a KRI without a warning.
     section: str = ""
+
+    @property
+    def warning(self) -> KriWarning | None:
+        return monitoring.kri_warning(self.metric)
+
+    @property
+    def description(self) -> str:
+        warning = self.warning
+        return self.about.format(**warning.quoted()) if warning else self.about
+
+    @property
+    def population(self) -> str | None:
+        """The selected accounts' population a count's warning divides it by."""
+        warning = self.warning
+        if warning is None or warning.per is None:
+            return None
+        return warning.per.replace("{", f"{{{ACCOUNT}, ", 1)
 
     @property
     def is_count(self) -> bool:
@@ -101,17 +100,20 @@ class Kri:
 
     @property
     def runbook_anchor(self) -> str:
-        return self.alert.lower() if self.alert else self.section
+        return self.warning.name.lower() if self.warning else self.section
 
     def links(self) -> list[Json]:
-        return [runbook_link(self.runbook_anchor, self.alert or self.title)]
+        return [
+            runbook_link(self.runbook_anchor, self.warning.name if self.warning else self.title)
+        ]
 
     def threshold_steps(self) -> list[Json]:
         """Colour steps that turn red exactly where the warning fires (none: no warning,
         or a warning on the share, not on the value shown)."""
-        if self.alert_threshold is None or self.per is not None:
+        warning = self.warning
+        if warning is None or warning.per is not None:
             return [step("blue", None)]
-        return ratio_steps(self.bad_when, self.alert_threshold, count=self.is_count)
+        return ratio_steps(warning.bad_when, warning.threshold, count=self.is_count)
 
 
 def ratio_steps(bad_when: str, threshold: float, *, count: bool = False) -> list[Json]:
@@ -127,9 +129,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_phishing_prone_pct",
         "Phish-prone percentage",
         "percentunit",
-        "Mean phish-prone percentage of active users. Warning above 20%.",
-        alert="Kb4PhishingProneRatioHigh",
-        alert_threshold=0.20,
+        "Mean phish-prone percentage of active users. Warning above {threshold}.",
     ),
     Kri(
         "kb4_repeat_clickers_90d",
@@ -137,10 +137,7 @@ KRIS: tuple[Kri, ...] = (
         "Repeat clickers (90 days)",
         "short",
         "Users who clicked in two or more phishing tests started in the last 90 days. "
-        "Warning above 2% of active users.",
-        alert="Kb4RepeatClickersHigh",
-        alert_threshold=0.02,
-        per='kb4_users{account=~"$account", status="active"}',
+        "Warning above {threshold} of active users.",
         per_title="of active users",
     ),
     Kri(
@@ -148,20 +145,15 @@ KRIS: tuple[Kri, ...] = (
         "kb4_training_completion_pct",
         "Training completion",
         "percentunit",
-        "Due training enrollments completed on time. Warning below 90%.",
-        alert="Kb4TrainingCompletionLow",
-        bad_when="below",
-        alert_threshold=0.90,
+        "Due training enrollments completed on time. Warning below {threshold}.",
     ),
     Kri(
         "kb4_overdue_training_assignments",
         "kb4_overdue_training_assignments",
         "Overdue training assignments",
         "short",
-        "Due enrollments not completed or passed. Warning above 5% of the due enrollments.",
-        alert="Kb4OverdueTrainingAssignments",
-        alert_threshold=0.05,
-        per='kb4_kri_sample_size{account=~"$account", kri="kb4_training_completion_pct"}',
+        "Due enrollments not completed or passed. Warning above {threshold} of the due "
+        "enrollments.",
         per_title="of due enrollments",
     ),
     Kri(
@@ -169,10 +161,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_remedial_training_compliance_pct",
         "Remedial training compliance",
         "percentunit",
-        "Remedial enrollments completed or passed. Warning below 80%.",
-        alert="Kb4RemedialTrainingComplianceLow",
-        bad_when="below",
-        alert_threshold=0.80,
+        "Remedial enrollments completed or passed. Warning below {threshold}.",
     ),
     Kri(
         "kb4_high_risk_users",
@@ -190,8 +179,6 @@ KRIS: tuple[Kri, ...] = (
         "s",
         "Median delivery-to-report time over the phishing tests of the last 90 days. "
         "Warning above 1 hour.",
-        alert="Kb4PhishTimeToReportSlow",
-        alert_threshold=3600,
     ),
     Kri(
         "kb4_phisher_unresolved_high_4h",
@@ -208,10 +195,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_zero_training_activity_12m",
         "No training activity in 12 months",
         "short",
-        "Active users with no activity for a year. Warning above 5% of active users.",
-        alert="Kb4ZeroTrainingActivity",
-        alert_threshold=0.05,
-        per='kb4_kri_sample_size{account=~"$account", kri="kb4_zero_training_activity_12m"}',
+        "Active users with no activity for a year. Warning above {threshold} of active users.",
         per_title="of active users",
     ),
     Kri(
@@ -219,9 +203,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_department_ppp_delta_pct",
         "Phish-prone spread between groups",
         "percentunit",
-        "Most minus least phish-prone group. Warning above 15 percentage points.",
-        alert="Kb4DepartmentPhishProneSpreadHigh",
-        alert_threshold=0.15,
+        "Most minus least phish-prone group. Warning above {points} percentage points.",
     ),
 )
 
@@ -720,21 +702,22 @@ def dashboard(
 # --- the KRI dashboard ------------------------------------------------------------------
 
 
-def kri_share(kri: Kri) -> str:
+def kri_share(kri: Kri, population: str) -> str:
     """The share a count KRI's warning compares: the count over its population."""
-    return f"max by (account) ({kri.metric}{{{ACCOUNT}}}) / max by (account) ({kri.per} > 0)"
+    return f"max by (account) ({kri.metric}{{{ACCOUNT}}}) / max by (account) ({population} > 0)"
 
 
 def kri_stat(kri: Kri) -> Panel:
     """The KRI now; a count with a warning on its share shows that share, as the warning
     sees it."""
-    if kri.per is not None and kri.alert_threshold is not None:
+    warning, population = kri.warning, kri.population
+    if warning is not None and population is not None:
         panel = stat(
             f"{kri.title}, share {kri.per_title}",
             f"{kri.description} The share: {kri.metric} / its population.",
-            [target(kri_share(kri), "{{account}}")],
+            [target(kri_share(kri, population), "{{account}}")],
             unit="percentunit",
-            steps=ratio_steps(kri.bad_when, kri.alert_threshold),
+            steps=ratio_steps(warning.bad_when, warning.threshold),
         )
     else:
         panel = stat(
@@ -1592,28 +1575,7 @@ def rendered_dashboards() -> Iterator[tuple[Path, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--check", action="store_true", help="fail if a dashboard file is out of date"
-    )
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in rendered_dashboards():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-    if stale:
-        print(
-            f"out of date: {', '.join(stale)}; run python grafana/build_dashboards.py",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return monitoring.build(__file__, __doc__, rendered_dashboards, argv)
 
 
 if __name__ == "__main__":

@@ -63,8 +63,7 @@ class KriWarning:
         `points` (its percentage points: 20)."""
         if self.metric.endswith("_seconds"):
             return {"threshold": format_duration(self.threshold)}
-        points = f"{self.threshold * 100:g}"
-        return {"threshold": f"{points}%", "points": points}
+        return {"threshold": percent(self.threshold), "points": f"{self.threshold * 100:g}"}
 
 
 KRI_WARNINGS: tuple[KriWarning, ...] = (
@@ -102,6 +101,21 @@ KRI_WARNINGS: tuple[KriWarning, ...] = (
 def kri_warning(metric: str) -> KriWarning | None:
     """The warning on the KRI `metric`, if it has one."""
     return next((w for w in KRI_WARNINGS if w.metric == metric), None)
+
+
+def percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+# --- the page and the exporter's health: what the alerts watch and the dashboards colour ------
+
+# Kb4PhisherHighSeverityBacklog: the PhishER severities that page (page_after: monitoring.yml).
+PAGED_SEVERITIES = 'severity=~"HIGH|CRITICAL"'
+# Kb4SourceRefreshStale and Kb4PhisherPagingBlind: a source whose last success is older than
+# this many of its refresh intervals is stale.
+STALE_AFTER_INTERVALS = 2
+# Kb4ApiBudgetNearlyExhausted: less than this share of the daily request budget is left.
+API_BUDGET_LOW = 0.1
 
 
 # --- the builders' command line ---------------------------------------------------------------

@@ -23,9 +23,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
 import monitoring
-from monitoring import ROOT, KriWarning, Settings, load_settings
+from monitoring import (
+    API_BUDGET_LOW,
+    PAGED_SEVERITIES,
+    ROOT,
+    STALE_AFTER_INTERVALS,
+    KriWarning,
+    Settings,
+    load_settings,
+    percent,
+)
 
 from kb4_exporter.config.durations import format_duration
+from kb4_exporter.config.settings import Settings as ExporterSettings
+from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
 
 Json = dict[str, Any]
 
@@ -46,9 +57,7 @@ GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
 SETTINGS: Settings = load_settings()
 PAGE = "Kb4PhisherHighSeverityBacklog"
-HIGH_AGE = (
-    'kb4_phisher_oldest_unresolved_age_seconds{account=~"$account", severity=~"HIGH|CRITICAL"}'
-)
+HIGH_AGE = f"kb4_phisher_oldest_unresolved_age_seconds{{{ACCOUNT}, {PAGED_SEVERITIES}}}"
 
 
 def runbook_link(anchor: str, title: str) -> Json:
@@ -808,7 +817,9 @@ def alert_states(*, width: int) -> Panel:
 
 def paging_panels() -> list[Panel]:
     after = format_duration(SETTINGS.page_after)
-    unresolved = 'source="phisher_unresolved"'
+    unresolved = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
+    # Kb4PhisherPagingBlind compares with the exported interval; the panel assumes the default.
+    blind_after = STALE_AFTER_INTERVALS * ExporterSettings(accounts=()).phisher_unresolved_interval
     return [
         oldest_unresolved_stat(width=8, height=8),
         timeseries(
@@ -841,7 +852,7 @@ def paging_panels() -> list[Panel]:
             ],
             width=8,
             unit="s",
-            steps=[step(GREEN, None), step(RED, 600)],
+            steps=[step(GREEN, None), step(RED, round(blind_after))],
             text_mode="value_and_name",
             graph=False,
         ),
@@ -1346,7 +1357,7 @@ def health_rows() -> list[Row]:
         bar_gauge(
             "Data age in refresh intervals",
             "Time since the last successful refresh divided by the configured interval. "
-            "Kb4SourceRefreshStale fires above 2.",
+            f"Kb4SourceRefreshStale fires above {STALE_AFTER_INTERVALS}.",
             [
                 target(
                     f"({AGE}) / kb4_source_refresh_interval_seconds{{{ACCOUNT}}}",
@@ -1354,7 +1365,7 @@ def health_rows() -> list[Row]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(YELLOW, 1.5), step(RED, 2)],
+            steps=[step(GREEN, None), step(YELLOW, 1.5), step(RED, STALE_AFTER_INTERVALS)],
             max_value=3,
         ),
         timeseries(
@@ -1410,7 +1421,8 @@ def health_rows() -> list[Row]:
         ),
         bar_gauge(
             "API budget left",
-            "Remaining / limit. Kb4ApiBudgetNearlyExhausted fires below 10%.",
+            "Remaining / limit. Kb4ApiBudgetNearlyExhausted fires below "
+            f"{percent(API_BUDGET_LOW)}.",
             [
                 target(
                     f"kb4_api_budget_remaining{{{ACCOUNT}}}"
@@ -1420,7 +1432,7 @@ def health_rows() -> list[Row]:
                 )
             ],
             unit="percentunit",
-            steps=[step(RED, None), step(YELLOW, 0.1), step(GREEN, 0.25)],
+            steps=[step(RED, None), step(YELLOW, API_BUDGET_LOW), step(GREEN, 0.25)],
             max_value=1,
             width=6,
         ),

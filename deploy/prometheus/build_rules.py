@@ -34,7 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import monitoring
-from monitoring import ROOT, Settings, load_settings
+from monitoring import (
+    API_BUDGET_LOW,
+    PAGED_SEVERITIES,
+    ROOT,
+    STALE_AFTER_INTERVALS,
+    Settings,
+    load_settings,
+    percent,
+)
 
 from kb4_exporter.config.durations import format_duration
 from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
@@ -117,7 +125,7 @@ def held(alert: Alert) -> str:
 
 def paging(settings: Settings) -> Group:
     after = format_duration(settings.page_after)
-    age = 'kb4_phisher_oldest_unresolved_age_seconds{severity=~"HIGH|CRITICAL"}'
+    age = f"kb4_phisher_oldest_unresolved_age_seconds{{{PAGED_SEVERITIES}}}"
     return Group(
         "kb4_exporter_paging",
         "severity=critical pages a human now; all of these route like the backlog page.",
@@ -151,7 +159,8 @@ def paging(settings: Settings) -> Group:
                     + block(
                         "",
                         f"time() - kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
-                        f"> 2 * kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}",
+                        f"> {STALE_AFTER_INTERVALS} * "
+                        f"kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}",
                     )
                 ),
                 "critical",
@@ -337,7 +346,8 @@ def health_group() -> Group:
                 "Kb4SourceRefreshStale",
                 by_account(
                     f"time() - kb4_source_last_success_timestamp_seconds{{{not_paging}}}\n"
-                    f"> 2 * kb4_source_refresh_interval_seconds{{{not_paging}}}\n"
+                    f"> {STALE_AFTER_INTERVALS} * "
+                    f"kb4_source_refresh_interval_seconds{{{not_paging}}}\n"
                     f"and kb4_source_last_success_timestamp_seconds{{{not_paging}}} > 0",
                     ("source",),
                 ),
@@ -369,10 +379,11 @@ def health_group() -> Group:
             Alert(
                 "Kb4ApiBudgetNearlyExhausted",
                 by_account("kb4_api_budget_remaining / (kb4_api_budget_limit > 0)", ("api",))
-                + "\n< 0.1",
+                + f"\n< {API_BUDGET_LOW:g}",
                 "warning",
                 "exporter",
-                "Less than 10% of the daily {{ $labels.api }} API budget is left in account "
+                f"Less than {percent(API_BUDGET_LOW)} of the daily "
+                "{{ $labels.api }} API budget is left in account "
                 "{{ $labels.account }}",
                 "Only {{ $value | humanizePercentage }} of the rolling 24-hour request budget "
                 "is left. Further refreshes will stop early and flag truncation.",

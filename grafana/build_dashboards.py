@@ -125,6 +125,11 @@ class Kri:
         return ratio_steps(warning.bad_when, warning.threshold, count=self.is_count)
 
 
+def any_is_red() -> list[Json]:
+    """For counts that should be zero (overdue enrollments, errors): red from 1."""
+    return [step(GREEN, None), step(RED, 1)]
+
+
 def ratio_steps(bad_when: str, threshold: float, *, count: bool = False) -> list[Json]:
     if bad_when == "below":
         return [step(RED, None), step(GREEN, threshold)]
@@ -216,6 +221,12 @@ KRIS: tuple[Kri, ...] = (
     ),
 )
 
+
+def kri(metric: str) -> Kri:
+    (found,) = [k for k in KRIS if k.metric == metric]
+    return found
+
+
 PHISHER_SEVERITY_COLOURS = {
     "CRITICAL": "dark-red",
     "HIGH": RED,
@@ -277,7 +288,8 @@ class Panel:
     width: int
     height: int
     unit: str = "short"
-    steps: list[Json] = field(default_factory=lambda: [step(GREEN, None)])
+    # Colour steps; None: green throughout.
+    steps: list[Json] | None = None
     mappings: list[Json] = field(default_factory=list)
     custom: Json = field(default_factory=dict)
     options: Json = field(default_factory=dict)
@@ -293,7 +305,7 @@ class Panel:
     def to_json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {
             "unit": self.unit,
-            "thresholds": thresholds(*self.steps),
+            "thresholds": thresholds(*(self.steps or [step(GREEN, None)])),
             "mappings": self.mappings,
             "color": {"mode": "thresholds"},
         }
@@ -333,6 +345,10 @@ class Row:
     collapsed: bool = False
 
 
+# Stats and bar gauges show each series' latest value.
+LATEST_VALUE: Json = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
 def stat(
     title: str,
     description: str,
@@ -355,10 +371,10 @@ def stat(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         mappings=mappings or [],
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": LATEST_VALUE,
             "orientation": "auto",
             "textMode": text_mode,
             "colorMode": colour_mode,
@@ -400,7 +416,7 @@ def timeseries(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         custom=custom,
         overrides=overrides or [],
         min_value=min_value,
@@ -431,11 +447,11 @@ def bar_gauge(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         min_value=min_value,
         max_value=max_value,
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": LATEST_VALUE,
             "orientation": "horizontal",
             "displayMode": "gradient",
             "showUnfilled": True,
@@ -453,7 +469,6 @@ def state_timeline(
         targets,
         width,
         8,
-        steps=[step(GREEN, None)],
         mappings=mappings,
         custom={"fillOpacity": 80, "lineWidth": 0},
         options={
@@ -778,6 +793,11 @@ AGE_NOTE = (
 )
 
 
+def page_steps() -> list[Json]:
+    """Red from the age at which a HIGH/CRITICAL message pages."""
+    return [step(GREEN, None), step(RED, SETTINGS.page_after)]
+
+
 def oldest_unresolved_stat(*, width: int, height: int) -> Panel:
     after = format_duration(SETTINGS.page_after)
     panel = stat(
@@ -788,7 +808,7 @@ def oldest_unresolved_stat(*, width: int, height: int) -> Panel:
         width=width,
         height=height,
         unit="s",
-        steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+        steps=page_steps(),
         text_mode="value_and_name",
     )
     panel.links = [runbook_link(PAGE.lower(), PAGE)]
@@ -833,7 +853,7 @@ def paging_panels() -> list[Panel]:
                 )
             ],
             unit="s",
-            steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+            steps=page_steps(),
             show_thresholds=True,
             min_value=0,
             width=16,
@@ -910,7 +930,7 @@ def group_panels() -> list[Panel]:
                 )
             ],
             unit="percentunit",
-            steps=KRIS[0].threshold_steps(),
+            steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
             max_value=1,
         ),
         bar_gauge(
@@ -948,7 +968,7 @@ def group_panels() -> list[Panel]:
                     by(keys, "kb4_group_phishing_prone_ratio"),
                     unit="percentunit",
                     decimals=1,
-                    steps=KRIS[0].threshold_steps(),
+                    steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
                 ),
                 Column("risk score", by(keys, "kb4_group_risk_score"), decimals=1),
             ],
@@ -965,7 +985,7 @@ def group_panels() -> list[Panel]:
                 )
             ],
             unit="percentunit",
-            steps=KRIS[0].threshold_steps(),
+            steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
             show_thresholds=True,
             width=24,
             min_value=0,
@@ -1028,7 +1048,7 @@ def phishing_panels() -> list[Panel]:
                     by(keys, "kb4_phishing_test_phish_prone_ratio"),
                     unit="percentunit",
                     decimals=1,
-                    steps=KRIS[0].threshold_steps(),
+                    steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
                 ),
             ],
             sort_by="pst_id",
@@ -1039,7 +1059,7 @@ def phishing_panels() -> list[Panel]:
 
 def training_panels() -> list[Panel]:
     keys = "account, campaign_id, campaign"
-    completion = next(k for k in KRIS if k.metric == "kb4_training_completion_ratio")
+    completion = kri("kb4_training_completion_ratio")
     return [
         stat(
             "Active training campaigns",
@@ -1093,7 +1113,7 @@ def training_panels() -> list[Panel]:
                 Column(
                     "overdue",
                     by(keys, "kb4_training_campaign_overdue_enrollments"),
-                    steps=[step(GREEN, None), step(RED, 1)],
+                    steps=any_is_red(),
                 ),
             ],
             sort_by="overdue",
@@ -1109,7 +1129,7 @@ def training_panels() -> list[Panel]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(RED, 1)],
+            steps=any_is_red(),
         ),
     ]
 
@@ -1514,7 +1534,7 @@ def health_rows() -> list[Row]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(RED, 1)],
+            steps=any_is_red(),
         ),
         state_timeline(
             "Truncated fetches",

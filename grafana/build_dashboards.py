@@ -35,7 +35,7 @@ from monitoring import (
 )
 
 from kb4_exporter.config.durations import format_duration
-from kb4_exporter.config.settings import Settings as ExporterSettings
+from kb4_exporter.config.settings import DEFAULT_UNRESOLVED_INTERVAL_SECONDS
 from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
 
 Json = dict[str, Any]
@@ -839,7 +839,7 @@ def paging_panels() -> list[Panel]:
     after = format_duration(SETTINGS.page_after)
     unresolved = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
     # Kb4PhisherPagingBlind compares with the exported interval; the panel assumes the default.
-    blind_after = STALE_AFTER_INTERVALS * ExporterSettings(accounts=()).phisher_unresolved_interval
+    blind_after = STALE_AFTER_INTERVALS * DEFAULT_UNRESOLVED_INTERVAL_SECONDS
     return [
         oldest_unresolved_stat(width=8, height=8),
         timeseries(

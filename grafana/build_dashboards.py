@@ -5,30 +5,42 @@
 
 The JSON files are what Grafana provisions and what people import by hand; this script
 is how they are edited. Generating them keeps every panel on the `datasource` template
-variable, every query on `account=~"$account"`, and the KRI thresholds in one table
-that must agree with deploy/prometheus/build_rules.py (the test suite checks both). The
-page threshold and the runbook URL come from deploy/monitoring.yml, as for the rules.
+variable and every query on `account=~"$account"`. The KRI thresholds, the page threshold
+and the runbook URL come from deploy/monitoring.py (which reads deploy/monitoring.yml), as
+for the alert rules: a panel turns red where its alert fires.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
+# deploy/monitoring.py, shared with deploy/prometheus/build_rules.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
-from kb4_exporter.config.durations import format_duration, parse_duration
+import monitoring
+from monitoring import (
+    API_BUDGET_LOW,
+    PAGED_SEVERITIES,
+    ROOT,
+    STALE_AFTER_INTERVALS,
+    KriWarning,
+    Settings,
+    load_settings,
+    percent,
+)
+
+from kb4_exporter.config.durations import format_duration
+from kb4_exporter.config.settings import DEFAULT_UNRESOLVED_INTERVAL_SECONDS
+from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
 
 Json = dict[str, Any]
 
-ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
-SETTINGS_PATH = ROOT / "deploy" / "monitoring.yml"
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
@@ -43,26 +55,9 @@ HEALTH_DASHBOARD_UID = "kb4-exporter-health"
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """deploy/monitoring.yml: where the runbook is published, and when a message pages."""
-
-    runbook_url: str
-    page_after: float
-
-
-def load_settings(path: Path = SETTINGS_PATH) -> Settings:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Settings(
-        str(raw.get("runbook_url") or "").rstrip("#"), parse_duration(str(raw["page_after"]))
-    )
-
-
-SETTINGS = load_settings()
+SETTINGS: Settings = load_settings()
 PAGE = "Kb4PhisherHighSeverityBacklog"
-HIGH_AGE = (
-    'kb4_phisher_oldest_unresolved_age_seconds{account=~"$account", severity=~"HIGH|CRITICAL"}'
-)
+HIGH_AGE = f"kb4_phisher_oldest_unresolved_age_seconds{{{ACCOUNT}, {PAGED_SEVERITIES}}}"
 
 
 def runbook_link(anchor: str, title: str) -> Json:
@@ -75,7 +70,7 @@ def runbook_link(anchor: str, title: str) -> Json:
     }
 
 
-# --- KRIs: the one table of titles, units and alert thresholds ------------------------
+# --- KRIs: the one table of titles and units (thresholds: deploy/monitoring.py) -------
 
 
 @dataclass(frozen=True)
@@ -84,16 +79,29 @@ class Kri:
     slug: str
     title: str
     unit: str
-    description: str
-    # The warning on the KRI (None: the KRI has none) and its threshold: on the KRI
-    # itself, or for a count, on its share of `per`.
-    alert: str | None = None
-    bad_when: Literal["above", "below"] = "above"
-    alert_threshold: float | None = None
-    per: str | None = None
+    # {threshold} and {points} are filled in from the KRI's warning.
+    about: str
+    # For a count warned on as a share: what the share is of, for the panel title.
     per_title: str = ""
     # The runbook section of a KRI without a warning.
     section: str = ""
+
+    @property
+    def warning(self) -> KriWarning | None:
+        return monitoring.kri_warning(self.metric)
+
+    @property
+    def description(self) -> str:
+        warning = self.warning
+        return self.about.format(**warning.quoted()) if warning else self.about
+
+    @property
+    def population(self) -> str | None:
+        """The selected accounts' population a count's warning divides it by."""
+        warning = self.warning
+        if warning is None or warning.per is None:
+            return None
+        return warning.per.replace("{", f"{{{ACCOUNT}, ", 1)
 
     @property
     def is_count(self) -> bool:
@@ -101,17 +109,25 @@ class Kri:
 
     @property
     def runbook_anchor(self) -> str:
-        return self.alert.lower() if self.alert else self.section
+        return self.warning.name.lower() if self.warning else self.section
 
     def links(self) -> list[Json]:
-        return [runbook_link(self.runbook_anchor, self.alert or self.title)]
+        return [
+            runbook_link(self.runbook_anchor, self.warning.name if self.warning else self.title)
+        ]
 
     def threshold_steps(self) -> list[Json]:
         """Colour steps that turn red exactly where the warning fires (none: no warning,
         or a warning on the share, not on the value shown)."""
-        if self.alert_threshold is None or self.per is not None:
+        warning = self.warning
+        if warning is None or warning.per is not None:
             return [step("blue", None)]
-        return ratio_steps(self.bad_when, self.alert_threshold, count=self.is_count)
+        return ratio_steps(warning.bad_when, warning.threshold, count=self.is_count)
+
+
+def any_is_red() -> list[Json]:
+    """For counts that should be zero (overdue enrollments, errors): red from 1."""
+    return [step(GREEN, None), step(RED, 1)]
 
 
 def ratio_steps(bad_when: str, threshold: float, *, count: bool = False) -> list[Json]:
@@ -127,9 +143,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_phishing_prone_pct",
         "Phish-prone percentage",
         "percentunit",
-        "Mean phish-prone percentage of active users. Warning above 20%.",
-        alert="Kb4PhishingProneRatioHigh",
-        alert_threshold=0.20,
+        "Mean phish-prone percentage of active users. Warning above {threshold}.",
     ),
     Kri(
         "kb4_repeat_clickers_90d",
@@ -137,10 +151,7 @@ KRIS: tuple[Kri, ...] = (
         "Repeat clickers (90 days)",
         "short",
         "Users who clicked in two or more phishing tests started in the last 90 days. "
-        "Warning above 2% of active users.",
-        alert="Kb4RepeatClickersHigh",
-        alert_threshold=0.02,
-        per='kb4_users{account=~"$account", status="active"}',
+        "Warning above {threshold} of active users.",
         per_title="of active users",
     ),
     Kri(
@@ -148,20 +159,15 @@ KRIS: tuple[Kri, ...] = (
         "kb4_training_completion_pct",
         "Training completion",
         "percentunit",
-        "Due training enrollments completed on time. Warning below 90%.",
-        alert="Kb4TrainingCompletionLow",
-        bad_when="below",
-        alert_threshold=0.90,
+        "Due training enrollments completed on time. Warning below {threshold}.",
     ),
     Kri(
         "kb4_overdue_training_assignments",
         "kb4_overdue_training_assignments",
         "Overdue training assignments",
         "short",
-        "Due enrollments not completed or passed. Warning above 5% of the due enrollments.",
-        alert="Kb4OverdueTrainingAssignments",
-        alert_threshold=0.05,
-        per='kb4_kri_sample_size{account=~"$account", kri="kb4_training_completion_pct"}',
+        "Due enrollments not completed or passed. Warning above {threshold} of the due "
+        "enrollments.",
         per_title="of due enrollments",
     ),
     Kri(
@@ -169,10 +175,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_remedial_training_compliance_pct",
         "Remedial training compliance",
         "percentunit",
-        "Remedial enrollments completed or passed. Warning below 80%.",
-        alert="Kb4RemedialTrainingComplianceLow",
-        bad_when="below",
-        alert_threshold=0.80,
+        "Remedial enrollments completed or passed. Warning below {threshold}.",
     ),
     Kri(
         "kb4_high_risk_users",
@@ -190,8 +193,6 @@ KRIS: tuple[Kri, ...] = (
         "s",
         "Median delivery-to-report time over the phishing tests of the last 90 days. "
         "Warning above 1 hour.",
-        alert="Kb4PhishTimeToReportSlow",
-        alert_threshold=3600,
     ),
     Kri(
         "kb4_phisher_unresolved_high_4h",
@@ -208,10 +209,7 @@ KRIS: tuple[Kri, ...] = (
         "kb4_zero_training_activity_12m",
         "No training activity in 12 months",
         "short",
-        "Active users with no activity for a year. Warning above 5% of active users.",
-        alert="Kb4ZeroTrainingActivity",
-        alert_threshold=0.05,
-        per='kb4_kri_sample_size{account=~"$account", kri="kb4_zero_training_activity_12m"}',
+        "Active users with no activity for a year. Warning above {threshold} of active users.",
         per_title="of active users",
     ),
     Kri(
@@ -219,11 +217,15 @@ KRIS: tuple[Kri, ...] = (
         "kb4_department_ppp_delta_pct",
         "Phish-prone spread between groups",
         "percentunit",
-        "Most minus least phish-prone group. Warning above 15 percentage points.",
-        alert="Kb4DepartmentPhishProneSpreadHigh",
-        alert_threshold=0.15,
+        "Most minus least phish-prone group. Warning above {points} percentage points.",
     ),
 )
+
+
+def kri(metric: str) -> Kri:
+    (found,) = [k for k in KRIS if k.metric == metric]
+    return found
+
 
 PHISHER_SEVERITY_COLOURS = {
     "CRITICAL": "dark-red",
@@ -286,7 +288,8 @@ class Panel:
     width: int
     height: int
     unit: str = "short"
-    steps: list[Json] = field(default_factory=lambda: [step(GREEN, None)])
+    # Colour steps; None: green throughout.
+    steps: list[Json] | None = None
     mappings: list[Json] = field(default_factory=list)
     custom: Json = field(default_factory=dict)
     options: Json = field(default_factory=dict)
@@ -302,7 +305,7 @@ class Panel:
     def to_json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {
             "unit": self.unit,
-            "thresholds": thresholds(*self.steps),
+            "thresholds": thresholds(*(self.steps or [step(GREEN, None)])),
             "mappings": self.mappings,
             "color": {"mode": "thresholds"},
         }
@@ -342,6 +345,10 @@ class Row:
     collapsed: bool = False
 
 
+# Stats and bar gauges show each series' latest value.
+LATEST_VALUE: Json = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
 def stat(
     title: str,
     description: str,
@@ -364,10 +371,10 @@ def stat(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         mappings=mappings or [],
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": LATEST_VALUE,
             "orientation": "auto",
             "textMode": text_mode,
             "colorMode": colour_mode,
@@ -409,7 +416,7 @@ def timeseries(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         custom=custom,
         overrides=overrides or [],
         min_value=min_value,
@@ -440,11 +447,11 @@ def bar_gauge(
         width,
         height,
         unit=unit,
-        steps=steps or [step(GREEN, None)],
+        steps=steps,
         min_value=min_value,
         max_value=max_value,
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": LATEST_VALUE,
             "orientation": "horizontal",
             "displayMode": "gradient",
             "showUnfilled": True,
@@ -462,7 +469,6 @@ def state_timeline(
         targets,
         width,
         8,
-        steps=[step(GREEN, None)],
         mappings=mappings,
         custom={"fillOpacity": 80, "lineWidth": 0},
         options={
@@ -720,21 +726,22 @@ def dashboard(
 # --- the KRI dashboard ------------------------------------------------------------------
 
 
-def kri_share(kri: Kri) -> str:
+def kri_share(kri: Kri, population: str) -> str:
     """The share a count KRI's warning compares: the count over its population."""
-    return f"max by (account) ({kri.metric}{{{ACCOUNT}}}) / max by (account) ({kri.per} > 0)"
+    return f"max by (account) ({kri.metric}{{{ACCOUNT}}}) / max by (account) ({population} > 0)"
 
 
 def kri_stat(kri: Kri) -> Panel:
     """The KRI now; a count with a warning on its share shows that share, as the warning
     sees it."""
-    if kri.per is not None and kri.alert_threshold is not None:
+    warning, population = kri.warning, kri.population
+    if warning is not None and population is not None:
         panel = stat(
             f"{kri.title}, share {kri.per_title}",
             f"{kri.description} The share: {kri.metric} / its population.",
-            [target(kri_share(kri), "{{account}}")],
+            [target(kri_share(kri, population), "{{account}}")],
             unit="percentunit",
-            steps=ratio_steps(kri.bad_when, kri.alert_threshold),
+            steps=ratio_steps(warning.bad_when, warning.threshold),
         )
     else:
         panel = stat(
@@ -786,6 +793,11 @@ AGE_NOTE = (
 )
 
 
+def page_steps() -> list[Json]:
+    """Red from the age at which a HIGH/CRITICAL message pages."""
+    return [step(GREEN, None), step(RED, SETTINGS.page_after)]
+
+
 def oldest_unresolved_stat(*, width: int, height: int) -> Panel:
     after = format_duration(SETTINGS.page_after)
     panel = stat(
@@ -796,7 +808,7 @@ def oldest_unresolved_stat(*, width: int, height: int) -> Panel:
         width=width,
         height=height,
         unit="s",
-        steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+        steps=page_steps(),
         text_mode="value_and_name",
     )
     panel.links = [runbook_link(PAGE.lower(), PAGE)]
@@ -825,7 +837,9 @@ def alert_states(*, width: int) -> Panel:
 
 def paging_panels() -> list[Panel]:
     after = format_duration(SETTINGS.page_after)
-    unresolved = 'source="phisher_unresolved"'
+    unresolved = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
+    # Kb4PhisherPagingBlind compares with the exported interval; the panel assumes the default.
+    blind_after = STALE_AFTER_INTERVALS * DEFAULT_UNRESOLVED_INTERVAL_SECONDS
     return [
         oldest_unresolved_stat(width=8, height=8),
         timeseries(
@@ -839,7 +853,7 @@ def paging_panels() -> list[Panel]:
                 )
             ],
             unit="s",
-            steps=[step(GREEN, None), step(RED, SETTINGS.page_after)],
+            steps=page_steps(),
             show_thresholds=True,
             min_value=0,
             width=16,
@@ -858,7 +872,7 @@ def paging_panels() -> list[Panel]:
             ],
             width=8,
             unit="s",
-            steps=[step(GREEN, None), step(RED, 600)],
+            steps=[step(GREEN, None), step(RED, round(blind_after))],
             text_mode="value_and_name",
             graph=False,
         ),
@@ -916,7 +930,7 @@ def group_panels() -> list[Panel]:
                 )
             ],
             unit="percentunit",
-            steps=KRIS[0].threshold_steps(),
+            steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
             max_value=1,
         ),
         bar_gauge(
@@ -954,7 +968,7 @@ def group_panels() -> list[Panel]:
                     by(keys, "kb4_group_phishing_prone_ratio"),
                     unit="percentunit",
                     decimals=1,
-                    steps=KRIS[0].threshold_steps(),
+                    steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
                 ),
                 Column("risk score", by(keys, "kb4_group_risk_score"), decimals=1),
             ],
@@ -971,7 +985,7 @@ def group_panels() -> list[Panel]:
                 )
             ],
             unit="percentunit",
-            steps=KRIS[0].threshold_steps(),
+            steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
             show_thresholds=True,
             width=24,
             min_value=0,
@@ -1034,7 +1048,7 @@ def phishing_panels() -> list[Panel]:
                     by(keys, "kb4_phishing_test_phish_prone_ratio"),
                     unit="percentunit",
                     decimals=1,
-                    steps=KRIS[0].threshold_steps(),
+                    steps=kri("kb4_phishing_prone_ratio").threshold_steps(),
                 ),
             ],
             sort_by="pst_id",
@@ -1045,7 +1059,7 @@ def phishing_panels() -> list[Panel]:
 
 def training_panels() -> list[Panel]:
     keys = "account, campaign_id, campaign"
-    completion = next(k for k in KRIS if k.metric == "kb4_training_completion_ratio")
+    completion = kri("kb4_training_completion_ratio")
     return [
         stat(
             "Active training campaigns",
@@ -1099,7 +1113,7 @@ def training_panels() -> list[Panel]:
                 Column(
                     "overdue",
                     by(keys, "kb4_training_campaign_overdue_enrollments"),
-                    steps=[step(GREEN, None), step(RED, 1)],
+                    steps=any_is_red(),
                 ),
             ],
             sort_by="overdue",
@@ -1115,7 +1129,7 @@ def training_panels() -> list[Panel]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(RED, 1)],
+            steps=any_is_red(),
         ),
     ]
 
@@ -1363,7 +1377,7 @@ def health_rows() -> list[Row]:
         bar_gauge(
             "Data age in refresh intervals",
             "Time since the last successful refresh divided by the configured interval. "
-            "Kb4SourceRefreshStale fires above 2.",
+            f"Kb4SourceRefreshStale fires above {STALE_AFTER_INTERVALS}.",
             [
                 target(
                     f"({AGE}) / kb4_source_refresh_interval_seconds{{{ACCOUNT}}}",
@@ -1371,7 +1385,7 @@ def health_rows() -> list[Row]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(YELLOW, 1.5), step(RED, 2)],
+            steps=[step(GREEN, None), step(YELLOW, 1.5), step(RED, STALE_AFTER_INTERVALS)],
             max_value=3,
         ),
         timeseries(
@@ -1427,7 +1441,8 @@ def health_rows() -> list[Row]:
         ),
         bar_gauge(
             "API budget left",
-            "Remaining / limit. Kb4ApiBudgetNearlyExhausted fires below 10%.",
+            "Remaining / limit. Kb4ApiBudgetNearlyExhausted fires below "
+            f"{percent(API_BUDGET_LOW)}.",
             [
                 target(
                     f"kb4_api_budget_remaining{{{ACCOUNT}}}"
@@ -1437,7 +1452,7 @@ def health_rows() -> list[Row]:
                 )
             ],
             unit="percentunit",
-            steps=[step(RED, None), step(YELLOW, 0.1), step(GREEN, 0.25)],
+            steps=[step(RED, None), step(YELLOW, API_BUDGET_LOW), step(GREEN, 0.25)],
             max_value=1,
             width=6,
         ),
@@ -1519,7 +1534,7 @@ def health_rows() -> list[Row]:
                     instant=True,
                 )
             ],
-            steps=[step(GREEN, None), step(RED, 1)],
+            steps=any_is_red(),
         ),
         state_timeline(
             "Truncated fetches",
@@ -1592,28 +1607,7 @@ def rendered_dashboards() -> Iterator[tuple[Path, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--check", action="store_true", help="fail if a dashboard file is out of date"
-    )
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in rendered_dashboards():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-    if stale:
-        print(
-            f"out of date: {', '.join(stale)}; run python grafana/build_dashboards.py",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return monitoring.build(__file__, __doc__, rendered_dashboards, argv)
 
 
 if __name__ == "__main__":

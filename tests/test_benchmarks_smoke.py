@@ -12,7 +12,7 @@ import pytest
 import requests
 from benchmarks.accelerated_clock import AcceleratedClock
 from benchmarks.call_counts import count_calls
-from benchmarks.exporter_setup import account_config, exporter_runtime
+from benchmarks.exporter_setup import running_exporter, simulator_account
 from benchmarks.latency_stats import LatencySummary, percentile, started_during
 from benchmarks.minimum_pages import minimum_pages, pages
 from benchmarks.orgs import CONTRACT
@@ -113,21 +113,11 @@ def test_the_probe_serves_the_daemons_metrics_with_process_metrics(tiny_org: Org
     with SimulatorServer(
         tiny_org, limits=PacingLimits.unlimited(), pagination=CONTRACT
     ) as simulator:
-        account = account_config(
-            base_url=simulator.base_url,
-            phisher_url=simulator.phisher_url,
-            token=simulator.token,
-            phisher_token=simulator.phisher_token,
-            paced=False,
-        )
-        runtime = exporter_runtime(account, clock=time.time, sleep=time.sleep)
-        try:
+        account = simulator_account(simulator, paced=False)
+        with running_exporter(account, clock=time.time, sleep=time.sleep) as runtime:
             runtime.refresher.refresh_core()
             with metrics_server(runtime) as port:
                 response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-        finally:
-            for session in runtime.sessions:
-                session.close()
     assert response.status_code == 200
     values = {
         sample.name: sample.value

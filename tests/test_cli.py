@@ -204,7 +204,15 @@ def test_check_success_prints_account_facts(requests_mock: requests_mock.Mocker)
     assert result.exit_code == 0, result.output
     assert "Acme" in result.output and "Diamond" in result.output
     assert "seats:              4" in result.output
+    assert "daily budget:       2004 requests per rolling 24 h" in result.output
     assert "PhishER:            reachable" in result.output
+
+
+def test_check_prints_a_configured_daily_budget(requests_mock: requests_mock.Mocker) -> None:
+    fakes.serve_org(requests_mock, fakes.small_org())
+    result = run(["check", "--kb4.daily-budget", "500"])
+    assert result.exit_code == 0, result.output
+    assert "daily budget:       500 requests per rolling 24 h" in result.output
 
 
 @pytest.mark.parametrize(

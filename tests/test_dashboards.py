@@ -12,7 +12,7 @@ change to the exporter's metrics, regenerate it from the repository root with
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 import re
 import subprocess
 import sys
@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import promql_parser
 import pytest
+import yaml
 from support.debian_tools import PrometheusTools, require_prometheus_tools
 from support.loopback_http import ExpositionServer, get_json
 from support.project_files import (
@@ -36,11 +37,13 @@ from support.project_files import (
     RUNBOOK_PATH,
     PanelQuery,
     dashboard_queries,
+    dashboards_builder,
     exposition_label_names,
     load_alert_rules,
     load_dashboards,
     load_yaml,
     markdown_anchors,
+    monitoring_module,
     query_panels,
     rules_builder,
 )
@@ -313,7 +316,7 @@ def test_unfiltered_queries_are_only_on_series_without_an_account() -> None:
 
 
 BUILDER = rules_builder()
-WARNINGS = {warning.metric: warning for warning in BUILDER.KRI_WARNINGS}
+WARNINGS = {warning.metric: warning for warning in monitoring_module().KRI_WARNINGS}
 SETTINGS = BUILDER.load_settings()
 # The ten KRI metrics of the metric contract.
 KRI_METRICS = {spec.metric for spec in KRI_SPECS}
@@ -329,11 +332,11 @@ def panels_querying(board: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     ]
 
 
-def kri_panels(metric: str) -> list[dict[str, Any]]:
+def kri_panels(metric: str, board: dict[str, Any] = KRI_DASHBOARD) -> list[dict[str, Any]]:
     """The KRI's own panels: its value now (stat) and its trend (timeseries)."""
     return [
         panel
-        for panel in panels_querying(KRI_DASHBOARD, metric)
+        for panel in panels_querying(board, metric)
         if panel["type"] in {"stat", "timeseries"} and len(panel["targets"]) == 1
     ]
 
@@ -392,6 +395,38 @@ def test_kri_panels_turn_red_where_the_warning_fires(metric: str) -> None:
     assert metric_names(substitute_variables(share["expr"])) == {metric, population.name}
     assert stat_panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
     assert steps_of(stat_panel) == expected
+
+
+def test_a_kri_threshold_moved_in_its_one_place_moves_the_alert_and_the_panels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Both builders read the KRI thresholds from deploy/monitoring.py (the same module
+    # object): a new value there moves the alert and the dashboard colours together.
+    monitoring = monitoring_module()
+    assert dashboards_builder().monitoring is monitoring
+    metric, name = "kb4_phishing_prone_ratio", "Kb4PhishingProneRatioHigh"
+    monkeypatch.setattr(
+        monitoring,
+        "KRI_WARNINGS",
+        tuple(
+            dataclasses.replace(w, threshold=0.3) if w.metric == metric else w
+            for w in monitoring.KRI_WARNINGS
+        ),
+    )
+    groups = yaml.safe_load(BUILDER.render_groups(SETTINGS))["groups"]
+    (alert,) = [r for g in groups for r in g["rules"] if r.get("alert") == name]
+    condition = promql_parser.parse(alert["expr"])
+    while isinstance(condition, promql_parser.ParenExpr) or str(condition.op) == "or":
+        # The warning's own condition, before the halves that hold it.
+        is_paren = isinstance(condition, promql_parser.ParenExpr)
+        condition = condition.expr if is_paren else condition.lhs
+    assert isinstance(condition, promql_parser.BinaryExpr) and str(condition.op) == ">"
+    assert isinstance(condition.rhs, promql_parser.NumberLiteral)
+    assert condition.rhs.val == 0.3
+    assert alert["annotations"]["summary"].endswith("(threshold 30%)")
+    panels = kri_panels(metric, dashboards_builder().kri_dashboard())
+    assert [steps_of(panel) for panel in panels] == [[("green", None), ("red", 0.3)]] * 2
+    assert all("Warning above 30%." in panel["description"] for panel in panels)
 
 
 def test_the_kris_without_a_warning_are_the_documented_two() -> None:
@@ -706,11 +741,7 @@ def test_prometheus_loads_the_shipped_rules(prometheus_with_sample: RunningServe
 def test_a_configured_runbook_url_fills_in_the_hidden_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARD_BUILDER)
-    assert spec is not None and spec.loader is not None
-    builder = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "build_dashboards", builder)
-    spec.loader.exec_module(builder)
+    builder = dashboards_builder()
     url = "https://git.example.org/security/kb4_exporter/-/blob/main/docs/runbook.md"
     monkeypatch.setattr(builder, "SETTINGS", builder.Settings(url, SETTINGS.page_after))
     runbook = builder.runbook_variable()

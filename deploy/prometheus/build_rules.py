@@ -5,7 +5,8 @@
 
 Writes deploy/prometheus/rules/kb4_exporter.rules.yml and the same groups as a
 PrometheusRule in deploy/kubernetes/prometheusrule.yaml. The page threshold and the
-runbook URL come from deploy/monitoring.yml, which grafana/build_dashboards.py reads too.
+runbook URL (deploy/monitoring.yml) and the KRI thresholds come from deploy/monitoring.py,
+which grafana/build_dashboards.py reads too.
 
 Every alert carries `job` and `account` (and `source`, `api` or `object` where the
 metric has one), never `instance` or `pod`: a rollout that changes the exporter's
@@ -22,7 +23,6 @@ Kb4ExporterDown pages meanwhile, and inhibits the warnings.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import textwrap
@@ -30,13 +30,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+# deploy/monitoring.py, shared with grafana/build_dashboards.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kb4_exporter.config.durations import format_duration, parse_duration
+import monitoring
+from monitoring import (
+    API_BUDGET_LOW,
+    PAGED_SEVERITIES,
+    ROOT,
+    STALE_AFTER_INTERVALS,
+    Settings,
+    load_settings,
+    percent,
+)
+
+from kb4_exporter.config.durations import format_duration
 from kb4_exporter.refresh.results import PHISHER_UNRESOLVED_SOURCE
 
-ROOT = Path(__file__).resolve().parents[2]
-SETTINGS_PATH = ROOT / "deploy" / "monitoring.yml"
 RULES_PATH = ROOT / "deploy" / "prometheus" / "rules" / "kb4_exporter.rules.yml"
 PROMETHEUS_RULE_PATH = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
 RUNBOOK = "docs/runbook.md"
@@ -51,20 +61,6 @@ PHISHER_UNREAD = (
     f"kb4_source_up{{{UNRESOLVED}}}\n"
     f"unless on (job, account)\n  kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}"
 )
-
-
-@dataclass(frozen=True)
-class Settings:
-    runbook_url: str
-    page_after: float
-
-
-def load_settings(path: Path = SETTINGS_PATH) -> Settings:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    page_after = parse_duration(str(raw["page_after"]))
-    if page_after <= 0:
-        raise ValueError(f"{path}: page_after must be positive")
-    return Settings(str(raw.get("runbook_url") or "").rstrip("#"), page_after)
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ def held(alert: Alert) -> str:
 
 def paging(settings: Settings) -> Group:
     after = format_duration(settings.page_after)
-    age = 'kb4_phisher_oldest_unresolved_age_seconds{severity=~"HIGH|CRITICAL"}'
+    age = f"kb4_phisher_oldest_unresolved_age_seconds{{{PAGED_SEVERITIES}}}"
     return Group(
         "kb4_exporter_paging",
         "severity=critical pages a human now; all of these route like the backlog page.",
@@ -163,7 +159,8 @@ def paging(settings: Settings) -> Group:
                     + block(
                         "",
                         f"time() - kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
-                        f"> 2 * kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}",
+                        f"> {STALE_AFTER_INTERVALS} * "
+                        f"kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}",
                     )
                 ),
                 "critical",
@@ -211,113 +208,83 @@ def paging(settings: Settings) -> Group:
     )
 
 
-@dataclass(frozen=True)
-class KriWarning:
-    """A KRI (or a count KRI as a share of its population) compared with a threshold."""
-
-    name: str
-    metric: str
-    comparison: str
-    threshold: float
-    summary: str
-    description: str
-    # For a count KRI: the population it is divided by.
-    per: str | None = None
-    slug: str = ""
-
-    def expr(self) -> str:
-        # The last value within 10 minutes: a restart or rollout that hides the series for
-        # a few scrapes neither resets a pending alert nor resolves a firing one.
-        value = by_account(f"last_over_time({self.metric}[10m])")
-        if self.per is not None:
-            population = block("", f"{by_account(f'last_over_time({self.per}[10m])')}\n> 0")
-            value = block("", f"{value}\n/\n{population}")
-        return f"{value}\n{self.comparison} {self.threshold:g}"
+def kri_expr(warning: monitoring.KriWarning) -> str:
+    # The last value within 10 minutes: a restart or rollout that hides the series for a
+    # few scrapes neither resets a pending alert nor resolves a firing one.
+    value = by_account(f"last_over_time({warning.metric}[10m])")
+    if warning.per is not None:
+        population = block("", f"{by_account(f'last_over_time({warning.per}[10m])')}\n> 0")
+        value = block("", f"{value}\n/\n{population}")
+    return f"{value}\n{warning.comparison} {warning.threshold:g}"
 
 
-KRI_WARNINGS: tuple[KriWarning, ...] = (
-    KriWarning(
-        "Kb4PhishingProneRatioHigh",
-        "kb4_phishing_prone_ratio",
-        ">",
-        0.20,
+# Each KRI warning's summary (the builder appends "(threshold ...)") and description, whose
+# {threshold} and {points} are filled in from deploy/monitoring.py.
+KRI_ALERT_TEXTS: dict[str, tuple[str, str]] = {
+    "Kb4PhishingProneRatioHigh": (
         "Phish-prone percentage is {{ $value | humanizePercentage }} in account "
-        "{{ $labels.account }} (threshold 20%)",
-        "The mean phish-prone percentage of active users is above 20%: roughly one in five "
-        "simulated phishing e-mails gets a failing action.",
+        "{{ $labels.account }}",
+        "The mean phish-prone percentage of active users is above {threshold}: roughly one "
+        "in five simulated phishing e-mails gets a failing action.",
     ),
-    KriWarning(
-        "Kb4RepeatClickersHigh",
-        "kb4_repeat_clickers_90d",
-        ">",
-        0.02,
+    "Kb4RepeatClickersHigh": (
         "Repeat clickers are {{ $value | humanizePercentage }} of active users in account "
-        "{{ $labels.account }} (threshold 2%)",
-        "More than 2% of active users clicked in two or more phishing security tests started "
-        "in the last 90 days.",
-        per='kb4_users{status="active"}',
+        "{{ $labels.account }}",
+        "More than {threshold} of active users clicked in two or more phishing security "
+        "tests started in the last 90 days.",
     ),
-    KriWarning(
-        "Kb4TrainingCompletionLow",
-        "kb4_training_completion_ratio",
-        "<",
-        0.90,
-        "Training completion is {{ $value | humanizePercentage }} in account "
-        "{{ $labels.account }} (threshold 90%)",
-        "Fewer than 90% of the training enrollments that are due were completed on time.",
+    "Kb4TrainingCompletionLow": (
+        "Training completion is {{ $value | humanizePercentage }} in account {{ $labels.account }}",
+        "Fewer than {threshold} of the training enrollments that are due were completed on time.",
     ),
-    KriWarning(
-        "Kb4OverdueTrainingAssignments",
-        "kb4_overdue_training_assignments",
-        ">",
-        0.05,
+    "Kb4OverdueTrainingAssignments": (
         "{{ $value | humanizePercentage }} of due training assignments are overdue in "
-        "account {{ $labels.account }} (threshold 5%)",
-        "More than 5% of the training enrollments that are due are neither completed nor passed.",
-        per='kb4_kri_sample_size{kri="kb4_training_completion_pct"}',
+        "account {{ $labels.account }}",
+        "More than {threshold} of the training enrollments that are due are neither "
+        "completed nor passed.",
     ),
-    KriWarning(
-        "Kb4RemedialTrainingComplianceLow",
-        "kb4_remedial_training_compliance_ratio",
-        "<",
-        0.80,
+    "Kb4RemedialTrainingComplianceLow": (
         "Remedial training compliance is {{ $value | humanizePercentage }} in account "
-        "{{ $labels.account }} (threshold 80%)",
-        "Fewer than 80% of the remedial training enrollments (campaigns matching the remedial "
-        "pattern) are completed or passed.",
+        "{{ $labels.account }}",
+        "Fewer than {threshold} of the remedial training enrollments (campaigns matching the "
+        "remedial pattern) are completed or passed.",
     ),
-    KriWarning(
-        "Kb4PhishTimeToReportSlow",
-        "kb4_phish_time_to_report_seconds",
-        ">",
-        3600,
+    "Kb4PhishTimeToReportSlow": (
         "Median time to report a simulated phish is {{ $value | humanizeDuration }} in "
-        "account {{ $labels.account }} (threshold 1h)",
+        "account {{ $labels.account }}",
         "Over the phishing security tests of the last 90 days, the median time from delivery "
         "to report is above one hour.",
     ),
-    KriWarning(
-        "Kb4ZeroTrainingActivity",
-        "kb4_zero_training_activity_12m",
-        ">",
-        0.05,
+    "Kb4ZeroTrainingActivity": (
         "{{ $value | humanizePercentage }} of active users had no training activity in 12 "
-        "months in account {{ $labels.account }} (threshold 5%)",
-        "More than 5% of active users have not signed in or trained for a year, which breaks "
-        "an annual security-awareness training requirement.",
-        per='kb4_kri_sample_size{kri="kb4_zero_training_activity_12m"}',
+        "months in account {{ $labels.account }}",
+        "More than {threshold} of active users have not signed in or trained for a year, "
+        "which breaks an annual security-awareness training requirement.",
     ),
-    KriWarning(
-        "Kb4DepartmentPhishProneSpreadHigh",
-        "kb4_department_ppp_delta_ratio",
-        ">",
-        0.15,
+    "Kb4DepartmentPhishProneSpreadHigh": (
         "Phish-prone percentage differs by {{ $value | humanizePercentage }} between groups "
-        "in account {{ $labels.account }} (threshold 15%)",
-        "The gap between the most and the least phish-prone group is above 15 percentage "
-        "points: one department lags well behind the rest.",
+        "in account {{ $labels.account }}",
+        "The gap between the most and the least phish-prone group is above {points} "
+        "percentage points: one department lags well behind the rest.",
     ),
-)
+}
+
+
+def kri_alert(warning: monitoring.KriWarning) -> Alert:
+    summary, description = KRI_ALERT_TEXTS[warning.name]
+    quoted = warning.quoted()
+    return Alert(
+        warning.name,
+        kri_expr(warning),
+        "warning",
+        "kri",
+        f"{summary} (threshold {quoted['threshold']})",
+        description.format(**quoted),
+        # KRIs change only when their refresh publishes (daily): there is no scrape noise
+        # to smooth. An hour is far below the refresh interval, so a breach opens its
+        # ticket on the day it appears.
+        for_="1h",
+    )
 
 
 def inventory_change() -> Alert:
@@ -355,21 +322,7 @@ def inventory_change() -> Alert:
 
 
 def kri_group() -> Group:
-    alerts = [
-        Alert(
-            w.name,
-            w.expr(),
-            "warning",
-            "kri",
-            w.summary,
-            w.description,
-            # KRIs change only when their refresh publishes (daily): there is no scrape
-            # noise to smooth. An hour is far below the refresh interval, so a breach
-            # opens its ticket on the day it appears.
-            for_="1h",
-        )
-        for w in KRI_WARNINGS
-    ]
+    alerts = [kri_alert(w) for w in monitoring.KRI_WARNINGS]
     return Group(
         "kb4_exporter_kris",
         "Tickets on the account's own data: the KRIs (counts as a share of their "
@@ -393,7 +346,8 @@ def health_group() -> Group:
                 "Kb4SourceRefreshStale",
                 by_account(
                     f"time() - kb4_source_last_success_timestamp_seconds{{{not_paging}}}\n"
-                    f"> 2 * kb4_source_refresh_interval_seconds{{{not_paging}}}\n"
+                    f"> {STALE_AFTER_INTERVALS} * "
+                    f"kb4_source_refresh_interval_seconds{{{not_paging}}}\n"
                     f"and kb4_source_last_success_timestamp_seconds{{{not_paging}}} > 0",
                     ("source",),
                 ),
@@ -425,10 +379,11 @@ def health_group() -> Group:
             Alert(
                 "Kb4ApiBudgetNearlyExhausted",
                 by_account("kb4_api_budget_remaining / (kb4_api_budget_limit > 0)", ("api",))
-                + "\n< 0.1",
+                + f"\n< {API_BUDGET_LOW:g}",
                 "warning",
                 "exporter",
-                "Less than 10% of the daily {{ $labels.api }} API budget is left in account "
+                f"Less than {percent(API_BUDGET_LOW)} of the daily "
+                "{{ $labels.api }} API budget is left in account "
                 "{{ $labels.account }}",
                 "Only {{ $value | humanizePercentage }} of the rolling 24-hour request budget "
                 "is left. Further refreshes will stop early and flag truncation.",
@@ -563,26 +518,7 @@ def rendered_files(settings: Settings) -> Iterator[tuple[Path, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="fail if a rule file is out of date")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in rendered_files(load_settings()):
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print(
-            f"out of date: {', '.join(stale)}; run python deploy/prometheus/build_rules.py",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return monitoring.build(__file__, __doc__, lambda: rendered_files(load_settings()), argv)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from kb4_exporter.api.errors import ApiError
 from kb4_exporter.api.phisher import PhisherClient
 from kb4_exporter.api.user_events import UserEventsClient
 from kb4_exporter.commands.runtimes import interruptible_sleep
-from kb4_exporter.config.settings import BASE_DAILY_BUDGET, AccountConfig, Settings
+from kb4_exporter.config.settings import AccountConfig, Settings
 from kb4_exporter.kris.specs import KRI_SPECS, PHISHER_UNRESOLVED_HIGH_4H
 from kb4_exporter.logs import account_context, scrub
+from kb4_exporter.refresh.budgets import reporting_budget
 from kb4_exporter.refresh.wiring import build_runtime
 
 PHISHER_KRIS = (PHISHER_UNRESOLVED_HIGH_4H.slug,)
@@ -108,7 +109,7 @@ def _check_account(account: AccountConfig, settings: Settings, echo: Callable[..
         echo(f"  organisation:       {info.name or '(unnamed)'}")
         echo(f"  subscription level: {info.subscription_level or 'unknown (trial account?)'}")
         echo(f"  seats:              {info.seats if info.seats is not None else 'unknown'}")
-        budget = account.daily_budget or BASE_DAILY_BUDGET + (info.seats or 0)
+        budget = reporting_budget(account.daily_budget, info.seats)
         echo(f"  daily budget:       {budget} requests per rolling 24 h")
         _serves(echo, "Reporting API", REPORTING_KRIS)
         results.append(EXIT_OK)

@@ -57,6 +57,9 @@ PAGE_CAP_SOURCES = (
 BASE_DAILY_BUDGET = 2000
 DEFAULT_REQUESTS_PER_SECOND = 4.0
 DEFAULT_REQUESTS_PER_MINUTE = 50
+# The paging signal: unresolved PhishER messages polled this often, followed this far back.
+DEFAULT_UNRESOLVED_INTERVAL_SECONDS = 300.0
+DEFAULT_UNRESOLVED_HORIZON_SECONDS = 30 * 86400.0
 # The shortest --phisher.unresolved-horizon: a message must be followed well past the
 # 4 hours after which it pages.
 MIN_UNRESOLVED_HORIZON_SECONDS = 86400.0
@@ -104,9 +107,8 @@ class Settings:
     phisher_refresh_interval: float = 3600.0
     state_dir: str | None = None
     phisher_lookback: float = 7 * 86400.0
-    # The paging signal: unresolved PhishER messages polled this often, followed this far back.
-    phisher_unresolved_interval: float = 300.0
-    phisher_unresolved_horizon: float = 30 * 86400.0
+    phisher_unresolved_interval: float = DEFAULT_UNRESOLVED_INTERVAL_SECONDS
+    phisher_unresolved_horizon: float = DEFAULT_UNRESOLVED_HORIZON_SECONDS
     remedial_pattern: re.Pattern[str] = field(default_factory=lambda: re.compile("remedial", re.I))
     # `once --textfile`: where the exposition goes instead of stdout.
     textfile: str | None = None

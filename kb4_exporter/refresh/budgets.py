@@ -16,6 +16,12 @@ from kb4_exporter.config.settings import BASE_DAILY_BUDGET
 USER_EVENT_CALLS_PER_SEAT = 10
 
 
+def reporting_budget(configured: int | None, seats: int | None) -> int:
+    """The daily budget of the Reporting API and PhishER: the configured one, else the
+    base plus one per seat (the base alone while the seats are unknown)."""
+    return configured if configured is not None else BASE_DAILY_BUDGET + (seats or 0)
+
+
 class SeatBudgets:
     def __init__(
         self,
@@ -27,14 +33,13 @@ class SeatBudgets:
         self._configured = configured
         self._paced_by_seats = [s for s in (reporting, phisher) if s is not None]
         self._user_events = user_events
-        base = configured if configured is not None else BASE_DAILY_BUDGET
         for session in self._paced_by_seats:
-            session.set_daily_budget(base)
+            session.set_daily_budget(reporting_budget(configured, None))
 
     def apply(self, seats: int | None) -> None:
         """The budgets of an account with `seats` (None: unknown)."""
         if self._configured is None:
             for session in self._paced_by_seats:
-                session.set_daily_budget(BASE_DAILY_BUDGET + (seats or 0))
+                session.set_daily_budget(reporting_budget(None, seats))
         if self._user_events is not None and seats:
             self._user_events.set_daily_budget(USER_EVENT_CALLS_PER_SEAT * seats)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kb4_exporter.api.errors import Interrupted
+from kb4_exporter.config.settings import DEFAULT_UNRESOLVED_INTERVAL_SECONDS
 from kb4_exporter.logs import account_context
 from kb4_exporter.refresh.results import (
     KRI_SOURCES,
@@ -103,7 +104,7 @@ class AccountScheduler:
         clock: Callable[[], float],
         stop: threading.Event,
         wait: Callable[[float], bool] | None = None,
-        unresolved_interval: float = 300.0,
+        unresolved_interval: float = DEFAULT_UNRESOLVED_INTERVAL_SECONDS,
     ) -> None:
         self._runtime = runtime
         self._clock = clock

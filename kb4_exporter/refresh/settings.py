@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb4_exporter.config.settings import (
+    DEFAULT_UNRESOLVED_HORIZON_SECONDS,
+    DEFAULT_UNRESOLVED_INTERVAL_SECONDS,
+)
 from kb4_exporter.kris.breakdowns import BreakdownLimits
 
 
@@ -17,5 +21,5 @@ class RefreshSettings:
     daily_budget: int | None
     limits: BreakdownLimits = field(default_factory=BreakdownLimits)
     # The paging signal's own poll: how often, and how far back messages are followed.
-    phisher_unresolved_interval: float = 300.0
-    phisher_unresolved_horizon: float = 30 * 86400.0
+    phisher_unresolved_interval: float = DEFAULT_UNRESOLVED_INTERVAL_SECONDS
+    phisher_unresolved_horizon: float = DEFAULT_UNRESOLVED_HORIZON_SECONDS

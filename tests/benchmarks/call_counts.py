@@ -14,7 +14,7 @@ from kb4_exporter.simulator.app import PHISHER_PATH
 from kb4_exporter.simulator.org import Org
 from kb4_exporter.simulator.server import PacingLimits, SimulatorServer
 
-from .exporter_setup import account_config, exporter_runtime, truncated_sources
+from .exporter_setup import running_exporter, simulator_account, truncated_sources
 from .naive_strategy import naive_refresh
 
 RECIPIENTS_ENDPOINT = "/v1/phishing/security_tests/{id}/recipients"
@@ -42,16 +42,9 @@ class CallCounts:
 
 def count_calls(org: Org, contract: str) -> CallCounts:
     with SimulatorServer(org, limits=PacingLimits.unlimited(), pagination=contract) as simulator:
-        account = account_config(
-            base_url=simulator.base_url,
-            phisher_url=simulator.phisher_url,
-            token=simulator.token,
-            phisher_token=simulator.phisher_token,
-            paced=False,
-        )
-        runtime = exporter_runtime(account, clock=time.time, sleep=time.sleep)
-        refresher = runtime.refresher
-        try:
+        account = simulator_account(simulator, paced=False)
+        with running_exporter(account, clock=time.time, sleep=time.sleep) as runtime:
+            refresher = runtime.refresher
             simulator.reset_counts()
             refresher.refresh_core()
             cold = RequestCount.of(simulator.request_counts())
@@ -65,8 +58,5 @@ def count_calls(org: Org, contract: str) -> CallCounts:
             simulator.reset_counts()
             naive_truncated = naive_refresh(refresher.reporting, time.time())
             naive = RequestCount.of(simulator.request_counts())
-        finally:
-            for session in runtime.sessions:
-                session.close()
     truncated = tuple(sorted({*exporter_truncated, *naive_truncated}))
     return CallCounts(cold, warm, naive, phisher, truncated)

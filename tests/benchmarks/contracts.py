@@ -27,8 +27,8 @@ from .accelerated_clock import AcceleratedClock
 from .exporter_setup import (
     REAL_PER_MINUTE,
     REAL_PER_SECOND,
-    account_config,
-    exporter_runtime,
+    running_exporter,
+    simulator_account,
     truncated_sources,
 )
 from .minimum_pages import minimum_pages
@@ -58,15 +58,8 @@ def run_contract(org: Org, contract: str) -> ContractRun:
     with SimulatorServer(
         org, limits=limits, clock=clock.now, sleep=clock.sleep, pagination=contract
     ) as simulator:
-        account = account_config(
-            base_url=simulator.base_url,
-            phisher_url=simulator.phisher_url,
-            token=simulator.token,
-            phisher_token=simulator.phisher_token,
-            paced=True,
-        )
-        runtime = exporter_runtime(account, clock=clock.now, sleep=clock.sleep)
-        try:
+        account = simulator_account(simulator, paced=True)
+        with running_exporter(account, clock=clock.now, sleep=clock.sleep) as runtime:
             refresher = runtime.refresher
             now = clock.now()
             refresher.refresh_phisher()
@@ -79,9 +72,6 @@ def run_contract(org: Org, contract: str) -> ContractRun:
             )
             budget = runtime.sessions[0].budget_limit()
             results = refresher.results
-        finally:
-            for session in runtime.sessions:
-                session.close()
     truth = expected_kris(org, now)
     values = {kri.spec.slug: kri.value for kri in results.kris}
     wrong = tuple(

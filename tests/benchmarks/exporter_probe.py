@@ -39,9 +39,8 @@ from kb4_exporter.kris.breakdowns import BreakdownLimits, compute_breakdowns
 from kb4_exporter.kris.values import compute_kris
 from kb4_exporter.refresh.scheduler import collections_deferred
 from kb4_exporter.refresh.wiring import AccountRuntime
-from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 
-from .exporter_setup import account_config, exporter_runtime, truncated_sources
+from .exporter_setup import account_config, running_exporter, truncated_sources
 from .latency_stats import LatencySummary
 from .memory import current_rss_bytes, peak_rss_bytes
 from .scrape_scenarios import ScrapeLoad, idle_load, loads_during, metrics_server
@@ -153,20 +152,16 @@ def during_paced_refresh(
     source: AccountRuntime, account: AccountConfig, steady: ScrapeLoad
 ) -> LatencySummary:
     stop = threading.Event()
-    paced = exporter_runtime(account, clock=time.time, sleep=interruptible_sleep(stop))
-    results = source.refresher.results
-    paced.refresher.restore(results.snapshot, results.sources, source.refresher.recipient_cache)
+    with running_exporter(account, clock=time.time, sleep=interruptible_sleep(stop)) as paced:
+        results = source.refresher.results
+        paced.refresher.restore(results.snapshot, results.sources, source.refresher.recipient_cache)
 
-    def paced_refresh() -> None:
-        with collections_deferred():
-            paced.refresher.refresh_core()
+        def paced_refresh() -> None:
+            with collections_deferred():
+                paced.refresher.refresh_core()
 
-    try:
         with metrics_server(paced) as port:
             (summary,), _ = loads_during(paced_refresh, port, (steady,), stop)
-    finally:
-        for session in paced.sessions:
-            session.close()
     return summary
 
 
@@ -181,20 +176,13 @@ def probe(
     startup_rss = current_rss_bytes()
 
     def account(paced: bool) -> AccountConfig:
-        return account_config(
-            base_url=base_url,
-            phisher_url=phisher_url,
-            token=DEFAULT_TOKEN,
-            phisher_token=DEFAULT_PHISHER_TOKEN,
-            paced=paced,
-        )
+        return account_config(base_url=base_url, phisher_url=phisher_url, paced=paced)
 
     with tempfile.TemporaryDirectory(prefix="kb4-bench-state-") as state_dir:
-        runtime = exporter_runtime(
+        with running_exporter(
             account(paced=False), clock=time.time, sleep=time.sleep, state_dir=state_dir
-        )
-        refresher = runtime.refresher
-        try:
+        ) as runtime:
+            refresher = runtime.refresher
             cold, cold_calls = _scheduled_core_refresh(runtime)
             with collections_deferred():
                 refresher.refresh_phisher()
@@ -207,9 +195,6 @@ def probe(
                 idle_steady = idle_load(port, steady)
             saturated, stress_steady, refreshes = _stress(runtime, saturating, steady)
             paced_steady = during_paced_refresh(runtime, account(paced=True), steady)
-        finally:
-            for session in runtime.sessions:
-                session.close()
         truncated = truncated_sources(refresher.results)
     return ProbeResult(
         startup_rss_bytes=startup_rss,

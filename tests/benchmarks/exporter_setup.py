@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
 from kb4_exporter.refresh.results import AccountResults
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
+from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN, SimulatorServer
 
 ACCOUNT = "bench"
 # "Pacing off": limits no benchmark comes near, and a budget no loop of refreshes exhausts.
@@ -19,7 +21,12 @@ REAL_PER_MINUTE = 50
 
 
 def account_config(
-    *, base_url: str, phisher_url: str, token: str, phisher_token: str, paced: bool
+    *,
+    base_url: str,
+    phisher_url: str,
+    paced: bool,
+    token: str = DEFAULT_TOKEN,
+    phisher_token: str = DEFAULT_PHISHER_TOKEN,
 ) -> AccountConfig:
     """Paced: KnowBe4's limits and the default budget (2000 + seats). Else no limits."""
     return AccountConfig(
@@ -34,15 +41,33 @@ def account_config(
     )
 
 
-def exporter_runtime(
+def simulator_account(simulator: SimulatorServer, *, paced: bool) -> AccountConfig:
+    """The account that reads an in-process simulator."""
+    return account_config(
+        base_url=simulator.base_url,
+        phisher_url=simulator.phisher_url,
+        token=simulator.token,
+        phisher_token=simulator.phisher_token,
+        paced=paced,
+    )
+
+
+@contextmanager
+def running_exporter(
     account: AccountConfig,
     *,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     state_dir: str | None = None,
-) -> AccountRuntime:
+) -> Iterator[AccountRuntime]:
+    """The exporter's runtime for `account`; its HTTP sessions close on leaving."""
     settings = Settings(accounts=(account,), state_dir=state_dir)
-    return build_runtime(account, settings, clock=clock, sleep=sleep)
+    runtime = build_runtime(account, settings, clock=clock, sleep=sleep)
+    try:
+        yield runtime
+    finally:
+        for session in runtime.sessions:
+            session.close()
 
 
 def truncated_sources(results: AccountResults) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from kb4_exporter.simulator.org import Org
 from kb4_exporter.simulator.server import PacingLimits, SimulatorServer
 
 from .accelerated_clock import AcceleratedClock
-from .exporter_setup import REAL_PER_MINUTE, REAL_PER_SECOND, account_config, exporter_runtime
+from .exporter_setup import REAL_PER_MINUTE, REAL_PER_SECOND, running_exporter, simulator_account
 
 # Refreshes are a day apart, so each starts with empty pacing windows: wait out the
 # minute window (plus the limiter's guard) between the cold and the warm refresh.
@@ -40,15 +40,8 @@ def measure_paced(org: Org, latency: float, contract: str) -> PacedTimes:
         sleep=clock.sleep,
         pagination=contract,
     ) as simulator:
-        account = account_config(
-            base_url=simulator.base_url,
-            phisher_url=simulator.phisher_url,
-            token=simulator.token,
-            phisher_token=simulator.phisher_token,
-            paced=True,
-        )
-        runtime = exporter_runtime(account, clock=clock.now, sleep=clock.sleep)
-        try:
+        account = simulator_account(simulator, paced=True)
+        with running_exporter(account, clock=clock.now, sleep=clock.sleep) as runtime:
             started = clock.now()
             runtime.refresher.refresh_core()
             cold_done = clock.now()
@@ -57,9 +50,6 @@ def measure_paced(org: Org, latency: float, contract: str) -> PacedTimes:
             runtime.refresher.refresh_core()
             warm_done = clock.now()
             stats = runtime.sessions[0].stats()
-        finally:
-            for session in runtime.sessions:
-                session.close()
     return PacedTimes(
         cold_seconds=cold_done - started,
         warm_seconds=warm_done - warm_started,

@@ -28,11 +28,10 @@ from kb4_exporter.config.settings import AccountConfig
 from kb4_exporter.metrics.exposition import Exposition
 from kb4_exporter.refresh.scheduler import collections_deferred
 from kb4_exporter.refresh.wiring import AccountRuntime
-from kb4_exporter.simulator.server import DEFAULT_PHISHER_TOKEN, DEFAULT_TOKEN
 from kb4_exporter.web.web_config_reloader import WebConfigReloader
 
 from .exporter_probe import during_paced_refresh
-from .exporter_setup import account_config, exporter_runtime
+from .exporter_setup import account_config, running_exporter
 from .latency_stats import LatencySummary
 from .orgs import CONTRACT
 from .processes import simulator_process
@@ -80,18 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     with simulator_process(args.users, 1, time.time(), pagination=CONTRACT) as sim:
 
         def account(paced: bool) -> AccountConfig:
-            return account_config(
-                base_url=sim.base_url,
-                phisher_url=sim.phisher_url,
-                token=DEFAULT_TOKEN,
-                phisher_token=DEFAULT_PHISHER_TOKEN,
-                paced=paced,
-            )
+            return account_config(base_url=sim.base_url, phisher_url=sim.phisher_url, paced=paced)
 
-        with tempfile.TemporaryDirectory(prefix="kb4-trials-") as state_dir:
-            runtime = exporter_runtime(
+        with (
+            tempfile.TemporaryDirectory(prefix="kb4-trials-") as state_dir,
+            running_exporter(
                 account(paced=False), clock=time.time, sleep=time.sleep, state_dir=state_dir
-            )
+            ) as runtime,
+        ):
             runtime.refresher.refresh_core()
             runtime.refresher.refresh_phisher()
             metrics = Exposition(build_daemon_registry([runtime], WebConfigReloader(None)))

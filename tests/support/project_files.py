@@ -57,15 +57,31 @@ class PanelQuery:
     instant: bool
 
 
-@functools.cache
-def rules_builder() -> ModuleType:
-    """deploy/prometheus/build_rules.py as a module: the one description of the rules."""
-    spec = importlib.util.spec_from_file_location("build_rules", RULES_BUILDER)
+def _script_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     # Dataclasses look their module up while the module runs.
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def rules_builder() -> ModuleType:
+    """deploy/prometheus/build_rules.py as a module: the one description of the rules."""
+    return _script_module("build_rules", RULES_BUILDER)
+
+
+@functools.cache
+def dashboards_builder() -> ModuleType:
+    """grafana/build_dashboards.py as a module: the one description of the dashboards."""
+    return _script_module("build_dashboards", DASHBOARD_BUILDER)
+
+
+def monitoring_module() -> ModuleType:
+    """deploy/monitoring.py, as both builders import it: the KRI warnings and settings."""
+    module: ModuleType = rules_builder().monitoring
     return module
 
 

@@ -89,7 +89,7 @@ _COMMON_OPTIONS: list[tuple[str, str, str, str]] = [
         "--refresh.phisher-interval",
         "phisher_refresh_interval",
         "KB4_PHISHER_REFRESH_INTERVAL",
-        "Refresh interval of PhishER data. [default: 1h]",
+        "Refresh interval of PhishER and User Event API data. [default: 1h]",
     ),
     (
         "--refresh.phisher-unresolved-interval",
@@ -326,7 +326,8 @@ def once(config_check: bool, demo: bool, **options: Any) -> None:
 @_options(_COMMON_OPTIONS)
 @_config_check_option
 def check(config_check: bool, **options: Any) -> None:
-    """Test the connection: print org name, subscription level and seats."""
+    """Test the connection: print org name, subscription level, seats and daily budget, and
+    whether PhishER and the User Event API answer."""
     from kb4_exporter.commands.check import run_check
 
     settings = _settings(options)

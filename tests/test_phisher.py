@@ -175,6 +175,23 @@ def test_a_server_that_caps_per_is_still_read_to_the_last_page(
     assert not listing.truncated
 
 
+def test_a_server_that_caps_per_without_saying_so_is_still_read_to_the_last_page(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    # Its pagination gives `pages` (by its own page size) but not `per`: each page is
+    # shorter than asked, and only `pages` tells that more follow.
+    pages = {
+        p: page_body([node(p * 100 + i) for i in range(50)], page=p, pages=3) for p in (1, 2, 3)
+    }
+    requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
+
+    listing = PhisherClient(session, per=100).messages(START)
+
+    assert requests_mock.call_count == 3
+    assert len(listing.records) == 150
+    assert not listing.truncated
+
+
 def test_a_reported_per_larger_than_asked_does_not_end_the_listing_early(
     requests_mock: rm.Mocker, session: PacedSession
 ) -> None:

@@ -91,6 +91,10 @@ class CoreRefresh:
             listing = run.listing(source, fetch)
             if listing is not None:
                 fields[source] = listing.records
+        if "enrollments" not in fields:
+            # The enrollments kept were joined to the campaigns kept with them: newer
+            # campaigns beside them would be published without their enrollments.
+            fields.pop("training_campaigns", None)
         tests = fields.get("security_tests", self._publisher.latest.snapshot.security_tests)
         fields["recipients"], stop = self._recipients.refresh(run, tests, now)
         if stop is not None:
@@ -113,11 +117,11 @@ class CoreRefresh:
     def _enrollments(
         self, fields: Mapping[str, Any], now: float
     ) -> Listing[EnrollmentGroup] | None:
-        """Enrollments counted against the campaigns of this refresh, else the last good
-        ones. Without any campaign listing they are not read: a tally joined to no campaign
-        would miss every due date, and would be kept as if complete."""
-        snapshot = self._publisher.latest.snapshot
-        campaigns = fields.get("training_campaigns", snapshot.training_campaigns)
+        """Enrollments counted against the campaigns of this refresh. Without them they are
+        not read: joined to older campaigns (or none), the enrollments of a newer campaign
+        would have no due date and count nowhere, and the tally would be kept as if
+        complete. The last tally stays, with the campaigns it was joined to."""
+        campaigns = fields.get("training_campaigns")
         if campaigns is None:
             return None
         tally = EnrollmentTally(campaigns, built_at=now, warnings=self._duration_warnings)

@@ -187,3 +187,24 @@ def test_a_page_of_unusable_rows_is_no_complete_listing(
     # Over users 1 and 2 alone the mean is 0.20: half the org.
     assert kri_values(results.kris)["kb4_phishing_prone_pct"] == PHISHING_PRONE
     assert not results.sources["users"].up
+
+
+def test_a_group_breakdown_never_joins_new_groups_to_old_users(
+    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+) -> None:
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_core()
+    org.groups.append({"id": 300, "name": "Finance", "member_count": 1})
+    org.users.append({**org.users[0], "id": 5, "email": "user5@acme.example", "groups": [300]})
+    api.get(f"{fakes.BASE_URL}/v1/users", status_code=503)
+    clock.advance(3600.0)
+    runtime.refresher.refresh_core()
+
+    results = runtime.refresher.results
+    assert not results.sources["users"].up
+    groups = results.breakdowns.groups
+    assert groups is not None
+    # Group 300 has one active member; the users kept from the first refresh never saw
+    # it, so it must not be published with 0 users.
+    new = {stat.group_id: stat for stat in groups}.get(300)
+    assert new is None or new.users == 1

@@ -91,10 +91,14 @@ class CoreRefresh:
             listing = run.listing(source, fetch)
             if listing is not None:
                 fields[source] = listing.records
+        # Each pair is kept from one refresh: the enrollments were joined to the campaigns
+        # kept with them, the groups' members are counted from the users kept with them.
+        # Newer campaigns or groups beside older enrollments or users would be published
+        # with none.
         if "enrollments" not in fields:
-            # The enrollments kept were joined to the campaigns kept with them: newer
-            # campaigns beside them would be published without their enrollments.
             fields.pop("training_campaigns", None)
+        if "users" not in fields:
+            fields.pop("groups", None)
         tests = fields.get("security_tests", self._publisher.latest.snapshot.security_tests)
         fields["recipients"], stop = self._recipients.refresh(run, tests, now)
         if stop is not None:

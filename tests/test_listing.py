@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.api.listing import ListingReader
 from kb4_exporter.model.parsing import RecordError
 
@@ -64,6 +65,25 @@ def test_unusable_rows_are_counted_and_warned_about_once_with_the_first(
     assert warning.getMessage() == (
         "/v1/things: skipped 3 unusable record(s); the first: row is str, expected a number"
     )
+
+
+def test_a_page_of_which_no_row_is_usable_fails_the_listing() -> None:
+    # A garbled page is no page of records to skip: without it the listing is not complete.
+    listing_reader = reader()
+    pages = Pages(listing_reader, [[1, 2], [None, "three"], [4]])
+
+    with pytest.raises(BadResponseError, match="/v1/things") as caught:
+        listing_reader.read(pages.next_page)
+
+    assert caught.value.reason == "bad_response"
+    assert pages.read == 1
+
+
+def test_an_empty_page_is_no_unusable_page() -> None:
+    listing_reader = reader()
+    pages = Pages(listing_reader, [[1], []])
+
+    assert listing_reader.read(pages.next_page).records == (1,)
 
 
 def test_the_cap_stops_before_the_page_after_it_and_says_what_to_raise(

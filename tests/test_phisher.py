@@ -124,13 +124,14 @@ def test_follows_pages_until_pagination_pages(
     assert (listing.truncated, listing.pages) == (False, 3)
 
 
-def test_a_short_page_ends_the_listing(requests_mock: rm.Mocker, session: PacedSession) -> None:
-    requests_mock.post(GRAPHQL_URL, json=GraphQLPages({1: page_body([node(1)], pages=5)}))
+def test_the_last_page_ends_the_listing(requests_mock: rm.Mocker, session: PacedSession) -> None:
+    pages = {1: page_body([node(1), node(2)], pages=2), 2: page_body([node(3)], page=2, pages=2)}
+    requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
 
     listing = PhisherClient(session, per=2).messages(START)
 
-    assert requests_mock.call_count == 1
-    assert len(listing.records) == 1
+    assert requests_mock.call_count == 2
+    assert len(listing.records) == 3
 
 
 def test_without_pagination_pages_it_reads_until_a_short_page(
@@ -173,6 +174,34 @@ def test_a_server_that_caps_per_is_still_read_to_the_last_page(
     assert requests_mock.call_count == 3
     assert len(listing.records) == 150
     assert not listing.truncated
+
+
+def test_a_server_that_caps_per_without_saying_so_is_still_read_to_the_last_page(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    # Its pagination gives `pages` (by its own page size) but not `per`: each page is
+    # shorter than asked, and only `pages` tells that more follow.
+    pages = {
+        p: page_body([node(p * 100 + i) for i in range(50)], page=p, pages=3) for p in (1, 2, 3)
+    }
+    requests_mock.post(GRAPHQL_URL, json=GraphQLPages(pages))
+
+    listing = PhisherClient(session, per=100).messages(START)
+
+    assert requests_mock.call_count == 3
+    assert len(listing.records) == 150
+    assert not listing.truncated
+
+
+def test_a_server_that_ignores_page_fails_the_listing(
+    requests_mock: rm.Mocker, session: PacedSession
+) -> None:
+    requests_mock.post(GRAPHQL_URL, json=page_body([node(1)], pages=1_000_000))
+
+    with pytest.raises(BadResponseError, match="same page again"):
+        PhisherClient(session, per=2).messages(START)
+
+    assert requests_mock.call_count == 2
 
 
 def test_a_reported_per_larger_than_asked_does_not_end_the_listing_early(
@@ -508,9 +537,11 @@ def test_a_single_id_query_answered_with_other_messages_only_is_a_deleted_messag
 def test_an_id_query_that_matches_more_pages_than_it_reads_is_an_error_not_a_deletion(
     requests_mock: rm.Mocker, session: PacedSession
 ) -> None:
-    requests_mock.post(
-        GRAPHQL_URL, json=lambda request, context: page_body([node(7), node(8)], pages=99, per=2)
-    )
+    def other_messages(request: Any, context: Any) -> dict[str, Any]:
+        page = request.json()["variables"]["page"]
+        return page_body([node(page * 10 + 7), node(page * 10 + 8)], pages=99, per=2)
+
+    requests_mock.post(GRAPHQL_URL, json=other_messages)
 
     with pytest.raises(BadResponseError, match="matched more than"):
         PhisherClient(session, per=2).look_up([node(1)["id"]])

@@ -8,7 +8,9 @@ stops at the operator's page cap; and says what it did once per listing, not onc
 row (a bad export can have thousands), on the client's own logger.
 
 A listing is complete or flagged `truncated`: only a page cap cuts one short; every
-other failure raises.
+other failure raises. A page with rows of which not one is usable is such a failure: it
+is a garbled page, not a page of records to skip, and a listing without its records is
+not complete.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from kb4_exporter.api.errors import BadResponseError
 from kb4_exporter.model.parsing import RecordError
 
 T = TypeVar("T")
@@ -68,14 +71,23 @@ class ListingReader(Generic[T]):
         self._first_skip: RecordError | None = None
 
     def parse(self, rows: Iterable[Any]) -> list[T]:
-        """The records of one page's `rows`; a row `parse` refuses is counted as skipped."""
+        """The records of one page's `rows`; a row `parse` refuses is counted as skipped,
+        and a page of which `parse` refuses every row is a BadResponseError."""
         records: list[T] = []
+        unusable = 0
         for row in rows:
             try:
                 records.append(self._parse(row))
             except RecordError as err:
-                self._skipped += 1
+                unusable += 1
                 self._first_skip = self._first_skip or err
+        self._skipped += unusable
+        if unusable and not records:
+            raise BadResponseError(
+                f"{self._name} returned a page of {unusable} row(s) of which none is a "
+                "usable record",
+                endpoint=self._name,
+            )
         return records
 
     def keep(self, records: Iterable[T]) -> None:

@@ -158,22 +158,39 @@ class PhisherClient:
         it); nodes `parse` refuses are skipped."""
         reader = ListingReader(parse, log=log, name="PhishER", max_pages=max_pages)
         pages = itertools.count(1)
-        return reader.read(lambda: self._read_page(query, next(pages), reader))
+        previous: list[Any] = []
 
-    def _read_page(self, query: str, page: int, reader: ListingReader[T]) -> bool:
-        """Collects page `page` of `query`; True when another page follows it."""
+        def next_page() -> bool:
+            nonlocal previous
+            nodes, more = self._read_page(query, next(pages))
+            if nodes and nodes == previous:
+                # A server that ignores `page` would be read to its `pages` (or the budget).
+                raise BadResponseError(
+                    "PhishER returned the same page again; the listing never ends",
+                    endpoint=ENDPOINT,
+                )
+            previous = nodes
+            reader.collect(nodes)
+            return more
+
+        return reader.read(next_page)
+
+    def _read_page(self, query: str, page: int) -> tuple[list[Any], bool]:
+        """The nodes of page `page` of `query`, and whether another page follows them."""
         result = self._messages_page(query, page)
         nodes = result.get("nodes")
         if not isinstance(nodes, list):
             raise BadResponseError("PhishER phisherMessages has no nodes list", endpoint=ENDPOINT)
-        reader.collect(nodes)
         pagination = _mapping(result.get("pagination"))
         pages = _int(pagination.get("pages"))
-        # The maximum `per` is unconfirmed: judge a short page by the size the server
-        # says it served, so a server that caps `per` does not end the listing early.
+        if pages is not None:
+            # The maximum `per` is unconfirmed: a server that serves fewer than asked
+            # (and may not say so) counts its pages by its own size, so while it says
+            # more pages follow, a short page is not the end.
+            return nodes, bool(nodes) and page < pages
         served_per = _int(pagination.get("per"))
         page_size = min(self._per, served_per) if served_per else self._per
-        return bool(nodes) and len(nodes) >= page_size and (pages is None or page < pages)
+        return nodes, bool(nodes) and len(nodes) >= page_size
 
     def _messages_page(self, query: str, page: int) -> Mapping[str, Any]:
         variables = {"query": query, "page": page, "per": self._per}

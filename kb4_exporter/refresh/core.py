@@ -91,6 +91,14 @@ class CoreRefresh:
             listing = run.listing(source, fetch)
             if listing is not None:
                 fields[source] = listing.records
+        # Each pair is kept from one refresh: the enrollments were joined to the campaigns
+        # kept with them, the groups' members are counted from the users kept with them.
+        # Newer campaigns or groups beside older enrollments or users would be published
+        # with none.
+        if "enrollments" not in fields:
+            fields.pop("training_campaigns", None)
+        if "users" not in fields:
+            fields.pop("groups", None)
         tests = fields.get("security_tests", self._publisher.latest.snapshot.security_tests)
         fields["recipients"], stop = self._recipients.refresh(run, tests, now)
         if stop is not None:
@@ -113,11 +121,11 @@ class CoreRefresh:
     def _enrollments(
         self, fields: Mapping[str, Any], now: float
     ) -> Listing[EnrollmentGroup] | None:
-        """Enrollments counted against the campaigns of this refresh, else the last good
-        ones. Without any campaign listing they are not read: a tally joined to no campaign
-        would miss every due date, and would be kept as if complete."""
-        snapshot = self._publisher.latest.snapshot
-        campaigns = fields.get("training_campaigns", snapshot.training_campaigns)
+        """Enrollments counted against the campaigns of this refresh. Without them they are
+        not read: joined to older campaigns (or none), the enrollments of a newer campaign
+        would have no due date and count nowhere, and the tally would be kept as if
+        complete. The last tally stays, with the campaigns it was joined to."""
+        campaigns = fields.get("training_campaigns")
         if campaigns is None:
             return None
         tally = EnrollmentTally(campaigns, built_at=now, warnings=self._duration_warnings)

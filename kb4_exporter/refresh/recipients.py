@@ -4,8 +4,11 @@ Recipients are the dominant cost of a refresh, so they are read only for PSTs wh
 summary counts show clicks or reports, newest first (if the budget runs out, the
 freshest are the ones read), and cached by a fingerprint of the PST's summary counts: a
 closed PST's for as long as the fingerprint holds, an open PST's for at most a day. A
-failed or truncated read keeps the last complete summary of that PST; one PST's failure
-does not starve the others, and only a failure every call would share stops the pass.
+failed or truncated read (or one the pass stopped before) keeps the last complete summary
+of that PST while its fingerprint holds; a summary of counts that have moved since no
+longer describes the PST and is dropped, so the KRIs over the PSTs keep their last
+complete values instead of mixing it with fresh ones. One PST's failure does not starve
+the others, and only a failure every call would share stops the pass.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class RecipientCache:
 
     def _consider(self, pst: SecurityTest, now: float, found: _Pass) -> None:
         cached = self._entries.get(pst.pst_id)
+        # Recipients read before the PST's counts moved are not its recipients now.
+        if cached is not None and cached.fingerprint != pst_fingerprint(pst):
+            cached = None
         if cached is not None and (found.stop is not None or still_valid(cached, pst, now)):
             found.kept[pst.pst_id] = cached
             return

@@ -180,6 +180,49 @@ def test_a_truncated_first_listing_is_complete_only_from_its_oldest_report() -> 
     assert not tracker.truncated(NOW + 28 * DAY + 1, HORIZON)
 
 
+def test_a_relist_reads_what_a_cap_cut_off_and_keeps_the_tracked_messages() -> None:
+    phisher = FakePhisher(page_cap=2)
+    for day in (1, 2, 3):
+        phisher.add(f"m{day}", "HIGH", "RECEIVED", NOW - day * DAY)
+    cut = phisher.poll(None, NOW)
+    phisher.page_cap = None
+
+    # An incremental poll never lists the reports the cap cut off.
+    assert "m3" not in ids(phisher.poll(cut, NOW + 300))
+
+    relisted = poll(
+        cut,
+        now=NOW + 300,
+        horizon=HORIZON,
+        list_since=phisher.list_since,
+        look_up=phisher.look_up,
+        relist=True,
+    )
+    assert phisher.listed_since[-1] == NOW + 300 - HORIZON
+    assert ids(relisted) == ["m3", "m2", "m1"]
+    assert not relisted.truncated(NOW + 300, HORIZON)
+
+
+def test_a_relist_still_cut_short_keeps_re_reading_the_tracked_messages() -> None:
+    phisher = FakePhisher()
+    phisher.add("old", "HIGH", "RECEIVED", NOW - 10 * DAY)
+    tracked = phisher.poll(None, NOW)
+    phisher.page_cap = 1
+    phisher.add("new", "LOW", "RECEIVED", NOW + 100)
+
+    relisted = poll(
+        tracked,
+        now=NOW + 300,
+        horizon=HORIZON,
+        list_since=phisher.list_since,
+        look_up=phisher.look_up,
+        relist=True,
+    )
+    assert ids(relisted) == ["old", "new"]
+    assert phisher.looked_up == [["old"]]
+    assert relisted.truncated(NOW + 300, HORIZON)
+
+
 def test_a_gap_longer_than_the_horizon_starts_over() -> None:
     phisher = FakePhisher()
     phisher.add("m", "HIGH", "RECEIVED", NOW - HOUR)

@@ -176,6 +176,7 @@ def test_what_pages() -> None:
         "ALERTS",
         "kb4_source_last_success_timestamp_seconds",
         "kb4_source_up",
+        "kb4_truncated",
         "kb4_up",
         "up",
     }
@@ -386,8 +387,10 @@ def test_promtool_unit_tests_catch_a_changed_threshold(
 def test_promtool_unit_tests_catch_a_page_that_resolves_in_an_outage(
     tools: PrometheusTools, tmp_path: Path
 ) -> None:
-    # Without its `or ALERTS{...}` half, the page resolves as soon as the exporter's
-    # series go stale: the outage and rollout tests must fail.
+    # Without its `or ALERTS{...}` halves, the page resolves once the exporter's last
+    # age is 10 minutes old, and a cut-short listing ends it: the outage test and the
+    # truncated first poll must fail. (A rollout's gap is shorter than that: the last age
+    # bridges it.)
     rules = load_yaml(RULES_PATH)
     for group in rules["groups"]:
         for entry in group["rules"]:
@@ -397,7 +400,27 @@ def test_promtool_unit_tests_catch_a_page_that_resolves_in_an_outage(
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "An exporter outage pages and never resolves the backlog page" in output
-    assert "A rollout (new instance) neither resolves the page nor opens a second one" in output
+    assert "first PhishER listing is cut short holds the page" in output
+
+
+def test_promtool_unit_tests_catch_a_page_that_failed_scrapes_keep_pending(
+    tools: PrometheusTools, tmp_path: Path
+) -> None:
+    # Read without its last value over failed scrapes, the page never fires while one
+    # scrape in a few fails (each failure marks the age stale and resets `for`).
+    rules = load_yaml(RULES_PATH)
+    age = 'kb4_phisher_oldest_unresolved_age_seconds{severity=~"HIGH|CRITICAL"}'
+    last_age = re.compile(rf"last_over_time\(\s*({re.escape(age)})\[10m\]\s*\)")
+    for group in rules["groups"]:
+        for entry in group["rules"]:
+            if entry.get("alert") == "Kb4PhisherHighSeverityBacklog":
+                entry["expr"], replaced = last_age.subn(r"\1", entry["expr"])
+                assert replaced == 1
+    result = run_promtool_tests_on(tools, tmp_path, yaml.safe_dump(rules), "phisher.test.yml")
+    assert result.returncode != 0
+    assert "Failed scrapes now and then neither keep the page from firing" in (
+        result.stdout + result.stderr
+    )
 
 
 # --- the sudden inventory change -----------------------------------------------------------

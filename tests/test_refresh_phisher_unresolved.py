@@ -128,6 +128,43 @@ def test_a_warm_restart_serves_the_signal_at_once_and_polls_incrementally(
     assert all(q.startswith("id:") for q in queries[1:])
 
 
+def test_a_restart_with_a_raised_page_cap_reads_what_the_cap_cut_off(
+    requests_mock: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
+) -> None:
+    org = fakes.small_org()
+    # A page of recent LOW reports, listed first (newest first, as PhishER does): a
+    # one-page cap cuts off everything older, m1 (HIGH, 5 h) included.
+    recent = [
+        {
+            "id": f"r{n}",
+            "severity": "LOW",
+            "actionStatus": "RECEIVED",
+            "events": [{"eventType": "CREATED", "createdAt": fakes.iso(fakes.NOW - n)}],
+        }
+        for n in range(100)
+    ]
+    org.phisher_messages = recent + org.phisher_messages
+    fakes.serve_org(requests_mock, org)
+    capped = fakes.account_config(page_caps={SOURCE: 1})
+    settings = Settings(accounts=(capped,), state_dir=str(tmp_path))
+    first = fakes.runtime_for(clock, settings=settings, account=capped)
+    first.refresher.refresh_phisher_unresolved()
+    assert sample(first, "kb4_truncated", source=SOURCE) == 1.0
+    assert age(first, "HIGH") is None
+    first.save_state()
+    clock.advance(600)
+
+    # The operator raises the cap and restarts: the first poll lists the whole horizon.
+    account = fakes.account_config()
+    second = fakes.runtime_for(
+        clock, settings=Settings(accounts=(account,), state_dir=str(tmp_path)), account=account
+    )
+    assert second.load_state()
+    second.refresher.refresh_phisher_unresolved()
+    assert sample(second, "kb4_truncated", source=SOURCE) == 0.0
+    assert age(second, "HIGH") == 5 * HOUR + 600
+
+
 def test_a_core_refresh_running_meanwhile_does_not_undo_the_poll(
     api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:

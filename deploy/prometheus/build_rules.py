@@ -14,11 +14,15 @@ address must neither resolve an alert nor open a second one.
 
 Every alert on the exporter's series *holds*: while Prometheus cannot scrape the
 exporter (or, for the page, while the exporter has not read PhishER since it started
-without a state file), the series are gone and the alert's own expression returns
-nothing; the alert then keeps firing if it fired before (`ALERTS{alertstate="firing"}`
-of itself) instead of resolving. Nothing resolves until the exporter is back and says so
-(or, every target of the job up, reports the account no more: it was removed);
-Kb4ExporterDown pages meanwhile, and inhibits the warnings.
+without a state file, or its listing was cut short), the series are gone and the
+alert's own expression returns nothing; the alert then keeps firing if it fired before
+(`ALERTS{alertstate="firing"}` of itself) instead of resolving. Nothing resolves until
+the exporter is back and says so (or, every target of the job up, reports the account
+no more: it was removed); Kb4ExporterDown pages meanwhile, and inhibits the warnings.
+
+The PhishER alerts read the last value over failed scrapes (SCRAPE_GAP): scrapes that
+fail now and then, too briefly for Kb4ExporterDown, must neither keep the page pending
+forever nor hide a blind poll.
 """
 
 from __future__ import annotations
@@ -55,12 +59,23 @@ WIDTH = 88
 NBSP = "\u00a0"
 
 UNRESOLVED = f'source="{PHISHER_UNRESOLVED_SOURCE}"'
-# Reports the account but has not read PhishER's unresolved messages yet (restarted
-# without its state): it shows no age at all, which must not end the page.
-PHISHER_UNREAD = (
+# Reports the account but cannot show every unresolved message: it has not read PhishER
+# yet (restarted without its state), or its listing was cut short (newest first, so the
+# oldest reports, the ones that page, are the ones missing). A missing age must not end
+# the page then.
+PHISHER_UNKNOWN = (
     f"kb4_source_up{{{UNRESOLVED}}}\n"
-    f"unless on (job, account)\n  kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}"
+    f"unless on (job, account)\n  kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
+    f"or\nkb4_truncated{{{UNRESOLVED}}} == 1"
 )
+# A failed scrape marks every series of the exporter stale at once: an alert reads the
+# last value within this window instead, so that a scrape failing now and then (never
+# long enough for Kb4ExporterDown) neither resets a pending alert nor hides a failure.
+SCRAPE_GAP = "10m"
+
+
+def last_value(selector: str) -> str:
+    return block("last_over_time", f"{selector}[{SCRAPE_GAP}]")
 
 
 @dataclass(frozen=True)
@@ -126,13 +141,22 @@ def held(alert: Alert) -> str:
 def paging(settings: Settings) -> Group:
     after = format_duration(settings.page_after)
     age = f"kb4_phisher_oldest_unresolved_age_seconds{{{PAGED_SEVERITIES}}}"
+    threshold = f"> {settings.page_after:g}"
     return Group(
         "kb4_exporter_paging",
         "severity=critical pages a human now; all of these route like the backlog page.",
         (
             Alert(
                 "Kb4PhisherHighSeverityBacklog",
-                f"{by_account(age)}\n> {settings.page_after:g}",
+                # Read as it is while the exporter reports the account, so the page
+                # resolves at the poll that no longer sees the message; its last value
+                # bridges the scrapes that failed.
+                f"{by_account(age)}\n{threshold}\nor\n"
+                + block(
+                    "",
+                    f"{by_account(last_value(age))}\n{threshold}\n"
+                    "unless on (job, account)\n  kb4_up",
+                ),
                 "critical",
                 "phisher",
                 f"A HIGH/CRITICAL PhishER message has waited over {after} in account "
@@ -141,11 +165,11 @@ def paging(settings: Settings) -> Group:
                 f"or IN_REVIEW for more than {after} since it was reported. Reported phishing "
                 "that nobody has triaged may still be sitting in other inboxes. The page "
                 "stays until the exporter sees no such message; while it cannot tell "
-                "(down, or restarted without its state), it keeps firing.",
+                "(down, restarted without its state, or its listing cut short), it keeps firing.",
                 # The age is exported once per poll: one poll interval (5m) shows that the
                 # message was still open at two polls in a row.
                 for_="5m",
-                held_while=PHISHER_UNREAD,
+                held_while=PHISHER_UNKNOWN,
                 comment=f"The page: a HIGH/CRITICAL message unresolved for {after} (deploy/"
                 "monitoring.yml), however long ago it was reported (within the exporter's "
                 "--phisher.unresolved-horizon, 30d by default).",
@@ -153,14 +177,15 @@ def paging(settings: Settings) -> Group:
             Alert(
                 "Kb4PhisherPagingBlind",
                 by_account(
-                    f"kb4_source_up{{{UNRESOLVED}}} == 0\n"
-                    f"or\nkb4_truncated{{{UNRESOLVED}}} == 1\n"
+                    f"{last_value(f'kb4_source_up{{{UNRESOLVED}}}')} == 0\n"
+                    f"or\n{last_value(f'kb4_truncated{{{UNRESOLVED}}}')} == 1\n"
                     "or\n"
                     + block(
                         "",
-                        f"time() - kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}\n"
-                        f"> {STALE_AFTER_INTERVALS} * "
-                        f"kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}",
+                        "time()\n- "
+                        + last_value(f"kb4_source_last_success_timestamp_seconds{{{UNRESOLVED}}}")
+                        + f"\n> {STALE_AFTER_INTERVALS} * "
+                        + last_value(f"kb4_source_refresh_interval_seconds{{{UNRESOLVED}}}"),
                     )
                 ),
                 "critical",

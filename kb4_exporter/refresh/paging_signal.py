@@ -30,6 +30,10 @@ class PagingSignalPoll:
         self._horizon = horizon
         self._publisher = publisher
         self._clock = clock
+        # A tracker cut short by a page cap never lists what the cap cut off again: the
+        # first poll of this process lists the whole horizon once more, so that raising
+        # the cap and restarting repairs it.
+        self._relist_truncated = True
 
     def run(self) -> bool:
         """True on success (and when PhishER is off)."""
@@ -40,6 +44,11 @@ class PagingSignalPoll:
         run = SourceRun(self._publisher.latest, self._clock)
         started = self._clock()
         previous = tracker_of(self._publisher.latest.snapshot)
+        relist = (
+            self._relist_truncated
+            and previous is not None
+            and previous.truncated(now, self._horizon)
+        )
         tracker: Tracker | None
         try:
             tracker = poll(
@@ -48,6 +57,7 @@ class PagingSignalPoll:
                 horizon=self._horizon,
                 list_since=phisher.messages_since,
                 look_up=phisher.look_up,
+                relist=relist,
             )
         except Interrupted:
             raise
@@ -56,6 +66,7 @@ class PagingSignalPoll:
             truncated = previous is not None and previous.truncated(now, self._horizon)
             run.finish(PHISHER_UNRESOLVED_SOURCE, started, err, truncated=truncated)
         else:
+            self._relist_truncated = False
             truncated = tracker.truncated(now, self._horizon)
             run.finish(PHISHER_UNRESOLVED_SOURCE, started, None, truncated=truncated)
         self._publisher.publish_signal(

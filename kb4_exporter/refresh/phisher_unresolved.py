@@ -14,8 +14,9 @@ poll would cost dozens of calls, so a poll reads little:
 The first poll (or one after a gap longer than the horizon) lists the whole horizon.
 If a listing was cut short, newest first, the tracker is complete only from the oldest
 report it saw (`complete_since`): it says so (`truncated`) until that time has left the
-horizon. A severity raised on an open message more than an overlap after its report is
-seen when the message is next re-read.
+horizon, or until a poll told to `relist` lists the whole horizon again (after a restart
+with a higher page cap, say) and gets to its end. A severity raised on an open message
+more than an overlap after its report is seen when the message is next re-read.
 
 Pure: the API calls are passed in.
 """
@@ -79,12 +80,17 @@ def poll(
     horizon: float,
     list_since: ListSince,
     look_up: LookUp,
+    relist: bool = False,
 ) -> Tracker:
-    """The tracker after one poll; raises what `list_since` and `look_up` raise."""
+    """The tracker after one poll; raises what `list_since` and `look_up` raise.
+    `relist`: list the whole horizon again, still re-reading the tracked messages it
+    does not list."""
     horizon_start = now - horizon
     carried: tuple[UnresolvedPhisherMessage, ...]
     if previous is None or previous.covered_until <= horizon_start:
         since, complete_since, carried = horizon_start, horizon_start, ()
+    elif relist:
+        since, complete_since, carried = horizon_start, horizon_start, previous.messages
     else:
         since = max(horizon_start, previous.covered_until - OVERLAP_SECONDS)
         complete_since, carried = previous.complete_since, previous.messages

@@ -13,6 +13,7 @@ from kb4_exporter.model.snapshot import Snapshot
 from kb4_exporter.refresh.phisher_unresolved import (
     OVERLAP_SECONDS,
     RECHECK_PER_SEVERITY,
+    REREAD_IN_TURN,
     Tracker,
     oldest_ages,
     poll,
@@ -58,9 +59,16 @@ class FakePhisher:
         self.looked_up.append(list(ids))
         return {mid: self.messages[mid] for mid in ids if mid in self.messages}
 
-    def poll(self, previous: Tracker | None, now: float, horizon: float = HORIZON) -> Tracker:
+    def poll(
+        self, previous: Tracker | None, now: float, horizon: float = HORIZON, turn: int = 0
+    ) -> Tracker:
         return poll(
-            previous, now=now, horizon=horizon, list_since=self.list_since, look_up=self.look_up
+            previous,
+            now=now,
+            horizon=horizon,
+            list_since=self.list_since,
+            look_up=self.look_up,
+            turn=turn,
         )
 
 
@@ -107,7 +115,7 @@ def test_later_polls_list_since_the_last_one_and_read_only_the_oldest_per_severi
 
 def test_a_severity_is_read_only_until_its_oldest_open_message_is_found() -> None:
     phisher = FakePhisher()
-    count = RECHECK_PER_SEVERITY + 3
+    count = RECHECK_PER_SEVERITY + REREAD_IN_TURN + 3
     for index in range(count):
         phisher.add(f"h{index:02d}", "HIGH", "RECEIVED", NOW - (count - index) * HOUR - DAY)
     first = phisher.poll(None, NOW)
@@ -117,11 +125,16 @@ def test_a_severity_is_read_only_until_its_oldest_open_message_is_found() -> Non
 
     second = phisher.poll(first, NOW + 300)
 
-    assert [len(batch) for batch in phisher.looked_up] == [RECHECK_PER_SEVERITY, 3]
+    # The ten oldest with ten others in turn; none of the oldest is open, so the next
+    # oldest not yet read (three left) are read.
+    assert [len(batch) for batch in phisher.looked_up] == [
+        RECHECK_PER_SEVERITY + REREAD_IN_TURN,
+        3,
+    ]
     assert ids(second) == [f"h{i:02d}" for i in range(RECHECK_PER_SEVERITY + 1, count)]
-    # h11 was reported 2 h + 1 day before NOW.
+    # The oldest still open, h11, was reported (count - 11) hours + 1 day before NOW.
     oldest = oldest_ages(second.messages, now=NOW + 300, horizon=HORIZON)
-    assert oldest == {"HIGH": 2 * HOUR + DAY + 300}
+    assert oldest == {"HIGH": (count - RECHECK_PER_SEVERITY - 1) * HOUR + DAY + 300}
 
 
 def test_a_message_resolved_or_deleted_since_the_last_poll_stops_counting() -> None:
@@ -166,11 +179,6 @@ def test_a_raised_severity_moves_the_message_and_the_old_severity_keeps_looking(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: tracked messages newer than the oldest open one of their severity "
-    "are not re-read, so a severity raised past the overlap goes unseen",
-)
 def test_a_severity_raised_on_a_message_behind_many_older_open_ones_pages() -> None:
     phisher = FakePhisher()
     for n in range(RECHECK_PER_SEVERITY + 2):
@@ -183,6 +191,26 @@ def test_a_severity_raised_on_a_message_behind_many_older_open_ones_pages() -> N
         tracker = phisher.poll(tracker, NOW + n * 300)
 
     assert "HIGH" in oldest_ages(tracker.messages, now=NOW + HOUR, horizon=HORIZON)
+
+
+def test_every_tracked_message_is_reread_within_its_turns() -> None:
+    phisher = FakePhisher()
+    others = 3 * REREAD_IN_TURN + 5
+    for n in range(RECHECK_PER_SEVERITY + others):
+        phisher.add(f"low{n:02d}", "LOW", "RECEIVED", NOW - 20 * DAY + n * HOUR)
+    tracker = phisher.poll(None, NOW)
+    # The newest of the others: the last to come round.
+    newest = f"low{RECHECK_PER_SEVERITY + others - 1:02d}"
+    phisher.messages[newest] = replace(phisher.messages[newest], severity="HIGH")
+    turns = -(-others // REREAD_IN_TURN)
+
+    for turn in range(turns):
+        assert "HIGH" not in oldest_ages(tracker.messages, now=NOW, horizon=HORIZON)
+        tracker = phisher.poll(tracker, NOW + (turn + 1) * 300, turn=turn)
+
+    assert "HIGH" in oldest_ages(tracker.messages, now=NOW, horizon=HORIZON)
+    # One query a poll: the oldest ten and ten others.
+    assert all(len(batch) <= RECHECK_PER_SEVERITY + REREAD_IN_TURN for batch in phisher.looked_up)
 
 
 def test_a_truncated_first_listing_is_complete_only_from_its_oldest_report() -> None:

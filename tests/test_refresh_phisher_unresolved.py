@@ -73,6 +73,37 @@ def test_a_resolved_message_stops_counting_at_the_next_poll(
     assert age(runtime, "HIGH") == 5 * HOUR + 300
 
 
+def test_successive_polls_reread_every_tracked_message_in_turn(
+    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+) -> None:
+    # Far more open LOW messages than a poll re-reads as the oldest of their severity.
+    for n in range(35):
+        reported = clock() - (10 - n / 10) * fakes.DAY
+        org.phisher_messages.append(
+            {
+                "id": f"low{n}",
+                "severity": "LOW",
+                "actionStatus": "RECEIVED",
+                "events": [{"eventType": "CREATED", "createdAt": fakes.iso(reported)}],
+            }
+        )
+    runtime = fakes.runtime_for(clock)
+    runtime.refresher.refresh_phisher_unresolved()
+    # The newest of them, behind 34 older open ones, is raised to HIGH.
+    raised = org.phisher_messages[-1]
+    raised["severity"] = "HIGH"
+    raised_age = 10 * fakes.DAY - 3.4 * fakes.DAY
+
+    polls = 0
+    while age(runtime, "HIGH") == 5 * HOUR + polls * 300 and polls < 4:
+        clock.advance(300)
+        runtime.refresher.refresh_phisher_unresolved()
+        polls += 1
+
+    assert age(runtime, "HIGH") == pytest.approx(raised_age + polls * 300)
+    assert polls <= 3  # 26 messages past the ten oldest, ten a poll
+
+
 def test_a_failed_poll_keeps_the_messages_and_ages_them_to_now(
     api: requests_mock.Mocker, clock: fakes.FakeClock
 ) -> None:

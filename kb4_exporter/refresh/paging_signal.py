@@ -34,6 +34,8 @@ class PagingSignalPoll:
         # first poll of this process lists the whole horizon once more, so that raising
         # the cap and restarting repairs it.
         self._relist_truncated = True
+        # Successful polls so far: which tracked messages the next one re-reads in turn.
+        self._turn = 0
 
     def run(self) -> bool:
         """True on success (and when PhishER is off)."""
@@ -58,6 +60,7 @@ class PagingSignalPoll:
                 list_since=phisher.messages_since,
                 look_up=phisher.look_up,
                 relist=relist,
+                turn=self._turn,
             )
         except Interrupted:
             raise
@@ -67,6 +70,7 @@ class PagingSignalPoll:
             run.finish(PHISHER_UNRESOLVED_SOURCE, started, err, truncated=truncated)
         else:
             self._relist_truncated = False
+            self._turn += 1
             truncated = tracker.truncated(now, self._horizon)
             run.finish(PHISHER_UNRESOLVED_SOURCE, started, None, truncated=truncated)
         self._publisher.publish_signal(

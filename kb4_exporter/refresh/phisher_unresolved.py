@@ -10,13 +10,16 @@ poll would cost dozens of calls, so a poll reads little:
    until one is confirmed still open: the oldest open message is all the signal needs,
    so newer ones are re-read only once they become the oldest. Messages found resolved
    or gone are dropped.
+3. in the same query, a few other tracked messages in turn (`turn`, a count of polls),
+   so that a severity raised on any of them is seen within a bounded number of polls.
 
 The first poll (or one after a gap longer than the horizon) lists the whole horizon.
 If a listing was cut short, newest first, the tracker is complete only from the oldest
 report it saw (`complete_since`): it says so (`truncated`) until that time has left the
 horizon, or until a poll told to `relist` lists the whole horizon again (after a restart
 with a higher page cap, say) and gets to its end. A severity raised on an open message
-more than an overlap after its report is seen when the message is next re-read.
+more than an overlap after its report is seen when the message is next re-read: within
+(tracked messages / REREAD_IN_TURN) polls at the latest.
 
 Pure: the API calls are passed in.
 """
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 OVERLAP_SECONDS = 3600.0
 # Tracked messages re-read per severity and round: five severities fit one query.
 RECHECK_PER_SEVERITY = 10
+# Other tracked messages re-read in turn by each poll: a LOW message raised to HIGH behind
+# many older open ones must still page.
+REREAD_IN_TURN = 10
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,11 @@ def poll(
     list_since: ListSince,
     look_up: LookUp,
     relist: bool = False,
+    turn: int = 0,
 ) -> Tracker:
     """The tracker after one poll; raises what `list_since` and `look_up` raise.
     `relist`: list the whole horizon again, still re-reading the tracked messages it
-    does not list."""
+    does not list. `turn`: which of the other tracked messages this poll re-reads."""
     horizon_start = now - horizon
     carried: tuple[UnresolvedPhisherMessage, ...]
     if previous is None or previous.covered_until <= horizon_start:
@@ -105,7 +112,7 @@ def poll(
         m.id: _unresolved(m, known.get(m.id), now) for m in listed.values() if m.is_unresolved
     }
     earlier = [m for m in carried if m.id not in listed and m.reported_at >= horizon_start]
-    tracked.update({m.id: m for m in _recheck_oldest(earlier, look_up, now)})
+    tracked.update({m.id: m for m in _recheck_oldest(earlier, look_up, now, turn)})
     return Tracker(
         tuple(sorted(tracked.values(), key=lambda m: (m.reported_at, m.id))),
         max(complete_since, horizon_start),
@@ -123,20 +130,23 @@ def _unresolved(
 
 
 def _recheck_oldest(
-    earlier: Iterable[UnresolvedPhisherMessage], look_up: LookUp, now: float
+    earlier: Iterable[UnresolvedPhisherMessage], look_up: LookUp, now: float, turn: int
 ) -> list[UnresolvedPhisherMessage]:
     """The earlier messages still to track: each severity re-read oldest first until one
-    is confirmed open; those found resolved or gone dropped, the rest kept unread."""
+    is confirmed open, and REREAD_IN_TURN others in turn; those found resolved or gone
+    dropped, the rest kept unread."""
     queues: dict[str, deque[UnresolvedPhisherMessage]] = defaultdict(deque)
     for message in sorted(earlier, key=lambda m: (m.reported_at, m.id)):
         queues[message.severity].append(message)
     kept: list[UnresolvedPhisherMessage] = []
-    while any(queues.values()):
-        batch = [
+    in_turn = _take_in_turn(queues, turn)
+    while any(queues.values()) or in_turn:
+        oldest = [
             queue.popleft()
             for queue in queues.values()
             for _ in range(min(RECHECK_PER_SEVERITY, len(queue)))
         ]
+        batch, in_turn = oldest + in_turn, []
         found = look_up([m.id for m in batch])
         confirmed: set[str] = set()
         for message in batch:
@@ -144,12 +154,37 @@ def _recheck_oldest(
             if status is None or not status.is_unresolved:
                 continue
             kept.append(_unresolved(status, message, now))
-            if status.severity == message.severity:
+            # Only an oldest message read open confirms its severity's signal.
+            if message in oldest and status.severity == message.severity:
                 confirmed.add(message.severity)
         for severity in confirmed:
             # Its oldest open message is known; the newer ones need no reading now.
             kept.extend(queues.pop(severity))
     return kept
+
+
+def _take_in_turn(
+    queues: Mapping[str, deque[UnresolvedPhisherMessage]], turn: int
+) -> list[UnresolvedPhisherMessage]:
+    """REREAD_IN_TURN of the messages in `queues` past each severity's oldest
+    RECHECK_PER_SEVERITY (those are read anyway), taken out of them: the `turn`-th slice
+    of their (report time, id) order, wrapping round, so that successive turns cover them
+    all."""
+    rest = sorted(
+        (m for queue in queues.values() for m in list(queue)[RECHECK_PER_SEVERITY:]),
+        key=lambda m: (m.reported_at, m.id),
+    )
+    if not rest:
+        return []
+    count = min(REREAD_IN_TURN, len(rest))
+    start = turn * REREAD_IN_TURN
+    chosen = [rest[(start + offset) % len(rest)] for offset in range(count)]
+    ids = {m.id for m in chosen}
+    for queue in queues.values():
+        remaining = [m for m in queue if m.id not in ids]
+        queue.clear()
+        queue.extend(remaining)
+    return chosen
 
 
 def oldest_ages(

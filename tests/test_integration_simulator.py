@@ -20,9 +20,9 @@ from benchmarks.minimum_pages import minimum_pages
 from prometheus_client.parser import text_string_to_metric_families
 from simulator_truth import KRI_SLUGS, expected_kris
 
-from kb4_exporter.commands.runtimes import interruptible_sleep
+from kb4_exporter.commands.runtimes import build_registry, interruptible_sleep
 from kb4_exporter.config.secrets import Secret
-from kb4_exporter.config.settings import AccountConfig, PhisherConfig, Settings
+from kb4_exporter.config.settings import PAGE_CAP_SOURCES, AccountConfig, PhisherConfig, Settings
 from kb4_exporter.kris.specs import KRI_SPECS
 from kb4_exporter.refresh.wiring import AccountRuntime, build_runtime
 from kb4_exporter.simulator.org import Org, OrgSpec, generate_org
@@ -58,7 +58,11 @@ def simulator(
         server.stop()
 
 
-def runtime_against(simulator: SimulatorServer, state_dir: Path | None = None) -> AccountRuntime:
+def runtime_against(
+    simulator: SimulatorServer,
+    state_dir: Path | None = None,
+    page_caps: dict[str, int] | None = None,
+) -> AccountRuntime:
     account = AccountConfig(
         name="sim",
         region="us",
@@ -67,6 +71,7 @@ def runtime_against(simulator: SimulatorServer, state_dir: Path | None = None) -
         phisher=PhisherConfig(simulator.phisher_url, Secret.inline(PHISHER_TOKEN)),
         requests_per_second=1000.0,
         requests_per_minute=100000,
+        page_caps=page_caps or {},
     )
     settings = Settings(accounts=(account,), state_dir=str(state_dir) if state_dir else None)
     sleep = interruptible_sleep(threading.Event())
@@ -89,6 +94,35 @@ def test_every_kri_matches_the_ground_truth(
         assert actual[slug] == pytest.approx(truth[slug]), slug
     assert results.breakdowns.phisher_unresolved == truth["phisher_unresolved_by_severity"]
     assert results.up
+
+
+def test_an_org_larger_than_every_page_cap_gets_true_kris_or_none(
+    simulator: SimulatorServer, org_now: tuple[Org, float]
+) -> None:
+    """One page of each listing: whatever a cut listing feeds is absent with kb4_kri_up 0,
+    never a number over part of the org."""
+    org, now = org_now
+    runtime = runtime_against(simulator, page_caps=dict.fromkeys(PAGE_CAP_SOURCES, 1))
+    assert not runtime.refresher.refresh_core()
+    runtime.refresher.refresh_phisher()
+    registry = build_registry([runtime])
+    truth = expected_kris(org, now)
+    absent = []
+    for slug in KRI_SLUGS:
+        up = registry.get_sample_value("kb4_kri_up", {"account": "sim", "kri": slug})
+        value = registry.get_sample_value(METRIC_OF[slug], {"account": "sim"})
+        if up == 1.0:
+            assert value == pytest.approx(truth[slug]), slug
+        else:
+            assert (up, value) == (0.0, None), slug
+            absent.append(slug)
+    # Users (600, two pages) and enrollments are cut: what they feed is absent.
+    assert "kb4_phishing_prone_pct" in absent
+    assert "kb4_overdue_training_assignments" in absent
+    cut = {
+        source for source, status in runtime.refresher.results.sources.items() if status.truncated
+    }
+    assert {"users", "enrollments"} <= cut
 
 
 def test_a_cold_refresh_costs_the_minimum_page_count(

@@ -14,7 +14,13 @@ def clock() -> fakes.FakeClock:
 
 
 @pytest.fixture
-def api(requests_mock: requests_mock.Mocker) -> requests_mock.Mocker:
-    """The small org of kb4_fakes served like the Reporting API and PhishER."""
-    fakes.serve_org(requests_mock, fakes.small_org())
+def small_org() -> fakes.FakeOrg:
+    """The small org of kb4_fakes; a test may change it between refreshes."""
+    return fakes.small_org()
+
+
+@pytest.fixture
+def api(requests_mock: requests_mock.Mocker, small_org: fakes.FakeOrg) -> requests_mock.Mocker:
+    """`small_org` served like the Reporting API and PhishER."""
+    fakes.serve_org(requests_mock, small_org)
     return requests_mock

@@ -371,3 +371,8 @@ def runtime_for(
     account = account or account_config()
     settings = settings or Settings(accounts=(account,))
     return build_runtime(account, settings, clock=clock, sleep=clock.sleep)
+
+
+def kri_values(kris: Sequence[Any]) -> dict[str, float | None]:
+    """KRI slug -> value (None when absent) of a refresh's results."""
+    return {k.spec.slug: k.value for k in kris}

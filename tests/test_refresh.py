@@ -23,7 +23,6 @@ import requests_mock
 
 from kb4_exporter.config.secrets import Secret
 from kb4_exporter.config.settings import UserEventsConfig
-from kb4_exporter.kris.specs import KriValue
 from kb4_exporter.refresh.recipients import OPEN_PST_RECIPIENTS_MAX_AGE
 from kb4_exporter.refresh.results import CORE_SOURCES
 
@@ -41,26 +40,6 @@ EXPECTED = {
 }
 
 
-def kri_values(kris: tuple[KriValue, ...]) -> dict[str, float | None]:
-    return {k.spec.slug: k.value for k in kris}
-
-
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
-def org() -> fakes.FakeOrg:
-    return fakes.small_org()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker, org: fakes.FakeOrg) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, org)
-    return requests_mock
-
-
 def paths(api: requests_mock.Mocker) -> list[str]:
     return [request.path for request in api.request_history]
 
@@ -72,7 +51,7 @@ def test_cold_refresh_computes_every_kri(api: requests_mock.Mocker, clock: fakes
     assert runtime.refresher.refresh_phisher_unresolved()
     results = runtime.refresher.results
     assert results.up and results.ready
-    assert kri_values(results.kris) == pytest.approx(EXPECTED)
+    assert fakes.kri_values(results.kris) == pytest.approx(EXPECTED)
     assert results.breakdowns.phisher_unresolved == {
         "UNKNOWN_SEVERITY": 0,
         "LOW": 1,
@@ -120,17 +99,17 @@ def test_warm_refresh_with_unchanged_counts_reads_no_recipients(
     runtime.refresher.refresh_core()
     # Closed PST 11 and open PST 12 both come from the cache: their counts did not move.
     assert [p for p in paths(api) if p.endswith("/recipients")] == []
-    values = kri_values(runtime.refresher.results.kris)
+    values = fakes.kri_values(runtime.refresher.results.kris)
     assert values["kb4_repeat_clickers_90d"] == EXPECTED["kb4_repeat_clickers_90d"]
     assert values["kb4_phish_time_to_report_hours"] == EXPECTED["kb4_phish_time_to_report_hours"]
 
 
 def test_changed_counts_of_a_closed_pst_refetch_its_recipients(
-    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+    api: requests_mock.Mocker, clock: fakes.FakeClock, small_org: fakes.FakeOrg
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    org.security_tests[0]["reported_count"] = 2
+    small_org.security_tests[0]["reported_count"] = 2
     api.reset_mock()
     runtime.refresher.refresh_core()
     assert [p for p in paths(api) if p.endswith("/recipients")] == [
@@ -139,11 +118,11 @@ def test_changed_counts_of_a_closed_pst_refetch_its_recipients(
 
 
 def test_changed_counts_of_an_open_pst_refetch_its_recipients(
-    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+    api: requests_mock.Mocker, clock: fakes.FakeClock, small_org: fakes.FakeOrg
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    open_pst = next(t for t in org.security_tests if t["pst_id"] == 12)
+    open_pst = next(t for t in small_org.security_tests if t["pst_id"] == 12)
     open_pst["delivered_count"] = open_pst.get("delivered_count", 0) + 1
     api.reset_mock()
     clock.advance(60)
@@ -200,7 +179,7 @@ def test_failed_source_keeps_last_good_data_and_counts_the_reason(
     assert after.errors[("enrollments", "server_error")] == 1
     assert after.snapshot.enrollments == before.snapshot.enrollments
     assert after.sources["enrollments"].last_success == before.sources["enrollments"].last_success
-    assert kri_values(after.kris)["kb4_overdue_training_assignments"] is not None
+    assert fakes.kri_values(after.kris)["kb4_overdue_training_assignments"] is not None
     assert not after.up
 
 
@@ -265,7 +244,7 @@ def test_phisher_off_leaves_its_kri_absent_without_error(
     assert runtime.refresher.refresh_phisher()
     results = runtime.refresher.results
     assert results.up
-    assert kri_values(results.kris)["kb4_phisher_unresolved_high_4h"] is None
+    assert fakes.kri_values(results.kris)["kb4_phisher_unresolved_high_4h"] is None
     assert results.breakdowns.phisher_unresolved is None
     assert "phisher" not in results.enabled_sources()
     assert not any("graphql" in p for p in paths(api))
@@ -279,7 +258,7 @@ def test_phisher_failure_keeps_core_kris(api: requests_mock.Mocker, clock: fakes
     results = runtime.refresher.results
     assert results.sources["users"].up and not results.sources["phisher"].up
     assert results.errors[("phisher", "server_error")] == 1
-    values = kri_values(results.kris)
+    values = fakes.kri_values(results.kris)
     assert values["kb4_phisher_unresolved_high_4h"] is None
     assert values["kb4_phishing_prone_pct"] == pytest.approx(0.30)
 
@@ -357,7 +336,7 @@ def test_user_event_quota_follows_seats_even_with_a_configured_reporting_budget(
 
 
 def test_user_event_quota_follows_the_seats_even_with_a_configured_reporting_budget(
-    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+    api: requests_mock.Mocker, clock: fakes.FakeClock, small_org: fakes.FakeOrg
 ) -> None:
     events_url = "https://api.events.knowbe4.com"
     api.get(f"{events_url}/events", json={"data": [], "meta": {"count": 0}})
@@ -368,16 +347,16 @@ def test_user_event_quota_follows_the_seats_even_with_a_configured_reporting_bud
     runtime = fakes.runtime_for(clock, account=account)
     runtime.refresher.refresh_core()
     budgets = {usage.api: usage.budget_limit for usage in runtime.view().apis}
-    seats = org.account["number_of_seats"]
+    seats = small_org.account["number_of_seats"]
     assert budgets == {"reporting": 300, "phisher": 300, "user_events": 10 * seats}
 
 
 def test_a_negative_seat_count_fails_the_account_source_and_nothing_else(
-    api: requests_mock.Mocker, clock: fakes.FakeClock, org: fakes.FakeOrg
+    api: requests_mock.Mocker, clock: fakes.FakeClock, small_org: fakes.FakeOrg
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    org.account["number_of_seats"] = -5000
+    small_org.account["number_of_seats"] = -5000
     clock.advance(86400)
     # The budgets come from the seats: the bad count must not abort the refresh.
     runtime.refresher.refresh_core()
@@ -405,25 +384,25 @@ def test_one_psts_failing_recipients_do_not_starve_the_older_psts(
     assert not results.sources["recipients"].up
     assert 11 in runtime.refresher.recipient_cache
     # PST 11 alone is part of the 90 days: neither KRI is published from it.
-    values = kri_values(results.kris)
+    values = fakes.kri_values(results.kris)
     assert values["kb4_phish_time_to_report_hours"] is None
     assert values["kb4_repeat_clickers_90d"] is None
 
 
 def test_kris_keep_their_last_complete_value_while_a_psts_recipients_are_unknown(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
     # PST 12 gets another click, so its recipients must be read again, and that fails.
-    org.security_tests[1] = {**org.security_tests[1], "clicked_count": 2}
+    small_org.security_tests[1] = {**small_org.security_tests[1], "clicked_count": 2}
     api.get(f"{fakes.BASE_URL}/v1/phishing/security_tests/12/recipients", status_code=500)
     clock.advance(3600.0)
     runtime.refresher.refresh_core()
 
     results = runtime.refresher.results
     assert not results.sources["recipients"].up
-    values = kri_values(results.kris)
+    values = fakes.kri_values(results.kris)
     assert values["kb4_repeat_clickers_90d"] == EXPECTED["kb4_repeat_clickers_90d"]
     assert values["kb4_phish_time_to_report_hours"] == EXPECTED["kb4_phish_time_to_report_hours"]
     kri_up = {k.spec.slug: k.value is not None for k in results.kris}
@@ -432,9 +411,9 @@ def test_kris_keep_their_last_complete_value_while_a_psts_recipients_are_unknown
 
 @pytest.mark.parametrize("source", ["users", "enrollments", "security_tests"])
 def test_a_page_cap_never_publishes_a_partial_listing(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock, source: str
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock, source: str
 ) -> None:
-    fakes.serve_org(api, org, per_page=2)  # every listing of the small org takes 2+ pages
+    fakes.serve_org(api, small_org, per_page=2)  # every listing of the small org takes 2+ pages
     account = fakes.account_config(page_caps={source: 1})
     runtime = fakes.runtime_for(clock, account=account)
     runtime.refresher.refresh_core()
@@ -443,7 +422,7 @@ def test_a_page_cap_never_publishes_a_partial_listing(
     status = results.sources[source]
     assert (status.up, status.truncated) == (False, True)
     assert getattr(results.snapshot, source) is None
-    values = kri_values(results.kris)
+    values = fakes.kri_values(results.kris)
     fed = {
         "users": "kb4_phishing_prone_pct",
         "enrollments": "kb4_training_completion_pct",
@@ -460,7 +439,7 @@ def test_repeat_clickers_are_absent_when_only_quiet_psts_are_known(
         api.get(f"{fakes.BASE_URL}/v1/phishing/security_tests/{pst_id}/recipients", status_code=500)
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    values = kri_values(runtime.refresher.results.kris)
+    values = fakes.kri_values(runtime.refresher.results.kris)
     # PST 13 had no clicks, but a zero from it alone would hide the unknown PSTs' clickers.
     assert values["kb4_repeat_clickers_90d"] is None
     assert values["kb4_phish_time_to_report_hours"] is None

@@ -60,11 +60,11 @@ def test_an_old_message_keeps_its_age_growing_past_the_kri_window(
 
 
 def test_a_resolved_message_stops_counting_at_the_next_poll(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_phisher_unresolved()
-    for message in org.phisher_messages:
+    for message in small_org.phisher_messages:
         if message["id"] == "m2":
             message["actionStatus"] = "RESOLVED"
     clock.advance(300)
@@ -74,12 +74,12 @@ def test_a_resolved_message_stops_counting_at_the_next_poll(
 
 
 def test_successive_polls_reread_every_tracked_message_in_turn(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     # Far more open LOW messages than a poll re-reads as the oldest of their severity.
     for n in range(35):
         reported = clock() - (10 - n / 10) * fakes.DAY
-        org.phisher_messages.append(
+        small_org.phisher_messages.append(
             {
                 "id": f"low{n}",
                 "severity": "LOW",
@@ -90,7 +90,7 @@ def test_successive_polls_reread_every_tracked_message_in_turn(
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_phisher_unresolved()
     # The newest of them, behind 34 older open ones, is raised to HIGH.
-    raised = org.phisher_messages[-1]
+    raised = small_org.phisher_messages[-1]
     raised["severity"] = "HIGH"
     raised_age = 10 * fakes.DAY - 3.4 * fakes.DAY
 
@@ -162,7 +162,7 @@ def test_a_warm_restart_serves_the_signal_at_once_and_polls_incrementally(
 def test_a_restart_with_a_raised_page_cap_reads_what_the_cap_cut_off(
     requests_mock: requests_mock.Mocker, clock: fakes.FakeClock, tmp_path: Path
 ) -> None:
-    org = fakes.small_org()
+    small_org = fakes.small_org()
     # A page of recent LOW reports, listed first (newest first, as PhishER does): a
     # one-page cap cuts off everything older, m1 (HIGH, 5 h) included.
     recent = [
@@ -174,8 +174,8 @@ def test_a_restart_with_a_raised_page_cap_reads_what_the_cap_cut_off(
         }
         for n in range(100)
     ]
-    org.phisher_messages = recent + org.phisher_messages
-    fakes.serve_org(requests_mock, org)
+    small_org.phisher_messages = recent + small_org.phisher_messages
+    fakes.serve_org(requests_mock, small_org)
     capped = fakes.account_config(page_caps={SOURCE: 1})
     settings = Settings(accounts=(capped,), state_dir=str(tmp_path))
     first = fakes.runtime_for(clock, settings=settings, account=capped)
@@ -197,7 +197,7 @@ def test_a_restart_with_a_raised_page_cap_reads_what_the_cap_cut_off(
 
 
 def test_a_core_refresh_running_meanwhile_does_not_undo_the_poll(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     """PhishER polls run on their own thread while a core refresh may take an hour: the
     core refresh's publish must keep what the poll published in between."""
@@ -207,7 +207,7 @@ def test_a_core_refresh_running_meanwhile_does_not_undo_the_poll(
     def groups_after_a_poll(request: Any, context: Any) -> list[Any]:
         # A poll that publishes while the core refresh is between two of its calls.
         polled.append(runtime.refresher.refresh_phisher_unresolved())
-        return org.groups
+        return small_org.groups
 
     api.get(f"{fakes.BASE_URL}/v1/groups", json=groups_after_a_poll)
     assert runtime.refresher.refresh_core()
@@ -219,30 +219,19 @@ def test_a_core_refresh_running_meanwhile_does_not_undo_the_poll(
 
 
 def test_a_failed_poll_during_a_core_refresh_keeps_its_error_count(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     api.post(fakes.PHISHER_URL, status_code=503)
 
     def groups_after_a_poll(request: Any, context: Any) -> list[Any]:
         runtime.refresher.refresh_phisher_unresolved()
-        return org.groups
+        return small_org.groups
 
     api.get(f"{fakes.BASE_URL}/v1/groups", json=groups_after_a_poll)
     runtime.refresher.refresh_core()
     assert runtime.refresher.results.errors[(SOURCE, "server_error")] == 1
     assert not runtime.refresher.results.sources[SOURCE].up
-
-
-@pytest.fixture
-def org() -> fakes.FakeOrg:
-    return fakes.small_org()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker, org: fakes.FakeOrg) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, org)
-    return requests_mock
 
 
 def test_a_poll_runs_under_a_deadline_like_every_refresh(clock: fakes.FakeClock) -> None:

@@ -10,10 +10,7 @@ over part of the org.
 from __future__ import annotations
 
 import kb4_fakes as fakes
-import pytest
 import requests_mock
-
-from kb4_exporter.kris.specs import KriValue
 
 # The KRIs of small_org() after its first, complete refresh (see tests/test_refresh.py).
 TIME_TO_REPORT = 5400.0  # median of 3600 s (PST 11) and 7200 s (PST 12)
@@ -21,38 +18,18 @@ OVERDUE = 1.0  # e3, "Not Started" in the campaign that ended five days ago
 PHISHING_PRONE = 0.30  # mean(10, 30, 50) / 100
 
 
-def kri_values(kris: tuple[KriValue, ...]) -> dict[str, float | None]:
-    return {k.spec.slug: k.value for k in kris}
-
-
-@pytest.fixture
-def clock() -> fakes.FakeClock:
-    return fakes.FakeClock()
-
-
-@pytest.fixture
-def org() -> fakes.FakeOrg:
-    return fakes.small_org()
-
-
-@pytest.fixture
-def api(requests_mock: requests_mock.Mocker, org: fakes.FakeOrg) -> requests_mock.Mocker:
-    fakes.serve_org(requests_mock, org)
-    return requests_mock
-
-
 def recipients_path(pst_id: int) -> str:
     return f"{fakes.BASE_URL}/v1/phishing/security_tests/{pst_id}/recipients"
 
 
-def both_psts_get_a_new_report(org: fakes.FakeOrg) -> None:
+def both_psts_get_a_new_report(small_org: fakes.FakeOrg) -> None:
     """PST 11: user 1 reports 100 s after delivery; PST 12: user 2, new, reports after 600 s.
     Complete, the delays are 100, 600, 3600 and 7200 s: a median of 2100 s."""
     now = fakes.NOW
-    pst_11, pst_12 = org.security_tests[0], org.security_tests[1]
+    pst_11, pst_12 = small_org.security_tests[0], small_org.security_tests[1]
     assert (pst_11["pst_id"], pst_12["pst_id"]) == (11, 12)
-    org.recipients[11][0]["reported_at"] = fakes.iso(now - 60 * fakes.DAY + 100)
-    org.recipients[12].append(
+    small_org.recipients[11][0]["reported_at"] = fakes.iso(now - 60 * fakes.DAY + 100)
+    small_org.recipients[12].append(
         {
             "recipient_id": 2,
             "user": {"id": 2, "email": "user2@acme.example"},
@@ -66,11 +43,11 @@ def both_psts_get_a_new_report(org: fakes.FakeOrg) -> None:
 
 
 def test_a_psts_outdated_recipients_are_not_mixed_with_fresh_ones_after_a_failed_read(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    both_psts_get_a_new_report(org)
+    both_psts_get_a_new_report(small_org)
     # PST 12's counts moved, so its cached recipients are out of date; reading them fails.
     api.get(recipients_path(12), status_code=500)
     clock.advance(3600.0)
@@ -80,18 +57,18 @@ def test_a_psts_outdated_recipients_are_not_mixed_with_fresh_ones_after_a_failed
     assert not results.sources["recipients"].up
     # Fresh PST 11 (100, 3600) with PST 12 as it was a refresh ago (7200) gives 3600 s:
     # a median over recipients nobody saw together. The last complete value is 5400 s.
-    assert kri_values(results.kris)["kb4_phish_time_to_report_hours"] == TIME_TO_REPORT
+    assert fakes.kri_values(results.kris)["kb4_phish_time_to_report_hours"] == TIME_TO_REPORT
 
 
 def test_a_psts_outdated_recipients_are_not_mixed_with_fresh_ones_when_the_budget_ends(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     # The first refresh takes 13 calls; the second has 7 left: its six listings and the
     # newest PST's recipients. PST 11's, out of date, cannot be read again.
     runtime = fakes.runtime_for(clock, account=fakes.account_config(daily_budget=20))
     runtime.refresher.refresh_core()
     assert len(api.request_history) == 13
-    both_psts_get_a_new_report(org)
+    both_psts_get_a_new_report(small_org)
     clock.advance(3600.0)
     runtime.refresher.refresh_core()
 
@@ -99,13 +76,13 @@ def test_a_psts_outdated_recipients_are_not_mixed_with_fresh_ones_when_the_budge
     assert results.errors[("recipients", "budget_exhausted")] == 1
     # Fresh PST 12 (600, 7200) with PST 11 as it was (3600) gives 3600 s, not the last
     # complete 5400 s.
-    assert kri_values(results.kris)["kb4_phish_time_to_report_hours"] == TIME_TO_REPORT
+    assert fakes.kri_values(results.kris)["kb4_phish_time_to_report_hours"] == TIME_TO_REPORT
 
 
-def add_a_finished_campaign_with_two_open_enrollments(org: fakes.FakeOrg) -> None:
+def add_a_finished_campaign_with_two_open_enrollments(small_org: fakes.FakeOrg) -> None:
     """Campaign 9 ended yesterday; both its enrollments are overdue."""
     now = fakes.NOW
-    org.training_campaigns.append(
+    small_org.training_campaigns.append(
         {
             "campaign_id": 9,
             "name": "Phishing Basics",
@@ -116,7 +93,7 @@ def add_a_finished_campaign_with_two_open_enrollments(org: fakes.FakeOrg) -> Non
         }
     )
     for _ in range(2):
-        org.enrollments.append(
+        small_org.enrollments.append(
             {
                 "campaign_id": 9,
                 "campaign_name": "Phishing Basics",
@@ -128,14 +105,14 @@ def add_a_finished_campaign_with_two_open_enrollments(org: fakes.FakeOrg) -> Non
 
 
 def test_enrollments_are_not_tallied_against_the_campaigns_of_an_earlier_refresh(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    add_a_finished_campaign_with_two_open_enrollments(org)
+    add_a_finished_campaign_with_two_open_enrollments(small_org)
     # e3 is completed, late: no longer overdue.
-    org.enrollments[2] = {
-        **org.enrollments[2],
+    small_org.enrollments[2] = {
+        **small_org.enrollments[2],
         "status": "Completed",
         "completion_date": fakes.iso(fakes.NOW - fakes.DAY),
     }
@@ -147,15 +124,15 @@ def test_enrollments_are_not_tallied_against_the_campaigns_of_an_earlier_refresh
     assert not results.sources["training_campaigns"].up
     # Joined to the campaigns of the first refresh, campaign 9's enrollments have no due
     # date and count nowhere: 0 overdue, where the org has 2. The last complete value is 1.
-    assert kri_values(results.kris)["kb4_overdue_training_assignments"] == OVERDUE
+    assert fakes.kri_values(results.kris)["kb4_overdue_training_assignments"] == OVERDUE
 
 
 def test_a_campaign_breakdown_never_joins_new_campaigns_to_old_enrollments(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    add_a_finished_campaign_with_two_open_enrollments(org)
+    add_a_finished_campaign_with_two_open_enrollments(small_org)
     api.get(f"{fakes.BASE_URL}/v1/training/enrollments", status_code=503)
     clock.advance(3600.0)
     runtime.refresher.refresh_core()
@@ -172,30 +149,34 @@ def test_a_campaign_breakdown_never_joins_new_campaigns_to_old_enrollments(
 
 
 def test_a_page_of_unusable_rows_is_no_complete_listing(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
-    fakes.serve_org(api, org, per_page=2)  # users 1 and 2 on page 1, 3 and 4 on page 2
+    fakes.serve_org(api, small_org, per_page=2)  # users 1 and 2 on page 1, 3 and 4 on page 2
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    assert kri_values(runtime.refresher.results.kris)["kb4_phishing_prone_pct"] == PHISHING_PRONE
+    assert (
+        fakes.kri_values(runtime.refresher.results.kris)["kb4_phishing_prone_pct"] == PHISHING_PRONE
+    )
     # The second page comes back garbled: not one of its rows is a user.
-    org.users = [*org.users[:2], None, "user 4"]
+    small_org.users = [*small_org.users[:2], None, "user 4"]
     clock.advance(3600.0)
     runtime.refresher.refresh_core()
 
     results = runtime.refresher.results
     # Over users 1 and 2 alone the mean is 0.20: half the org.
-    assert kri_values(results.kris)["kb4_phishing_prone_pct"] == PHISHING_PRONE
+    assert fakes.kri_values(results.kris)["kb4_phishing_prone_pct"] == PHISHING_PRONE
     assert not results.sources["users"].up
 
 
 def test_a_group_breakdown_never_joins_new_groups_to_old_users(
-    api: requests_mock.Mocker, org: fakes.FakeOrg, clock: fakes.FakeClock
+    api: requests_mock.Mocker, small_org: fakes.FakeOrg, clock: fakes.FakeClock
 ) -> None:
     runtime = fakes.runtime_for(clock)
     runtime.refresher.refresh_core()
-    org.groups.append({"id": 300, "name": "Finance", "member_count": 1})
-    org.users.append({**org.users[0], "id": 5, "email": "user5@acme.example", "groups": [300]})
+    small_org.groups.append({"id": 300, "name": "Finance", "member_count": 1})
+    small_org.users.append(
+        {**small_org.users[0], "id": 5, "email": "user5@acme.example", "groups": [300]}
+    )
     api.get(f"{fakes.BASE_URL}/v1/users", status_code=503)
     clock.advance(3600.0)
     runtime.refresher.refresh_core()
